@@ -1,0 +1,1 @@
+"""Thin wrappers over the host: processes, links, namespaces, qemu-img."""

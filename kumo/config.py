@@ -1,0 +1,173 @@
+"""One settings model for every kumo component.
+
+Settings come from a TOML file (``$KUMO_CONFIG``, default ``/etc/kumo/kumo.toml``)
+with one table per section, then environment overrides of the form
+``KUMO_<SECTION>__<KEY>`` (for example ``KUMO_COMPUTE__VIRT_TYPE=qemu``).
+A missing file is fine: every field has an all-in-one default.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+DEFAULT_CONFIG = "/etc/kumo/kumo.toml"
+
+
+class CommonSettings(BaseModel):
+    state_dir: str = "/var/lib/kumo"
+    #: Name of this node (the ``host`` of services, agents and ports).
+    host: str = Field(default_factory=socket.gethostname)
+    #: Address the APIs listen on.
+    bind_host: str = "0.0.0.0"
+    #: Address clients use to reach this node's APIs (catalog endpoints).
+    public_host: str = "127.0.0.1"
+    region: str = "RegionOne"
+    #: Bus transport URL: ``memory://`` (one process) or ``rabbit://...``.
+    bus_url: str = "memory://"
+    log_level: str = "info"
+
+
+class ServiceUser(BaseModel):
+    """Credentials a service uses to call the other services' APIs."""
+
+    username: str = "kumo"
+    password: str = ""
+    project_name: str = "service"
+    domain_id: str = "default"
+
+
+class IdentitySettings(BaseModel):
+    port: int = 5000
+    database_url: str = ""
+    #: Fernet key repository (like keystone's /etc/keystone/fernet-keys).
+    key_repository: str = ""
+    token_expiration: int = 3600
+    #: Seconds a validated token stays in a service's cache.
+    cache_seconds: int = 30
+
+
+class ImageSettings(BaseModel):
+    port: int = 9292
+    database_url: str = ""
+    store_dir: str = ""
+
+
+class ComputeSettings(BaseModel):
+    port: int = 8774
+    database_url: str = ""
+    #: ``auto`` probes /proc/cpuinfo and /dev/kvm; else ``kvm`` or ``qemu``.
+    virt_type: str = "auto"
+    #: ``libvirt`` or ``fake`` (tests).
+    driver: str = "libvirt"
+    libvirt_uri: str = "qemu:///system"
+    instances_dir: str = ""
+    ram_allocation_ratio: float = 1.5
+    cpu_allocation_ratio: float = 16.0
+    disk_allocation_ratio: float = 1.0
+    reserved_host_memory_mb: int = 512
+
+
+class MetadataSettings(BaseModel):
+    port: int = 8775
+    #: Shared secret between the metadata proxy and the metadata API.
+    shared_secret: str = ""
+
+
+class NetworkSettings(BaseModel):
+    port: int = 9696
+    database_url: str = ""
+    #: physical network -> host bridge, e.g. ``{"public": "br-ex"}``.
+    physical_bridges: dict[str, str] = {"public": "br-ex"}
+    dhcp_lease_seconds: int = 86400
+    dns_domain: str = "openstacklocal"
+
+
+class Settings(BaseModel):
+    common: CommonSettings = CommonSettings()
+    service_user: ServiceUser = ServiceUser()
+    identity: IdentitySettings = IdentitySettings()
+    image: ImageSettings = ImageSettings()
+    compute: ComputeSettings = ComputeSettings()
+    metadata: MetadataSettings = MetadataSettings()
+    network: NetworkSettings = NetworkSettings()
+
+    def path(self, *parts: str) -> Path:
+        """A path under the state directory."""
+        return Path(self.common.state_dir, *parts)
+
+    def database_url(self, service: str) -> str:
+        """The SQLAlchemy URL of ``service``'s database (SQLite file by default)."""
+        url = getattr(self, service).database_url
+        return url or f"sqlite+aiosqlite:///{self.path(service + '.db')}"
+
+    def endpoint(self, service: str) -> str:
+        """Base URL of a service API on this node, as put in the catalog."""
+        port = getattr(self, service).port
+        return f"http://{self.common.public_host}:{port}"
+
+    @property
+    def fernet_keys(self) -> Path:
+        return Path(self.identity.key_repository or self.path("fernet-keys"))
+
+    @property
+    def image_store(self) -> Path:
+        return Path(self.image.store_dir or self.path("images"))
+
+    @property
+    def instances_dir(self) -> Path:
+        return Path(self.compute.instances_dir or self.path("instances"))
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in environ.items():
+        if not key.startswith("KUMO_") or "__" not in key:
+            continue
+        section, _, field = key[5:].lower().partition("__")
+        out.setdefault(section, {})[field] = value
+    return out
+
+
+def load(path: str | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from ``path`` (or ``$KUMO_CONFIG``) plus environment overrides.
+
+    Raises ``pydantic.ValidationError`` for values of the wrong type.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    path = path or environ.get("KUMO_CONFIG", DEFAULT_CONFIG)
+    data: dict[str, dict[str, Any]] = {}
+    if path and os.path.exists(path):
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    for section, values in _env_overrides(environ).items():
+        data.setdefault(section, {}).update(values)
+    if environ.get("KUMO_STATE_DIR"):
+        data.setdefault("common", {})["state_dir"] = environ["KUMO_STATE_DIR"]
+    return Settings.model_validate(data)
+
+
+def dump_toml(settings: Settings) -> str:
+    """Render settings as TOML (only str/int/float/bool/dict[str, str] values)."""
+    lines: list[str] = []
+    for section, model in settings:
+        lines.append(f"[{section}]")
+        for key, value in model:
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
