@@ -1,0 +1,32 @@
+# kumo: an OpenStack-compatible cloud on one machine.  See README.md.
+SHELL := /bin/bash
+VENV := .venv
+IMAGE := build/cirros.qcow2
+PYTEST_ARGS ?=
+
+.PHONY: up down status test unit install image bench clean-host
+
+up: install image
+	$(VENV)/bin/kumo up --image $(IMAGE)
+
+down:
+	@$(VENV)/bin/kumo down
+
+status:
+	@$(VENV)/bin/kumo status
+
+install:
+	@scripts/install.sh
+
+image: install
+	@images/cirros/build.sh $(IMAGE)
+
+# The whole suite: unit and API tests, then (as root) integration and e2e tests.
+test: install image
+	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+unit: install
+	$(VENV)/bin/pytest -q tests/unit tests/api
+
+bench: install image
+	$(VENV)/bin/python -m bench.run

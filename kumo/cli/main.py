@@ -1,0 +1,81 @@
+"""The ``kumo`` operator command: up, down, status, bootstrap, serve."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Optional
+
+import typer
+
+from kumo import config
+
+app = typer.Typer(help="kumo: an OpenStack-compatible cloud on one machine.", no_args_is_help=True,
+                  add_completion=False)
+
+
+def _settings(config_file: Optional[str]) -> config.Settings:
+    return config.load(config_file)
+
+
+@app.command()
+def up(config_file: Optional[str] = typer.Option(None, "--config", help="settings file (default /etc/kumo/kumo.toml)"),
+       image: Optional[str] = typer.Option(None, help="guest image to upload as 'cirros' (qcow2)"),
+       demo: bool = typer.Option(True, help="create the demo project, flavors, image and network")):
+    """Prepare the host, start every component in the background and create the demo data."""
+    from kumo.cli import up as up_mod
+    raise typer.Exit(up_mod.up(config_file, image=image, demo_data=demo))
+
+
+@app.command()
+def down(config_file: Optional[str] = typer.Option(None, "--config")):
+    """Stop every kumo component (data and running guests are kept)."""
+    from kumo.cli import daemon
+    settings = _settings(config_file)
+    stopped = daemon.stop(settings)
+    typer.echo("kumo stopped" if stopped else "kumo was not running")
+
+
+@app.command()
+def status(config_file: Optional[str] = typer.Option(None, "--config")):
+    """Each component up (:-)) or down (XXX), like `nova-manage service list`."""
+    from kumo.cli import status as status_mod
+    raise typer.Exit(asyncio.run(status_mod.show(_settings(config_file))))
+
+
+@app.command()
+def bootstrap(admin_password: str = typer.Option(..., envvar="KUMO_ADMIN_PASSWORD", help="password of user admin"),
+              config_file: Optional[str] = typer.Option(None, "--config"),
+              region: str = typer.Option("RegionOne")):
+    """Create the identity basics (as `keystone-manage bootstrap`): domain, projects, roles, admin, catalog."""
+    from kumo.identity.bootstrap import bootstrap as do_bootstrap
+    settings = _settings(config_file)
+    if not settings.service_user.password:
+        typer.echo("service_user.password is not set in the settings file", err=True)
+        raise typer.Exit(2)
+    result = asyncio.run(do_bootstrap(settings, admin_password=admin_password,
+                                      service_password=settings.service_user.password, region=region))
+    typer.echo(f"bootstrapped: {result}")
+
+
+@app.command()
+def serve(names: list[str] = typer.Argument(..., help="component names, or 'all'"),
+          config_file: Optional[str] = typer.Option(None, "--config"),
+          log_file: Optional[str] = typer.Option(None, help="log to this file instead of stderr")):
+    """Run components in the foreground (`all` = the whole all-in-one cloud)."""
+    from kumo.cli import supervisor
+    settings = _settings(config_file)
+    wanted = list(supervisor.COMPONENTS) if names == ["all"] else names
+    unknown = [n for n in wanted if n not in supervisor.COMPONENTS]
+    if unknown:
+        typer.echo(f"unknown component(s): {', '.join(unknown)}; known: {', '.join(supervisor.COMPONENTS)}",
+                   err=True)
+        raise typer.Exit(2)
+    logging.basicConfig(filename=log_file, stream=None if log_file else sys.stderr,
+                        level=settings.common.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(supervisor.run(settings, wanted))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,104 @@
+"""The supervisor: run a set of components in one process.
+
+APIs start first and are served by uvicorn on their ports; agents start once
+the APIs answer (they call them at start-up). SIGTERM/SIGINT stop everything
+in reverse order. ``kumo up`` runs every component this way in the
+background; ``kumo serve NAME...`` runs some of them in the foreground.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+
+import uvicorn
+
+from kumo.common.runtime import Component, Runtime
+from kumo.config import Settings
+
+log = logging.getLogger("kumo.supervisor")
+
+#: Component name -> "module:factory". APIs first, then agents.
+COMPONENTS: dict[str, str] = {
+    "identity-api": "kumo.identity.api:component",
+    "image-api": "kumo.image.api:component",
+    "network-api": "kumo.network.api:component",
+    "compute-api": "kumo.compute.api:component",
+    "metadata-api": "kumo.compute.metadata:component",
+    "scheduler": "kumo.compute.scheduler:component",
+    "compute-agent": "kumo.compute.agent:component",
+    "dhcp-agent": "kumo.network.agents.dhcp:component",
+}
+
+#: Components whose ``app`` is an HTTP API (name -> settings section of its port).
+API_SECTIONS = {"identity-api": "identity", "image-api": "image", "network-api": "network",
+                "compute-api": "compute", "metadata-api": "metadata"}
+
+
+def load(name: str):
+    """The factory of component ``name``; KeyError for an unknown name."""
+    module, _, attr = COMPONENTS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the supervisor."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+async def run(settings: Settings, names: list[str]) -> None:
+    """Run ``names`` until SIGTERM/SIGINT. Raises on a component that fails to start."""
+    rt = Runtime.create(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    started: list[Component] = []
+    servers: list[tuple[_Server, asyncio.Task]] = []
+    apis = [n for n in names if n in API_SECTIONS]
+    agents = [n for n in names if n not in API_SECTIONS]
+    try:
+        for name in apis:
+            comp = load(name)(rt)
+            await comp.start()
+            started.append(comp)
+            cfg = uvicorn.Config(comp.app, host=settings.common.bind_host, port=comp.port,
+                                 log_level="warning", lifespan="off", access_log=False)
+            server = _Server(cfg)
+            servers.append((server, asyncio.create_task(server.serve(), name=name)))
+        for server, task in servers:
+            while not server.started:
+                if task.done():
+                    task.result()  # raises the bind error
+                    raise RuntimeError(f"{task.get_name()} stopped during start-up")
+                await asyncio.sleep(0.05)
+            log.info("%s listening on %s:%s", task.get_name(), settings.common.bind_host, server.config.port)
+        for name in agents:
+            comp = load(name)(rt)
+            await comp.start()
+            started.append(comp)
+            log.info("%s started", name)
+        log.info("kumo is up: %s", ", ".join(names))
+        waiters = [asyncio.create_task(stop.wait())] + [t for _, t in servers]
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiters[0] and task.exception():
+                log.error("%s failed: %s", task.get_name(), task.exception())
+    finally:
+        log.info("stopping")
+        for server, _ in servers:
+            server.should_exit = True
+        await asyncio.gather(*(t for _, t in servers), return_exceptions=True)
+        for comp in reversed(started):
+            try:
+                await comp.stop()
+            except Exception:
+                log.exception("stopping %s failed", comp.name)
+        await rt.bus.close()
+        await rt.service_auth.close()
