@@ -75,7 +75,7 @@ class MemoryBus:
         if fn is None or method.startswith("_"):
             raise RemoteError("UnknownMethod", f"{type(endpoint).__name__} has no method {method!r}")
         try:
-            return _roundtrip(await fn(**_roundtrip(kwargs)))
+            return _roundtrip(await fn(**kwargs))
         except RemoteError:
             raise
         except Exception as e:  # the caller sees the remote failure, as over a broker
@@ -93,16 +93,19 @@ class MemoryBus:
         task.add_done_callback(self._tasks.discard)
 
     async def call(self, topic: str, method: str, timeout: float = 60, **kwargs: Any) -> Any:
+        kwargs = _roundtrip(kwargs)
         endpoint = self._pick(topic)
         return await asyncio.wait_for(self._invoke(endpoint, method, kwargs), timeout)
 
     async def cast(self, topic: str, method: str, **kwargs: Any) -> None:
+        kwargs = _roundtrip(kwargs)
         endpoint = self._pick(topic)
         self._spawn(self._invoke(endpoint, method, kwargs), f"cast {topic}.{method}")
 
     async def fanout(self, topic: str, method: str, **kwargs: Any) -> None:
+        kwargs = _roundtrip(kwargs)
         for endpoint in list(self._servers.get(topic) or []):
-            self._spawn(self._invoke(endpoint, method, kwargs), f"fanout {topic}.{method}")
+            self._spawn(self._invoke(endpoint, method, _roundtrip(kwargs)), f"fanout {topic}.{method}")
 
     def subscribe(self, prefix: str, callback: Subscriber) -> None:
         """Receive notifications whose event_type starts with ``prefix``."""
