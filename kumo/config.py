@@ -55,6 +55,8 @@ class ImageSettings(BaseModel):
     port: int = 9292
     database_url: str = ""
     store_dir: str = ""
+    #: Largest image data accepted, in bytes (glance's ``image_size_cap``, 1 TiB).
+    image_size_cap: int = 1099511627776
 
 
 class ComputeSettings(BaseModel):

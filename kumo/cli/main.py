@@ -71,8 +71,8 @@ def serve(names: list[str] = typer.Argument(..., help="component names, or 'all'
         typer.echo(f"unknown component(s): {', '.join(unknown)}; known: {', '.join(supervisor.COMPONENTS)}",
                    err=True)
         raise typer.Exit(2)
-    logging.basicConfig(filename=log_file, stream=None if log_file else sys.stderr,
-                        level=settings.common.log_level.upper(),
+    target = {"filename": log_file} if log_file else {"stream": sys.stderr}
+    logging.basicConfig(**target, level=settings.common.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(supervisor.run(settings, wanted))
 

@@ -1,0 +1,61 @@
+"""The identity API component (Keystone v3 subset on port 5000).
+
+``component(rt)`` builds the ``identity-api`` :class:`~kumo.common.runtime.Component`:
+its app answers in keystone's error format and validates ``X-Auth-Token``
+locally with its own :class:`~kumo.identity.auth.TokenService` (no HTTP to
+itself). Version discovery, ``POST /v3/auth/tokens`` and ``POST
+/v2.0/tokens`` need no token. ``start()`` creates the schema and the Fernet
+key repository if they are missing; ``kumo.identity.bootstrap`` fills them.
+"""
+from __future__ import annotations
+
+from kumo.common.api import create_app
+from kumo.common.db import Database
+from kumo.common.runtime import Component, Runtime
+from kumo.identity import models
+from kumo.identity.api import catalog, projects, roles, tokens, users, v2, versions
+from kumo.identity.assignment import AssignmentService
+from kumo.identity.auth import LocalValidator, TokenService
+from kumo.identity.catalog import CatalogService
+from kumo.identity.service import IdentityService
+from kumo.identity.tokens import KeyRepository, setup_keys
+
+_PUBLIC = {
+    ("GET", "/"), ("GET", "/v3"), ("GET", "/v3/"), ("GET", "/v2.0"), ("GET", "/v2.0/"),
+    ("HEAD", "/"), ("HEAD", "/v3"), ("HEAD", "/v3/"), ("HEAD", "/v2.0"), ("HEAD", "/v2.0/"),
+    ("POST", "/v3/auth/tokens"), ("POST", "/v2.0/tokens"),
+}
+
+
+def public(method: str, path: str) -> bool:
+    """Routes that need no token: discovery and token creation."""
+    return (method, path) in _PUBLIC
+
+
+ROUTES = [*versions.routes, *tokens.routes, *projects.routes, *users.routes, *roles.routes,
+          *catalog.routes, *v2.routes]
+
+
+def component(rt: Runtime) -> Component:
+    """The ``identity-api`` component on ``settings.identity.port``."""
+    settings = rt.settings
+    db = Database(settings.database_url("identity"), models.Base.metadata)
+    expiration = settings.identity.token_expiration
+    identity = IdentityService(db, token_expiration=expiration)
+    assignments = AssignmentService(db)
+    cat = CatalogService(db)
+    keys = KeyRepository(settings.fernet_keys)
+    token_service = TokenService(db, identity, assignments, cat, keys, expiration)
+    app = create_app(style="keystone", routes=ROUTES, validator=LocalValidator(token_service), public=public,
+                     state={"settings": settings, "db": db, "identity": identity, "assignments": assignments,
+                            "catalog": cat, "tokens": token_service})
+
+    async def start() -> None:
+        setup_keys(settings.fernet_keys)
+        await db.create_schema()
+
+    async def stop() -> None:
+        await db.close()
+
+    return Component(name="identity-api", app=app, port=settings.identity.port,
+                     starters=[start], stoppers=[stop])

@@ -1,0 +1,98 @@
+"""Helpers shared by the identity API handlers: services, bodies, queries, policy."""
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from kumo.common.api import context
+from kumo.common.api.body import json_body, validate
+from kumo.common.api.errors import BadRequest, Forbidden, PayloadTooLarge
+from kumo.common.api.versions import base_url
+from kumo.common.auth.context import RequestContext
+from kumo.identity.assignment import AssignmentService
+from kumo.identity.auth import TokenService
+from kumo.identity.catalog import CatalogService
+from kumo.identity.models import DEFAULT_DOMAIN_ID
+from kumo.identity.service import IdentityService
+
+M = TypeVar("M", bound=BaseModel)
+
+#: keystone's ``max_request_body_size`` (bytes).
+MAX_BODY = 114688
+
+
+def identity(request: Request) -> IdentityService:
+    return request.app.state.identity
+
+
+def assignments(request: Request) -> AssignmentService:
+    return request.app.state.assignments
+
+
+def catalog(request: Request) -> CatalogService:
+    return request.app.state.catalog
+
+
+def tokens(request: Request) -> TokenService:
+    return request.app.state.tokens
+
+
+def base(request: Request) -> str:
+    """``http://host:port`` as the client reached us (for links)."""
+    return base_url(request)
+
+
+async def body(request: Request, key: str, model: type[M]) -> M:
+    """The ``key`` object of the JSON body validated as ``model``: 400 if malformed, 413 if too large."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY:
+        raise PayloadTooLarge("Request is too large.")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise PayloadTooLarge("Request is too large.")
+    return validate(model, await json_body(request, key))
+
+
+def flag(request: Request, name: str) -> bool:
+    """A keystone query flag: present and not ``0``/``false``/``no``/``off`` means true."""
+    if name not in request.query_params:
+        return False
+    return request.query_params[name].lower() not in ("0", "false", "no", "off")
+
+
+def query_bool(request: Request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    low = raw.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise BadRequest(f"Invalid value for {name}: {raw!r} is not a boolean.")
+
+
+def json(data: dict, status: int = 200, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(data, status_code=status, headers=headers)
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
+
+
+# --- policy (keystone's default rules, simplified to admin / owner) ---------------------------
+
+def enforce(request: Request, action: str, allowed=None) -> RequestContext:
+    """The caller's context; Forbidden (403) unless it is an admin or ``allowed(ctx)`` is true."""
+    ctx = context(request)
+    if ctx.is_admin or (allowed is not None and allowed(ctx)):
+        return ctx
+    raise Forbidden(f"You are not authorized to perform the requested action: identity:{action}.")
+
+
+def default_domain(ctx: RequestContext) -> str:
+    """Where a create without ``domain_id`` goes: the token's domain, else the default domain."""
+    return ctx.domain_id or ctx.project_domain_id or DEFAULT_DOMAIN_ID

@@ -1,0 +1,161 @@
+"""Identity database models (Keystone v3 subset).
+
+Tables: domains, projects, users, roles, implied roles, role assignments,
+regions, services, endpoints and token revocation events. Ids are UUID4 hex
+strings without dashes, as keystone makes them (``default`` for the default
+domain, the region name for regions). Roles that belong to no domain store
+``NULL_DOMAIN_ID`` in ``domain_id`` so the (name, domain) uniqueness holds
+for global roles too; views show it as ``null``.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kumo.common.db import declarative_base, utcnow
+
+Base = declarative_base()
+
+#: ``roles.domain_id`` of a global role (keystone's sentinel).
+NULL_DOMAIN_ID = "<<null>>"
+#: The default domain keystone-manage bootstrap creates.
+DEFAULT_DOMAIN_ID = "default"
+
+#: Role assignment types (actor/target kinds).
+USER_PROJECT = "UserProject"
+USER_DOMAIN = "UserDomain"
+
+
+def new_hex_id() -> str:
+    """A new resource id: 32 hex digits (UUID4 without dashes)."""
+    return uuid.uuid4().hex
+
+
+class Domain(Base):
+    __tablename__ = "domains"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("domain_id", "name", name="uq_projects_domain_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[str] = mapped_column(String(64), ForeignKey("domains.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The parent project, or the domain id for a top-level project (as keystone does).
+    parent_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("domain_id", "name", name="uq_users_domain_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(String(64), ForeignKey("domains.id"), index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    default_project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: bcrypt hash, or None for a user that cannot authenticate with a password.
+    password_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    #: Extra attributes (description, email, ...) shown as top-level fields.
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Role(Base):
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("name", "domain_id", name="uq_roles_name_domain"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(String(64), default=NULL_DOMAIN_ID)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ImpliedRole(Base):
+    """``prior_role_id`` implies ``implied_role_id`` (admin -> member -> reader)."""
+
+    __tablename__ = "implied_roles"
+
+    prior_role_id: Mapped[str] = mapped_column(String(64), ForeignKey("roles.id", ondelete="CASCADE"),
+                                               primary_key=True)
+    implied_role_id: Mapped[str] = mapped_column(String(64), ForeignKey("roles.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+
+
+class Assignment(Base):
+    """A role a user holds on a project (``UserProject``) or a domain (``UserDomain``)."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (Index("ix_assignments_actor", "actor_id"), Index("ix_assignments_target", "target_id"))
+
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    actor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role_id: Mapped[str] = mapped_column(String(64), ForeignKey("roles.id"), primary_key=True)
+
+
+class Region(Base):
+    __tablename__ = "regions"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    parent_region_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class Service(Base):
+    __tablename__ = "services"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    type: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Endpoint(Base):
+    __tablename__ = "endpoints"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    service_id: Mapped[str] = mapped_column(String(64), ForeignKey("services.id"), index=True)
+    interface: Mapped[str] = mapped_column(String(8))
+    region_id: Mapped[str | None] = mapped_column(String(255), ForeignKey("regions.id"), nullable=True)
+    url: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RevocationEvent(Base):
+    """A revoked token (``audit_id``) or all of a user's tokens issued up to ``issued_before``.
+
+    ``issued_before`` is in microseconds since the epoch, the unit of the
+    token payload's issue time.
+    """
+
+    __tablename__ = "revocation_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    issued_before: Mapped[int] = mapped_column(Integer)
+    #: When the revoked token(s) stop mattering (microseconds); older events can be pruned.
+    expires_at: Mapped[int] = mapped_column(Integer)
+    revoked_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,367 @@
+"""Domains, projects and users (Identity API v3: "Domains", "Projects", "Users").
+
+:class:`IdentityService` holds the rules (unique names per domain, the
+default domain, parent projects, password hashing, token revocation when a
+user is disabled or changes password); the API layer handles policy and
+rendering. Errors are :mod:`kumo.common.api.errors` exceptions with
+keystone's messages: NotFound (404) for unknown ids, Conflict (409) for
+duplicate names, BadRequest (400) for invalid values, Forbidden (403) for
+operations keystone refuses (deleting an enabled domain, a non-leaf project).
+"""
+from __future__ import annotations
+
+import asyncio
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kumo.common.api.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from kumo.common.db import Database, utcnow
+from kumo.identity import models as m
+from kumo.identity import schemas as s
+from kumo.identity.passwords import check_password, hash_password
+from kumo.identity import tokens as clock
+
+
+def conflict(kind: str, name: str, domain_id: str | None = None) -> Conflict:
+    where = f" at domain ID {domain_id}" if domain_id else ""
+    return Conflict(f"Conflict occurred attempting to store {kind} - "
+                    f"Duplicate entry found with name {name}{where}.")
+
+
+def not_found(kind: str, ident: str) -> NotFound:
+    return NotFound(f"Could not find {kind}: {ident}.")
+
+
+async def revoke_user_tokens(session: AsyncSession, user_id: str, token_expiration: int) -> None:
+    """Record that every token of ``user_id`` issued until now is revoked."""
+    issued = clock.now_us()
+    session.add(m.RevocationEvent(user_id=user_id, issued_before=issued,
+                                  expires_at=issued + token_expiration * 1_000_000))
+
+
+_DUMMY: list[str] = []
+
+
+async def _dummy_hash() -> str:
+    if not _DUMMY:
+        _DUMMY.append(await asyncio.to_thread(hash_password, "kumo-no-such-user"))
+    return _DUMMY[0]
+
+
+class IdentityService:
+    """Domains, projects and users stored in the identity database."""
+
+    def __init__(self, db: Database, token_expiration: int = 3600):
+        self.db = db
+        self.token_expiration = token_expiration
+
+    # --- domains ---------------------------------------------------------------------------
+
+    async def list_domains(self, *, name: str | None = None, enabled: bool | None = None) -> list[m.Domain]:
+        q = select(m.Domain).order_by(m.Domain.name)
+        if name is not None:
+            q = q.where(m.Domain.name == name)
+        if enabled is not None:
+            q = q.where(m.Domain.enabled == enabled)
+        async with self.db.session() as db:
+            return list((await db.scalars(q)).all())
+
+    async def get_domain(self, domain_id: str) -> m.Domain:
+        async with self.db.session() as db:
+            return await self._domain(db, domain_id)
+
+    async def _domain(self, db: AsyncSession, domain_id: str) -> m.Domain:
+        d = await db.get(m.Domain, domain_id)
+        if d is None:
+            raise not_found("domain", domain_id)
+        return d
+
+    async def find_domain(self, db: AsyncSession, *, id: str | None = None, name: str | None = None) -> m.Domain | None:
+        if id:
+            return await db.get(m.Domain, id)
+        return (await db.scalars(select(m.Domain).where(m.Domain.name == name))).first()
+
+    async def create_domain(self, data: s.DomainCreate, domain_id: str | None = None) -> m.Domain:
+        d = m.Domain(name=data.name, description=data.description or "", enabled=data.enabled,
+                     tags=list(data.tags))
+        if domain_id:
+            d.id = domain_id
+        try:
+            async with self.db.session() as db:
+                if await self.find_domain(db, name=data.name):
+                    raise conflict("domain", data.name)
+                db.add(d)
+        except IntegrityError:
+            raise conflict("domain", data.name) from None
+        return d
+
+    async def update_domain(self, domain_id: str, data: s.DomainUpdate) -> m.Domain:
+        fields = data.model_fields_set
+        try:
+            async with self.db.session() as db:
+                d = await self._domain(db, domain_id)
+                if "name" in fields and data.name and data.name != d.name:
+                    if await self.find_domain(db, name=data.name):
+                        raise conflict("domain", data.name)
+                    d.name = data.name
+                if "description" in fields:
+                    d.description = data.description or ""
+                if "enabled" in fields and data.enabled is not None:
+                    d.enabled = data.enabled
+                if "tags" in fields and data.tags is not None:
+                    d.tags = list(data.tags)
+        except IntegrityError:
+            raise conflict("domain", data.name or "") from None
+        return d
+
+    async def delete_domain(self, domain_id: str) -> None:
+        """Delete a disabled domain with everything in it (403 while it is enabled)."""
+        async with self.db.session() as db:
+            d = await self._domain(db, domain_id)
+            if d.enabled:
+                raise Forbidden("Cannot delete a domain that is enabled, please disable it first.")
+            projects = list((await db.scalars(select(m.Project.id).where(m.Project.domain_id == d.id))).all())
+            users = list((await db.scalars(select(m.User.id).where(m.User.domain_id == d.id))).all())
+            roles = list((await db.scalars(select(m.Role.id).where(m.Role.domain_id == d.id))).all())
+            targets = [d.id, *projects]
+            await db.execute(delete(m.Assignment).where(m.Assignment.target_id.in_(targets)))
+            await db.execute(delete(m.Assignment).where(m.Assignment.actor_id.in_(users)))
+            await db.execute(delete(m.Assignment).where(m.Assignment.role_id.in_(roles)))
+            await db.execute(delete(m.Role).where(m.Role.id.in_(roles)))
+            await db.execute(delete(m.Project).where(m.Project.domain_id == d.id))
+            await db.execute(delete(m.User).where(m.User.domain_id == d.id))
+            await db.delete(d)
+
+    # --- projects --------------------------------------------------------------------------
+
+    async def list_projects(self, *, name: str | None = None, domain_id: str | None = None,
+                            enabled: bool | None = None, parent_id: str | None = None,
+                            ids: list[str] | None = None, tags: list[str] | None = None) -> list[m.Project]:
+        q = select(m.Project).order_by(m.Project.name, m.Project.id)
+        if name is not None:
+            q = q.where(m.Project.name == name)
+        if domain_id is not None:
+            q = q.where(m.Project.domain_id == domain_id)
+        if enabled is not None:
+            q = q.where(m.Project.enabled == enabled)
+        if parent_id is not None:
+            q = q.where(m.Project.parent_id == parent_id)
+        if ids is not None:
+            q = q.where(m.Project.id.in_(ids))
+        async with self.db.session() as db:
+            found = list((await db.scalars(q)).all())
+        if tags:
+            found = [p for p in found if set(tags) <= set(p.tags or [])]
+        return found
+
+    async def get_project(self, project_id: str) -> m.Project:
+        async with self.db.session() as db:
+            return await self._project(db, project_id)
+
+    async def _project(self, db: AsyncSession, project_id: str) -> m.Project:
+        p = await db.get(m.Project, project_id)
+        if p is None:
+            raise not_found("project", project_id)
+        return p
+
+    async def find_project(self, db: AsyncSession, *, id: str | None = None, name: str | None = None,
+                           domain_id: str | None = None) -> m.Project | None:
+        if id:
+            return await db.get(m.Project, id)
+        q = select(m.Project).where(m.Project.name == name, m.Project.domain_id == domain_id)
+        return (await db.scalars(q)).first()
+
+    async def create_project(self, data: s.ProjectCreate, default_domain_id: str,
+                             project_id: str | None = None) -> m.Project:
+        """Create a project in ``data.domain_id`` (else ``default_domain_id``).
+
+        404 for an unknown domain or parent, 400 for a parent in another
+        domain or ``is_domain`` true, 409 for a duplicate name in the domain.
+        """
+        if data.is_domain:
+            raise BadRequest("Projects acting as domains are not supported.")
+        domain_id = data.domain_id or default_domain_id
+        try:
+            async with self.db.session() as db:
+                await self._domain(db, domain_id)
+                parent_id = domain_id
+                if data.parent_id and data.parent_id != domain_id:
+                    parent = await db.get(m.Project, data.parent_id)
+                    if parent is None:
+                        raise not_found("project", data.parent_id)
+                    if parent.domain_id != domain_id:
+                        raise BadRequest("Cannot create project, the parent is in a different domain.")
+                    parent_id = parent.id
+                if await self.find_project(db, name=data.name, domain_id=domain_id):
+                    raise conflict("project", data.name, domain_id)
+                p = m.Project(name=data.name, domain_id=domain_id, description=data.description or "",
+                              enabled=data.enabled, parent_id=parent_id, tags=list(data.tags),
+                              extra=data.extras())
+                if project_id:
+                    p.id = project_id
+                db.add(p)
+        except IntegrityError:
+            raise conflict("project", data.name, domain_id) from None
+        return p
+
+    async def update_project(self, project_id: str, data: s.ProjectUpdate) -> m.Project:
+        fields = data.model_fields_set
+        try:
+            async with self.db.session() as db:
+                p = await self._project(db, project_id)
+                if "domain_id" in fields and data.domain_id != p.domain_id:
+                    raise BadRequest("Cannot change Domain ID of a project.")
+                if "parent_id" in fields and data.parent_id != p.parent_id:
+                    raise BadRequest("Cannot change the parent of a project.")
+                if "is_domain" in fields and data.is_domain:
+                    raise BadRequest("Cannot change is_domain attribute of a project.")
+                if "name" in fields and data.name and data.name != p.name:
+                    if await self.find_project(db, name=data.name, domain_id=p.domain_id):
+                        raise conflict("project", data.name, p.domain_id)
+                    p.name = data.name
+                if "description" in fields:
+                    p.description = data.description or ""
+                if "enabled" in fields and data.enabled is not None:
+                    p.enabled = data.enabled
+                if "tags" in fields and data.tags is not None:
+                    p.tags = list(data.tags)
+                extras = data.extras()
+                if extras:
+                    p.extra = {**(p.extra or {}), **extras}
+        except IntegrityError:
+            raise conflict("project", data.name or "", None) from None
+        return p
+
+    async def delete_project(self, project_id: str) -> None:
+        """Delete a leaf project and its role assignments (403 if it has children)."""
+        async with self.db.session() as db:
+            p = await self._project(db, project_id)
+            child = (await db.scalars(select(m.Project.id).where(m.Project.parent_id == p.id).limit(1))).first()
+            if child:
+                raise Forbidden(f"Cannot delete the project {p.id} since it is not a leaf in the hierarchy.")
+            await db.execute(delete(m.Assignment).where(m.Assignment.target_id == p.id))
+            await db.delete(p)
+
+    # --- users -----------------------------------------------------------------------------
+
+    async def list_users(self, *, name: str | None = None, domain_id: str | None = None,
+                         enabled: bool | None = None) -> list[m.User]:
+        q = select(m.User).order_by(m.User.name, m.User.id)
+        if name is not None:
+            q = q.where(m.User.name == name)
+        if domain_id is not None:
+            q = q.where(m.User.domain_id == domain_id)
+        if enabled is not None:
+            q = q.where(m.User.enabled == enabled)
+        async with self.db.session() as db:
+            return list((await db.scalars(q)).all())
+
+    async def get_user(self, user_id: str) -> m.User:
+        async with self.db.session() as db:
+            return await self._user(db, user_id)
+
+    async def _user(self, db: AsyncSession, user_id: str) -> m.User:
+        u = await db.get(m.User, user_id)
+        if u is None:
+            raise not_found("user", user_id)
+        return u
+
+    async def find_user(self, db: AsyncSession, *, id: str | None = None, name: str | None = None,
+                        domain_id: str | None = None) -> m.User | None:
+        if id:
+            return await db.get(m.User, id)
+        q = select(m.User).where(m.User.name == name, m.User.domain_id == domain_id)
+        return (await db.scalars(q)).first()
+
+    async def create_user(self, data: s.UserCreate, default_domain_id: str,
+                          user_id: str | None = None) -> m.User:
+        """Create a user (404 unknown domain, 409 duplicate name in the domain)."""
+        domain_id = data.domain_id or default_domain_id
+        hashed = await asyncio.to_thread(hash_password, data.password) if data.password is not None else None
+        try:
+            async with self.db.session() as db:
+                await self._domain(db, domain_id)
+                if await self.find_user(db, name=data.name, domain_id=domain_id):
+                    raise conflict("user", data.name, domain_id)
+                u = m.User(name=data.name, domain_id=domain_id, enabled=data.enabled,
+                           default_project_id=data.default_project_id, password_hash=hashed,
+                           extra=data.extras(), password_changed_at=utcnow() if hashed else None)
+                if user_id:
+                    u.id = user_id
+                db.add(u)
+        except IntegrityError:
+            raise conflict("user", data.name, domain_id) from None
+        return u
+
+    async def update_user(self, user_id: str, data: s.UserUpdate) -> m.User:
+        """Change a user; disabling it or setting its password revokes its tokens."""
+        fields = data.model_fields_set
+        hashed = None
+        if "password" in fields and data.password is not None:
+            hashed = await asyncio.to_thread(hash_password, data.password)
+        try:
+            async with self.db.session() as db:
+                u = await self._user(db, user_id)
+                revoke = False
+                if "domain_id" in fields and data.domain_id != u.domain_id:
+                    raise BadRequest("Cannot change Domain ID of a user.")
+                if "name" in fields and data.name and data.name != u.name:
+                    if await self.find_user(db, name=data.name, domain_id=u.domain_id):
+                        raise conflict("user", data.name, u.domain_id)
+                    u.name = data.name
+                if "enabled" in fields and data.enabled is not None:
+                    revoke = revoke or (u.enabled and not data.enabled)
+                    u.enabled = data.enabled
+                if "default_project_id" in fields:
+                    u.default_project_id = data.default_project_id
+                if hashed is not None:
+                    u.password_hash, u.password_changed_at = hashed, utcnow()
+                    revoke = True
+                extras = data.extras()
+                if extras:
+                    u.extra = {**(u.extra or {}), **extras}
+                if revoke:
+                    await revoke_user_tokens(db, u.id, self.token_expiration)
+        except IntegrityError:
+            raise conflict("user", data.name or "", None) from None
+        return u
+
+    async def change_password(self, user_id: str, data: s.PasswordChange) -> None:
+        """The user's own password change: 401 if ``original_password`` is wrong."""
+        user = await self.get_user(user_id)
+        if not await asyncio.to_thread(check_password, data.original_password, user.password_hash):
+            raise Unauthorized("The request you have made requires authentication.")
+        hashed = await asyncio.to_thread(hash_password, data.password)
+        async with self.db.session() as db:
+            u = await self._user(db, user_id)
+            u.password_hash, u.password_changed_at = hashed, utcnow()
+            await revoke_user_tokens(db, u.id, self.token_expiration)
+
+    async def delete_user(self, user_id: str) -> None:
+        async with self.db.session() as db:
+            u = await self._user(db, user_id)
+            await db.execute(delete(m.Assignment).where(m.Assignment.actor_id == u.id))
+            await revoke_user_tokens(db, u.id, self.token_expiration)
+            await db.delete(u)
+
+    async def authenticate_password(self, *, password: str, user_id: str | None = None,
+                                    name: str | None = None, domain_id: str | None = None,
+                                    domain_name: str | None = None) -> m.User:
+        """The enabled user (in an enabled domain) with this password; Unauthorized otherwise."""
+        async with self.db.session() as db:
+            user = None
+            if user_id:
+                user = await db.get(m.User, user_id)
+            else:
+                domain = await self.find_domain(db, id=domain_id, name=domain_name)
+                if domain is not None:
+                    user = await self.find_user(db, name=name, domain_id=domain.id)
+            domain = await db.get(m.Domain, user.domain_id) if user else None
+        # Unknown users cost a bcrypt check too, so timing does not tell which names exist.
+        hashed = user.password_hash if user and user.password_hash else await _dummy_hash()
+        ok = await asyncio.to_thread(check_password, password, hashed)
+        ok = ok and user is not None and bool(user.password_hash)
+        if not ok or not user.enabled or domain is None or not domain.enabled:
+            raise Unauthorized("The request you have made requires authentication.")
+        return user

@@ -1,0 +1,66 @@
+"""Version discovery, schemas and discovery info of the Image API.
+
+- ``GET /`` -> 300 and ``GET /versions`` -> 200, body ``{"versions": [{"id": "v2.16",
+  "status": "CURRENT", "links": [{"rel": "self", "href": "http://host:9292/v2/"}]}, ...]}``
+  (Image API v2 "Versions"); no token needed.
+- ``GET /v2/schemas/image`` and ``GET /v2/schemas/images`` -> 200, JSON schema
+  documents (Image API v2 "Schemas").
+- ``GET /v2/info/import`` -> 200, ``{"import-methods": {"description", "type": "array",
+  "value": []}}`` (Image API v2 "Interoperable image import": no import method is
+  offered; data goes through ``PUT /v2/images/{id}/file``).
+"""
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from kumo.common.api.versions import base_url, link
+from kumo.image import schemas
+
+#: Minor versions of the v2 API, newest first; the newest is CURRENT.
+MINOR_VERSIONS = tuple(range(16, -1, -1))
+
+
+def versions_body(request: Request) -> dict:
+    href = f"{base_url(request)}/v2/"
+    return {"versions": [
+        {"id": f"v2.{minor}", "status": "CURRENT" if i == 0 else "SUPPORTED", "links": [link(href)]}
+        for i, minor in enumerate(MINOR_VERSIONS)]}
+
+
+async def root(request: Request) -> JSONResponse:
+    """``GET /``: 300 Multiple Choices with the versions document."""
+    return JSONResponse(versions_body(request), status_code=300)
+
+
+async def versions(request: Request) -> JSONResponse:
+    """``GET /versions``: 200 with the versions document."""
+    return JSONResponse(versions_body(request))
+
+
+async def image_schema(request: Request) -> JSONResponse:
+    return JSONResponse(schemas.image_schema())
+
+
+async def images_schema(request: Request) -> JSONResponse:
+    return JSONResponse(schemas.images_schema())
+
+
+async def import_info(request: Request) -> JSONResponse:
+    return JSONResponse({"import-methods": {
+        "description": "Import methods available.", "type": "array", "value": []}})
+
+
+def is_public(method: str, path: str) -> bool:
+    """Version discovery needs no token."""
+    return method in ("GET", "HEAD") and path in ("/", "/versions")
+
+
+routes = [
+    Route("/", root, methods=["GET"]),
+    Route("/versions", versions, methods=["GET"]),
+    Route("/v2/schemas/image", image_schema, methods=["GET"]),
+    Route("/v2/schemas/images", images_schema, methods=["GET"]),
+    Route("/v2/info/import", import_info, methods=["GET"]),
+]

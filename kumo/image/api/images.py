@@ -1,0 +1,199 @@
+"""Routes of Image API v2 "Images", "Image data", "Image tags" and "Image actions".
+
+| route | success | reference section |
+|---|---|---|
+| ``POST /v2/images`` | 201 image, ``Location`` | Create image |
+| ``GET /v2/images`` | 200 ``{"images", "first", "schema", "next"?}`` | List images |
+| ``GET /v2/images/{id}`` | 200 image | Show image |
+| ``PATCH /v2/images/{id}`` (json-patch media type, else 415) | 200 image | Update image |
+| ``DELETE /v2/images/{id}`` | 204 | Delete image |
+| ``PUT /v2/images/{id}/file`` (``application/octet-stream``, else 415) | 204 | Upload binary image data |
+| ``GET /v2/images/{id}/file`` (``Range: bytes=a-b`` -> 206, bad range 416) | 200 stream, 204 no data | Download binary image data |
+| ``PUT/DELETE /v2/images/{id}/tags/{tag}`` | 204 | Add / Delete image tag |
+| ``POST /v2/images/{id}/actions/deactivate`` and ``/reactivate`` | 204 | Deactivate / Reactivate image |
+
+Errors are glance's plain-text bodies (see :mod:`kumo.image.service` for which status when).
+"""
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import urlencode
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from kumo.common.api import context
+from kumo.common.api.body import json_body
+from kumo.common.api.errors import ApiError, BadRequest, UnsupportedMediaType
+from kumo.image import patch, query
+from kumo.image.service import ImageService
+from kumo.image.views import image_view
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class RangeNotSatisfiable(ApiError):
+    status, kind = 416, "RequestedRangeNotSatisfiable"
+
+
+def _svc(request: Request) -> ImageService:
+    return request.app.state.images
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def create_image(request: Request) -> JSONResponse:
+    ctx = context(request)
+    image = await _svc(request).create(ctx, await json_body(request))
+    return JSONResponse(image_view(image), status_code=201,
+                        headers={"Location": f"/v2/images/{image.id}"})
+
+
+async def list_images(request: Request) -> JSONResponse:
+    ctx = context(request)
+    params = list(request.query_params.multi_items())
+    q = query.parse(params)
+    images, more = await _svc(request).list(ctx, q)
+    rest = [(k, v) for k, v in params if k != "marker"]
+    body = {"images": [image_view(i) for i in images],
+            "first": "/v2/images" + (f"?{urlencode(rest)}" if rest else ""),
+            "schema": "/v2/schemas/images"}
+    if more and images:
+        body["next"] = "/v2/images?" + urlencode(rest + [("marker", images[-1].id)])
+    return JSONResponse(body)
+
+
+async def show_image(request: Request) -> JSONResponse:
+    image = await _svc(request).get(context(request), request.path_params["image_id"])
+    return JSONResponse(image_view(image))
+
+
+async def update_image(request: Request) -> JSONResponse:
+    ctx = context(request)
+    if _media_type(request) not in patch.MEDIA_TYPES:
+        raise UnsupportedMediaType(
+            f"Unsupported Content-Type: use {patch.MEDIA_TYPES[0]}",
+            headers={"Accept-Patch": ", ".join(patch.MEDIA_TYPES)})
+    changes = patch.parse(await json_body(request))
+    image = await _svc(request).update(ctx, request.path_params["image_id"], changes)
+    return JSONResponse(image_view(image))
+
+
+async def delete_image(request: Request) -> Response:
+    await _svc(request).delete(context(request), request.path_params["image_id"])
+    return Response(status_code=204)
+
+
+def _declared_size(request: Request) -> int | None:
+    for header in ("x-openstack-image-size", "content-length"):
+        raw = request.headers.get(header)
+        if raw:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise BadRequest(f"Invalid {header} header: {raw!r}") from None
+            if value < 0:
+                raise BadRequest(f"Invalid {header} header: {raw!r}")
+            return value
+    return None
+
+
+async def upload_data(request: Request) -> Response:
+    ctx = context(request)
+    if _media_type(request) != "application/octet-stream":
+        raise UnsupportedMediaType(
+            f"Content-Type {_media_type(request) or 'None'} is not supported; use application/octet-stream")
+    try:
+        await _svc(request).upload(ctx, request.path_params["image_id"], request.stream(),
+                                   _declared_size(request))
+    except ClientDisconnect:
+        raise BadRequest("The client disconnected before the image data was complete.") from None
+    return Response(status_code=204)
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``(start, length)`` for a single ``bytes=`` range, None for no header; 416 if unsatisfiable."""
+    if not header:
+        return None
+    m = _RANGE.match(header.strip())
+    if not m or (m.group(1) == "" and m.group(2) == ""):
+        raise RangeNotSatisfiable("Invalid Range header", headers={"Content-Range": f"bytes */{size}"})
+    first, last = m.group(1), m.group(2)
+    if first == "":
+        length = min(int(last), size)
+        start = size - length
+    else:
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+        length = end - start + 1
+    if start >= size or length <= 0:
+        raise RangeNotSatisfiable("Requested range not satisfiable",
+                                  headers={"Content-Range": f"bytes */{size}"})
+    return start, length
+
+
+async def download_data(request: Request) -> Response:
+    svc = _svc(request)
+    image, f = await svc.open_data(context(request), request.path_params["image_id"])
+    if f is None:
+        return Response(status_code=204)
+    try:
+        size = os.fstat(f.fileno()).st_size
+        wanted = _byte_range(request.headers.get("range"), size)
+    except BaseException:
+        f.close()
+        raise
+    headers = {"Content-Type": "application/octet-stream"}
+    if wanted is None:
+        start, length, status = 0, size, 200
+        if image.checksum:
+            headers["Content-MD5"] = image.checksum
+    else:
+        (start, length), status = wanted, 206
+        headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD":
+        f.close()
+        return Response(status_code=status, headers=headers)
+    return StreamingResponse(svc.store.iter_file(f, start, length), status_code=status, headers=headers)
+
+
+async def add_tag(request: Request) -> Response:
+    p = request.path_params
+    await _svc(request).add_tag(context(request), p["image_id"], p["tag"])
+    return Response(status_code=204)
+
+
+async def delete_tag(request: Request) -> Response:
+    p = request.path_params
+    await _svc(request).remove_tag(context(request), p["image_id"], p["tag"])
+    return Response(status_code=204)
+
+
+async def deactivate(request: Request) -> Response:
+    await _svc(request).set_active(context(request), request.path_params["image_id"], False)
+    return Response(status_code=204)
+
+
+async def reactivate(request: Request) -> Response:
+    await _svc(request).set_active(context(request), request.path_params["image_id"], True)
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/v2/images", create_image, methods=["POST"]),
+    Route("/v2/images", list_images, methods=["GET"]),
+    Route("/v2/images/{image_id}", show_image, methods=["GET"]),
+    Route("/v2/images/{image_id}", update_image, methods=["PATCH"]),
+    Route("/v2/images/{image_id}", delete_image, methods=["DELETE"]),
+    Route("/v2/images/{image_id}/file", upload_data, methods=["PUT"]),
+    Route("/v2/images/{image_id}/file", download_data, methods=["GET"]),
+    Route("/v2/images/{image_id}/tags/{tag}", add_tag, methods=["PUT"]),
+    Route("/v2/images/{image_id}/tags/{tag}", delete_tag, methods=["DELETE"]),
+    Route("/v2/images/{image_id}/actions/deactivate", deactivate, methods=["POST"]),
+    Route("/v2/images/{image_id}/actions/reactivate", reactivate, methods=["POST"]),
+]
