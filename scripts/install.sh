@@ -17,6 +17,13 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "apt-get install: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # kumo starts the daemons it needs itself: keep packages (libvirt, rabbitmq)
+  # from starting their system services while they install.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi

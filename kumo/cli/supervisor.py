@@ -54,6 +54,7 @@ class _Server(uvicorn.Server):
 async def run(settings: Settings, names: list[str]) -> None:
     """Run ``names`` until SIGTERM/SIGINT. Raises on a component that fails to start."""
     rt = Runtime.create(settings)
+    await rt.bus.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from kumo.common.auth.client import RemoteTokenValidator, ServiceAuth
-from kumo.common.bus import MemoryBus, connect
+from kumo.common.bus import MemoryBus, RabbitBus, connect
 from kumo.config import Settings
 
 
@@ -23,7 +23,7 @@ class Runtime:
     """Shared handles for the components of one process."""
 
     settings: Settings
-    bus: MemoryBus
+    bus: MemoryBus | RabbitBus
     service_auth: ServiceAuth
     validator: Any  # TokenValidator (kumo.common.api.app)
 
