@@ -1,0 +1,83 @@
+"""Version discovery and the extension list (Networking API v2.0: "API versions",
+"Extensions").
+
+Only the extensions kumo implements are listed, so clients that probe for a
+feature (``openstack extension list``, tempest's ``requires_ext``) see the
+truth.
+"""
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from kumo.common.api.errors import NotFound
+from kumo.common.api.versions import base_url, link
+
+UPDATED = "2024-01-01T00:00:00-00:00"
+
+#: alias -> (name, description)
+EXTENSIONS = {
+    "agent": ("agent", "The agent management extension."),
+    "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
+    "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
+    "external-net": ("Neutron external network", "Adds external network attribute to network "
+                     "resource."),
+    "extra_dhcp_opt": ("Neutron Extra DHCP options", "Extra options configuration for DHCP. For "
+                       "example PXE boot options to DHCP clients can be specified (e.g. "
+                       "tftp-server, server-ip-address, bootfile-name)"),
+    "filter-validation": ("Filter parameters validation", "Provides validation on filter "
+                          "parameters."),
+    "l2_adjacency": ("L2 Adjacency", "Display L2 Adjacency for Neutron Networks."),
+    "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
+    "pagination": ("Pagination support", "Extension that indicates that pagination is enabled."),
+    "port-security": ("Port Security", "Provides port security"),
+    "project-id": ("project_id field enabled", "Extension that indicates that project_id field "
+                   "is enabled."),
+    "provider": ("Provider Network", "Expose mapping of virtual networks to physical networks"),
+    "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
+    "standard-attr-description": ("standard-attr-description", "Extension to add descriptions "
+                                  "to standard attributes"),
+    "standard-attr-revisions": ("Resource revision numbers", "This extension will display the "
+                                "revision number of neutron resources."),
+    "standard-attr-tag": ("Tag support for resources with standard attribute: subnet, network, "
+                          "port", "Enables to set tag on resources with standard attribute."),
+    "standard-attr-timestamp": ("Resource timestamps", "Adds created_at and updated_at fields to "
+                                "all Neutron resources that have Neutron standard attributes."),
+}
+
+RESOURCES = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
+             ("agent", "agents"))
+
+
+def _extension(alias: str) -> dict:
+    name, description = EXTENSIONS[alias]
+    return {"alias": alias, "name": name, "description": description, "updated": UPDATED,
+            "links": []}
+
+
+async def versions(request: Request) -> JSONResponse:
+    """GET / -> ``{"versions": [{"id": "v2.0", "status": "CURRENT", "links": [self]}]}``."""
+    href = f"{base_url(request)}/v2.0/"
+    return JSONResponse({"versions": [{"id": "v2.0", "status": "CURRENT",
+                                       "links": [link(href)]}]})
+
+
+async def resources(request: Request) -> JSONResponse:
+    """GET /v2.0/ -> ``{"resources": [{"name", "collection", "links"}]}``."""
+    base = f"{base_url(request)}/v2.0"
+    return JSONResponse({"resources": [
+        {"name": name, "collection": coll, "links": [link(f"{base}/{coll}")]}
+        for name, coll in RESOURCES]})
+
+
+async def list_extensions(request: Request) -> JSONResponse:
+    """GET /v2.0/extensions -> ``{"extensions": [{alias, name, description, updated, links}]}``."""
+    return JSONResponse({"extensions": [_extension(a) for a in sorted(EXTENSIONS)]})
+
+
+async def show_extension(request: Request) -> JSONResponse:
+    """GET /v2.0/extensions/{alias}; 404 for an extension kumo does not have."""
+    alias = request.path_params["alias"]
+    if alias not in EXTENSIONS:
+        raise NotFound(f"Extension with alias {alias} does not exist", kind="HTTPNotFound")
+    return JSONResponse({"extension": _extension(alias)})

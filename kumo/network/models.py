@@ -1,0 +1,135 @@
+"""The network service's tables: networks, subnets, ports, IP allocations, agents.
+
+List-valued attributes (allocation pools, DNS servers, host routes, tags,
+binding details...) are JSON columns. An IP address is unique per subnet
+(``uq_ipallocations_subnet_id``) and a MAC address per network
+(``uq_ports_network_id``): the database, not only the code, refuses a double
+allocation when two API processes race.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kumo.common.db import declarative_base, new_id, utcnow
+
+Base = declarative_base()
+
+
+class Standard:
+    """Neutron's "standard attributes": description, tags, timestamps, revision."""
+
+    description: Mapped[str] = mapped_column(String(255), default="")
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revision_number: Mapped[int] = mapped_column(Integer, default=0)
+
+    def touch(self) -> None:
+        """Record a change: new updated_at, revision_number + 1."""
+        self.updated_at = utcnow()
+        self.revision_number = (self.revision_number or 0) + 1
+
+
+class Network(Standard, Base):
+    __tablename__ = "networks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    external: Mapped[bool] = mapped_column(Boolean, default=False)
+    mtu: Mapped[int] = mapped_column(Integer, default=1500)
+    network_type: Mapped[str] = mapped_column(String(32), default="local")
+    physical_network: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    segmentation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    availability_zone_hints: Mapped[list] = mapped_column(JSON, default=list)
+
+    subnets: Mapped[list["Subnet"]] = relationship(
+        back_populates="network", cascade="all, delete-orphan", order_by="Subnet.created_at",
+        lazy="selectin")
+
+
+class Subnet(Standard, Base):
+    __tablename__ = "subnets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    ip_version: Mapped[int] = mapped_column(Integer, default=4)
+    cidr: Mapped[str] = mapped_column(String(64))
+    gateway_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    allocation_pools: Mapped[list] = mapped_column(JSON, default=list)
+    dns_nameservers: Mapped[list] = mapped_column(JSON, default=list)
+    host_routes: Mapped[list] = mapped_column(JSON, default=list)
+    enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
+    ipv6_ra_mode: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    ipv6_address_mode: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    network: Mapped[Network] = relationship(back_populates="subnets", lazy="raise")
+
+
+class Port(Standard, Base):
+    __tablename__ = "ports"
+    __table_args__ = (UniqueConstraint("network_id", "mac_address"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    mac_address: Mapped[str] = mapped_column(String(32))
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+    device_id: Mapped[str] = mapped_column(String(255), default="", index=True)
+    device_owner: Mapped[str] = mapped_column(String(255), default="")
+    binding_host_id: Mapped[str] = mapped_column(String(255), default="")
+    binding_vnic_type: Mapped[str] = mapped_column(String(32), default="normal")
+    binding_profile: Mapped[dict] = mapped_column(JSON, default=dict)
+    binding_vif_type: Mapped[str] = mapped_column(String(32), default="unbound")
+    binding_vif_details: Mapped[dict] = mapped_column(JSON, default=dict)
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    allowed_address_pairs: Mapped[list] = mapped_column(JSON, default=list)
+    extra_dhcp_opts: Mapped[list] = mapped_column(JSON, default=list)
+    dns_name: Mapped[str] = mapped_column(String(255), default="")
+
+    fixed_ips: Mapped[list["IPAllocation"]] = relationship(
+        back_populates="port", cascade="all, delete-orphan", order_by="IPAllocation.seq",
+        lazy="selectin")
+
+
+class IPAllocation(Base):
+    __tablename__ = "ipallocations"
+    __table_args__ = (UniqueConstraint("subnet_id", "ip_address"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"), index=True)
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id", ondelete="CASCADE"), index=True)
+    network_id: Mapped[str] = mapped_column(String(36), index=True)
+    ip_address: Mapped[str] = mapped_column(String(64))
+
+    port: Mapped[Port] = relationship(back_populates="fixed_ips", lazy="raise")
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("agent_type", "host"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    agent_type: Mapped[str] = mapped_column(String(255))
+    binary: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str] = mapped_column(String(255))
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    availability_zone: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    configurations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_timestamp: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,22 @@
+"""The network service: networks, subnets, ports, agents, tags (Networking API v2.0).
+
+:class:`NetworkService` is what the API handlers call. Every method takes the
+caller's :class:`~kumo.common.auth.context.RequestContext` first and an already
+parsed body (:func:`kumo.network.schemas.parse`), returns API views (dicts) and
+raises :mod:`kumo.network.errors` (rendered as NeutronError bodies). Changes
+that matter to DHCP are fanned out on the bus (``dhcp_agent``:
+``network_changed(network_id)``, ``network_deleted(network_id)``) after commit.
+"""
+from __future__ import annotations
+
+from kumo.network.service.agents import TAGGABLE, AgentsMixin
+from kumo.network.service.networks import NetworksMixin
+from kumo.network.service.ports import PortsMixin
+from kumo.network.service.subnets import SubnetsMixin
+
+
+class NetworkService(NetworksMixin, SubnetsMixin, PortsMixin, AgentsMixin):
+    """``NetworkService(db, settings, bus)``; see the mixins for the operations."""
+
+
+__all__ = ["NetworkService", "TAGGABLE"]

@@ -1,0 +1,138 @@
+"""Agents (Networking API v2.0, "Networking Agents") and resource tags ("Tags").
+
+Agents report with the bus call ``network_server.agent_heartbeat(agent)``
+(``agent``: ``agent_type``, ``binary``, ``host``, ``topic``, ``configurations``,
+optional ``start_flag``); an agent is alive while it reported within
+:data:`~kumo.network.service.views.AGENT_DOWN_TIME` seconds. Only admins see
+and manage agents (others get an empty list and 404s).
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kumo.common.api.errors import BadRequest
+from kumo.common.auth.context import RequestContext
+from kumo.common.db import utcnow
+from kumo.network import errors
+from kumo.network.models import Agent, Network, Port, Subnet
+from kumo.network.service.base import ServiceBase
+from kumo.network.service.views import DHCP_AZ, agent_view
+
+TAGGABLE = {"networks": Network, "subnets": Subnet, "ports": Port}
+
+
+class AgentsMixin(ServiceBase):
+    async def agent_heartbeat(self, agent: dict) -> dict:
+        """Record an agent's report; returns ``{"id": <agent id>}``.
+
+        Raises ValueError for a report without agent_type, binary, host or topic.
+        """
+        for key in ("agent_type", "binary", "host", "topic"):
+            if not isinstance(agent.get(key), str) or not agent[key]:
+                raise ValueError(f"agent report lacks {key!r}")
+
+        async def tx(s: AsyncSession) -> dict:
+            row = await s.scalar(select(Agent).where(Agent.agent_type == agent["agent_type"],
+                                                     Agent.host == agent["host"]))
+            now = utcnow()
+            if row is None:
+                row = Agent(agent_type=agent["agent_type"], host=agent["host"], created_at=now,
+                            started_at=now, binary=agent["binary"], topic=agent["topic"],
+                            availability_zone=DHCP_AZ if agent["agent_type"] == "DHCP agent" else None)
+                s.add(row)
+            elif agent.get("start_flag"):
+                row.started_at = now
+            row.binary, row.topic = agent["binary"], agent["topic"]
+            row.configurations = dict(agent.get("configurations") or {})
+            row.heartbeat_timestamp = now
+            await s.flush()
+            return {"id": row.id}
+
+        # Heartbeats skip the retry lock's queue only in name: they are small writes.
+        return await self.write(tx)
+
+    async def list_agents(self, ctx: RequestContext) -> list[dict]:
+        if not ctx.is_admin:
+            return []
+
+        async def tx(s: AsyncSession) -> list[dict]:
+            rows = (await s.scalars(select(Agent).order_by(Agent.id))).all()
+            return [agent_view(a) for a in rows]
+        return await self.read(tx)
+
+    async def _agent(self, s: AsyncSession, ctx: RequestContext, agent_id: str) -> Agent:
+        row = await s.get(Agent, agent_id) if ctx.is_admin else None
+        if row is None:
+            raise errors.not_found("agent", agent_id)
+        return row
+
+    async def show_agent(self, ctx: RequestContext, agent_id: str) -> dict:
+        async def tx(s: AsyncSession) -> dict:
+            return agent_view(await self._agent(s, ctx, agent_id))
+        return await self.read(tx)
+
+    async def update_agent(self, ctx: RequestContext, agent_id: str, body: dict) -> dict:
+        """Change ``admin_state_up`` / ``description`` (admin only; others 404)."""
+        async def tx(s: AsyncSession) -> dict:
+            row = await self._agent(s, ctx, agent_id)
+            if "admin_state_up" in body:
+                row.admin_state_up = body["admin_state_up"]
+            if "description" in body:
+                row.description = body["description"]
+            await s.flush()
+            return agent_view(row)
+        return await self.write(tx)
+
+    async def delete_agent(self, ctx: RequestContext, agent_id: str) -> None:
+        async def tx(s: AsyncSession) -> None:
+            await s.delete(await self._agent(s, ctx, agent_id))
+        await self.write(tx)
+
+    # --- tags ---------------------------------------------------------------
+    async def _taggable(self, s: AsyncSession, ctx: RequestContext, collection: str, ident: str,
+                        write: bool):
+        if collection == "networks":
+            obj = await self.get_network(s, ctx, ident)
+            owner = self.network_owner(ctx, obj)
+        elif collection == "subnets":
+            obj, net = await self.get_subnet(s, ctx, ident)
+            owner = self.network_owner(ctx, net) or obj.project_id == ctx.project_id
+        else:
+            obj, _ = await self.get_port(s, ctx, ident)
+            owner = True
+        if write:
+            if not owner:
+                raise errors.policy(f"update_{collection[:-1]}:tags")
+            self.require_write(ctx, f"update_{collection[:-1]}:tags")
+        return obj
+
+    async def get_tags(self, ctx: RequestContext, collection: str, ident: str) -> list[str]:
+        async def tx(s: AsyncSession) -> list[str]:
+            return list((await self._taggable(s, ctx, collection, ident, False)).tags or [])
+        return await self.read(tx)
+
+    async def set_tags(self, ctx: RequestContext, collection: str, ident: str,
+                       tags: list[str] | None, add: str | None = None,
+                       remove: str | None = None) -> list[str]:
+        """Replace (``tags``), add one (``add``) or remove one (``remove``) tag; the tags.
+
+        404 TagNotFound when removing an absent tag; 400 for more than 50 tags.
+        """
+        async def tx(s: AsyncSession) -> list[str]:
+            obj = await self._taggable(s, ctx, collection, ident, True)
+            current = list(obj.tags or [])
+            if tags is not None:
+                current = list(dict.fromkeys(tags))
+            if add is not None and add not in current:
+                current.append(add)
+            if remove is not None:
+                if remove not in current:
+                    raise errors.tag_not_found(collection[:-1], ident, remove)
+                current.remove(remove)
+            if len(current) > 50:
+                raise BadRequest("Exceeded maximum number of tags (50).", kind="InvalidInput")
+            obj.tags = current
+            obj.touch()
+            return current
+        return await self.write(tx)

@@ -1,0 +1,223 @@
+"""Ports: create, list, show, update, delete (Networking API v2.0, "Ports").
+
+Addresses come from :mod:`kumo.network.ipam` inside the port's write
+transaction. MAC addresses are ``fa:16:3e:xx:xx:xx``, unique per network.
+A port with ``binding:host_id`` is bound: ``binding:vif_type`` "bridge" and
+``binding:vif_details`` ``{"port_filter": false, "bridge_name": <bridge>}``
+(:func:`kumo.network.bridges.network_bridge`), status ACTIVE when
+``admin_state_up``; an unbound port has vif_type "unbound" and status DOWN; a
+host whose physical network has no bridge gives vif_type "binding_failed".
+
+Admin-only inputs (neutron's default policy): ``binding:host_id`` and
+``binding:profile``; changing ``mac_address``. Only the network's project or an
+admin may choose ``mac_address`` or ``fixed_ips[].ip_address`` on create, or use
+a ``network:*`` ``device_owner``.
+"""
+from __future__ import annotations
+
+import random
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kumo.common.api.errors import Conflict
+from kumo.common.auth.context import RequestContext
+from kumo.network import errors, ipam
+from kumo.network.bridges import network_bridge
+from kumo.network.models import IPAllocation, Network, Port
+from kumo.network.service.base import ServiceBase
+from kumo.network.service.views import port_view
+
+MAC_PREFIX = "fa:16:3e"
+SIMPLE_FIELDS = {"name": "name", "description": "description", "admin_state_up": "admin_state_up",
+                 "device_id": "device_id", "device_owner": "device_owner",
+                 "binding:host_id": "binding_host_id", "binding:profile": "binding_profile",
+                 "binding:vnic_type": "binding_vnic_type",
+                 "port_security_enabled": "port_security_enabled",
+                 "allowed_address_pairs": "allowed_address_pairs",
+                 "extra_dhcp_opts": "extra_dhcp_opts", "dns_name": "dns_name"}
+
+
+def random_mac() -> str:
+    return MAC_PREFIX + "".join(f":{random.randrange(256):02x}" for _ in range(3))
+
+
+class PortsMixin(ServiceBase):
+    def _view(self, port: Port, ctx: RequestContext) -> dict:
+        return port_view(port, ctx.is_admin, self.settings.network.dns_domain)
+
+    def bind(self, port: Port, net: Network) -> None:
+        """Set the port's binding:vif_* and status from its host and network."""
+        if not port.binding_host_id:
+            port.binding_vif_type, port.binding_vif_details, port.status = "unbound", {}, "DOWN"
+            return
+        provider = {"id": net.id, "provider:network_type": net.network_type,
+                    "provider:physical_network": net.physical_network}
+        bridge = network_bridge(provider, self.settings.network.physical_bridges)
+        if bridge is None:
+            port.binding_vif_type, port.binding_vif_details, port.status = "binding_failed", {}, "DOWN"
+            return
+        port.binding_vif_type = "bridge"
+        port.binding_vif_details = {"port_filter": False, "bridge_name": bridge}
+        port.status = "ACTIVE" if port.admin_state_up else "DOWN"
+
+    async def _subnet_infos(self, s: AsyncSession, net: Network,
+                            exclude_port: str | None = None) -> list[ipam.SubnetInfo]:
+        q = select(IPAllocation.subnet_id, IPAllocation.ip_address).where(
+            IPAllocation.network_id == net.id)
+        if exclude_port:
+            q = q.where(IPAllocation.port_id != exclude_port)
+        used: dict[str, set[str]] = {}
+        for subnet_id, ip in (await s.execute(q)).all():
+            used.setdefault(subnet_id, set()).add(ip)
+        return [ipam.SubnetInfo(id=x.id, cidr=x.cidr, ip_version=x.ip_version,
+                                allocation_pools=list(x.allocation_pools or []),
+                                used=used.get(x.id, set())) for x in net.subnets]
+
+    async def _mac_free(self, s: AsyncSession, net_id: str, mac: str) -> bool:
+        found = await s.scalar(select(Port.id).where(Port.network_id == net_id,
+                                                     Port.mac_address == mac).limit(1))
+        return found is None
+
+    async def _new_mac(self, s: AsyncSession, net_id: str) -> str:
+        for _ in range(16):
+            mac = random_mac()
+            if await self._mac_free(s, net_id, mac):
+                return mac
+        raise Conflict(f"Unable to generate unique mac on network {net_id}.",
+                       kind="MacAddressGenerationFailure")
+
+    @staticmethod
+    def _owner_only(ctx: RequestContext, owner: bool, body: dict, op: str, create: bool) -> None:
+        if not ctx.is_admin:
+            if body.get("binding:host_id") or body.get("binding:profile") or \
+                    (not create and ("binding:host_id" in body or "binding:profile" in body)):
+                raise errors.policy(f"{op}_port:binding:host_id")
+            if not create and "mac_address" in body:
+                raise errors.policy(f"{op}_port:mac_address")
+        if owner:
+            return
+        if create and "mac_address" in body:
+            raise errors.policy(f"{op}_port:mac_address")
+        if any("ip_address" in f for f in body.get("fixed_ips") or []):
+            raise errors.policy(f"{op}_port:fixed_ips:ip_address")
+        if (body.get("device_owner") or "").startswith("network:"):
+            raise errors.policy(f"{op}_port:device_owner")
+
+    async def create_port(self, ctx: RequestContext, body: dict) -> dict:
+        """Create a port from a parsed body; its view (admins also see binding:*).
+
+        404 NetworkNotFound; 403 for readers, other projects' unshared networks
+        and owner/admin-only inputs; 400 for a bad or foreign address; 409
+        MacAddressInUse, IpAddressAlreadyAllocated, IpAddressGenerationFailure.
+        """
+        self.require_write(ctx, "create_port")
+        project = body.pop("project_id", None) or ctx.project_id
+        if project != ctx.project_id and not ctx.is_admin:
+            raise errors.policy("create_port")
+
+        async def tx(s: AsyncSession) -> tuple[dict, bool]:
+            net = await self.get_network(s, ctx, body["network_id"])
+            owner = self.network_owner(ctx, net)
+            if not (owner or net.shared):
+                raise errors.policy("create_port")
+            self._owner_only(ctx, owner, body, "create", True)
+            mac = body.get("mac_address")
+            if mac is None:
+                mac = await self._new_mac(s, net.id)
+            elif not await self._mac_free(s, net.id, mac):
+                raise errors.mac_in_use(net.id, mac)
+            infos = await self._subnet_infos(s, net)
+            planned = ipam.plan(net.id, infos, body.get("fixed_ips"))
+            port = Port(project_id=project, network_id=net.id, mac_address=mac, fixed_ips=[],
+                        port_security_enabled=body.get("port_security_enabled",
+                                                       net.port_security_enabled),
+                        tags=body["tags"])
+            for key, column in SIMPLE_FIELDS.items():
+                if key in body:
+                    setattr(port, column, body[key])
+            for subnet_id, ip in planned:
+                port.fixed_ips.append(IPAllocation(subnet_id=subnet_id, network_id=net.id,
+                                                   ip_address=ip))
+            self.bind(port, net)
+            s.add(port)
+            await s.flush()
+            return self._view(port, ctx), await self.has_dhcp(s, net.id)
+
+        view, dhcp = await self.write(tx)
+        if dhcp:
+            await self.notify_dhcp("network_changed", view["network_id"])
+        return view
+
+    async def list_ports(self, ctx: RequestContext) -> list[dict]:
+        """Views of every port ``ctx`` may see (its project's, its networks'), sorted by id."""
+        async def tx(s: AsyncSession) -> list[dict]:
+            q = select(Port).order_by(Port.id)
+            if not ctx.is_admin:
+                q = q.join(Network, Network.id == Port.network_id).where(
+                    or_(Port.project_id == ctx.project_id, Network.project_id == ctx.project_id))
+            return [self._view(p, ctx) for p in (await s.scalars(q)).all()]
+        return await self.read(tx)
+
+    async def show_port(self, ctx: RequestContext, port_id: str) -> dict:
+        async def tx(s: AsyncSession) -> dict:
+            return self._view((await self.get_port(s, ctx, port_id))[0], ctx)
+        return await self.read(tx)
+
+    async def update_port(self, ctx: RequestContext, port_id: str, body: dict) -> dict:
+        """Apply a parsed PUT body; the new view.
+
+        ``fixed_ips`` replaces the port's addresses: an entry naming a current
+        address, or only a subnet where the port has one, keeps it. 404/403/400/409
+        as for create; 409 PortBound when changing the MAC of a bound port.
+        """
+        async def tx(s: AsyncSession) -> tuple[dict, bool]:
+            port, net = await self.get_port(s, ctx, port_id)
+            self.require_write(ctx, "update_port")
+            self._owner_only(ctx, self.network_owner(ctx, net), body, "update", False)
+            if "mac_address" in body and body["mac_address"] != port.mac_address:
+                if port.binding_vif_type not in ("unbound", "binding_failed"):
+                    raise Conflict(f"Unable to complete operation on port {port.id}, port is "
+                                   f"already bound, port type: {port.binding_vif_type}, old_mac "
+                                   f"{port.mac_address}, new_mac {body['mac_address']}.",
+                                   kind="PortBound")
+                if not await self._mac_free(s, net.id, body["mac_address"]):
+                    raise errors.mac_in_use(net.id, body["mac_address"])
+                port.mac_address = body["mac_address"]
+            if "fixed_ips" in body:
+                infos = await self._subnet_infos(s, net, exclude_port=port.id)
+                keep = [(a.subnet_id, a.ip_address) for a in port.fixed_ips]
+                planned = ipam.plan(net.id, infos, body["fixed_ips"], keep)
+                for alloc in list(port.fixed_ips):
+                    if (alloc.subnet_id, alloc.ip_address) not in planned:
+                        port.fixed_ips.remove(alloc)
+                await s.flush()  # free removed addresses before inserting new ones
+                have = {(a.subnet_id, a.ip_address) for a in port.fixed_ips}
+                for subnet_id, ip in planned:
+                    if (subnet_id, ip) not in have:
+                        port.fixed_ips.append(IPAllocation(subnet_id=subnet_id, network_id=net.id,
+                                                           ip_address=ip))
+            for key, column in SIMPLE_FIELDS.items():
+                if key in body:
+                    setattr(port, column, body[key])
+            self.bind(port, net)
+            port.touch()
+            await s.flush()
+            return self._view(port, ctx), await self.has_dhcp(s, net.id)
+
+        view, dhcp = await self.write(tx)
+        if dhcp:
+            await self.notify_dhcp("network_changed", view["network_id"])
+        return view
+
+    async def delete_port(self, ctx: RequestContext, port_id: str) -> None:
+        """Delete a port and free its addresses. 404 if invisible, 403 for readers."""
+        async def tx(s: AsyncSession) -> tuple[str, bool]:
+            port, net = await self.get_port(s, ctx, port_id)
+            self.require_write(ctx, "delete_port")
+            await s.delete(port)
+            return net.id, await self.has_dhcp(s, net.id)
+
+        net_id, dhcp = await self.write(tx)
+        if dhcp:
+            await self.notify_dhcp("network_changed", net_id)

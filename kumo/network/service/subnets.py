@@ -1,0 +1,154 @@
+"""Subnets: create, list, show, update, delete (Networking API v2.0, "Subnets").
+
+A subnet's CIDR must be a network address (``10.0.0.0/24``), match
+``ip_version`` and not overlap another subnet of the same network (400). The
+gateway defaults to the first host address (``null`` means none) and must be an
+assignable address of the CIDR (400). Allocation pools default to the host
+range minus the gateway; pools outside the CIDR are 400, pools overlapping each
+other or the gateway 409 (neutron's OverlappingAllocationPools and
+GatewayConflictWithAllocationPools).
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kumo.common.auth.context import RequestContext
+from kumo.network import errors, ipam
+from kumo.network.models import IPAllocation, Network, Port, Subnet
+from kumo.network.service.base import AUTO_DELETE_OWNERS, ServiceBase
+from kumo.network.service.views import subnet_view
+
+
+def _check_versions(version: int, body: dict) -> None:
+    for ip in body.get("dns_nameservers") or []:
+        if ipaddress.ip_address(ip).version != version:
+            raise errors.invalid_input(f"dns_nameserver '{ip}' does not match the ip_version "
+                                       f"'{version}'")
+    for route in body.get("host_routes") or []:
+        if ipaddress.ip_network(route["destination"]).version != version or \
+                ipaddress.ip_address(route["nexthop"]).version != version:
+            raise errors.invalid_input(f"Host route {route} does not match the ip_version "
+                                       f"'{version}'")
+
+
+class SubnetsMixin(ServiceBase):
+    async def create_subnet(self, ctx: RequestContext, body: dict) -> dict:
+        """Create a subnet from a parsed body; its view.
+
+        404 NetworkNotFound for an invisible network; 403 for readers and for
+        other projects' networks (admins excepted); 400/409 as in the module doc.
+        """
+        self.require_write(ctx, "create_subnet")
+        version = body.get("ip_version")
+        cidr = ipam.parse_cidr(body["cidr"], version)
+        version = cidr.version
+        _check_versions(version, body)
+        project = body.pop("project_id", None) or ctx.project_id
+        if project != ctx.project_id and not ctx.is_admin:
+            raise errors.policy("create_subnet")
+        if "gateway_ip" in body:
+            gateway = ipam.check_gateway(cidr, body["gateway_ip"])
+        else:
+            gateway = ipam.default_gateway(cidr)
+        if body.get("allocation_pools") is not None:
+            pools = ipam.check_pools(cidr, body["allocation_pools"], gateway)
+        else:
+            pools = ipam.default_pools(cidr, gateway)
+
+        async def tx(s: AsyncSession) -> dict:
+            net = await self.get_network(s, ctx, body["network_id"])
+            if not self.network_owner(ctx, net):
+                raise errors.policy("create_subnet")
+            for other in net.subnets:
+                if ipaddress.ip_network(other.cidr).overlaps(cidr):
+                    raise errors.invalid_input(
+                        f"Requested subnet with cidr: {cidr} for network: {net.id} overlaps "
+                        "with another subnet")
+            subnet = Subnet(project_id=project, network_id=net.id, name=body["name"],
+                            description=body["description"], ip_version=version, cidr=str(cidr),
+                            gateway_ip=gateway, allocation_pools=pools,
+                            dns_nameservers=body["dns_nameservers"], host_routes=body["host_routes"],
+                            enable_dhcp=body["enable_dhcp"], ipv6_ra_mode=body.get("ipv6_ra_mode"),
+                            ipv6_address_mode=body.get("ipv6_address_mode"), tags=body["tags"])
+            net.subnets.append(subnet)
+            net.touch()
+            await s.flush()
+            return subnet_view(subnet)
+
+        view = await self.write(tx)
+        await self.notify_dhcp("network_changed", view["network_id"])
+        return view
+
+    async def list_subnets(self, ctx: RequestContext) -> list[dict]:
+        """Views of every subnet ``ctx`` may see, sorted by id."""
+        async def tx(s: AsyncSession) -> list[dict]:
+            q = select(Subnet).join(Network, Network.id == Subnet.network_id).order_by(Subnet.id)
+            clause = self.visible_networks_clause(ctx)
+            if clause is not None:
+                q = q.where(or_(clause, Subnet.project_id == ctx.project_id))
+            return [subnet_view(x) for x in (await s.scalars(q)).all()]
+        return await self.read(tx)
+
+    async def show_subnet(self, ctx: RequestContext, subnet_id: str) -> dict:
+        async def tx(s: AsyncSession) -> dict:
+            return subnet_view((await self.get_subnet(s, ctx, subnet_id))[0])
+        return await self.read(tx)
+
+    async def update_subnet(self, ctx: RequestContext, subnet_id: str, body: dict) -> dict:
+        """Apply a parsed PUT body (name, description, gateway_ip, allocation_pools,
+        dns_nameservers, host_routes, enable_dhcp); the new view. 404/403/400/409."""
+        async def tx(s: AsyncSession) -> dict:
+            subnet, net = await self.get_subnet(s, ctx, subnet_id)
+            if not (self.network_owner(ctx, net) or subnet.project_id == ctx.project_id):
+                raise errors.policy("update_subnet")
+            self.require_write(ctx, "update_subnet")
+            cidr = ipaddress.ip_network(subnet.cidr)
+            _check_versions(cidr.version, body)
+            gateway = subnet.gateway_ip
+            if "gateway_ip" in body:
+                gateway = ipam.check_gateway(cidr, body["gateway_ip"])
+            pools = subnet.allocation_pools
+            if body.get("allocation_pools") is not None:
+                pools = ipam.check_pools(cidr, body["allocation_pools"], gateway)
+            elif "gateway_ip" in body:
+                pools = ipam.check_pools(cidr, pools, gateway)
+            subnet.gateway_ip, subnet.allocation_pools = gateway, pools
+            for key in ("name", "description", "dns_nameservers", "host_routes", "enable_dhcp"):
+                if key in body:
+                    setattr(subnet, key, body[key])
+            subnet.touch()
+            await s.flush()
+            return subnet_view(subnet)
+
+        view = await self.write(tx)
+        await self.notify_dhcp("network_changed", view["network_id"])
+        return view
+
+    async def delete_subnet(self, ctx: RequestContext, subnet_id: str) -> None:
+        """Delete a subnet; its DHCP ports lose their address in it.
+
+        404 if invisible; 403 for readers and non-owners; 409 SubnetInUse while
+        other ports hold addresses in it.
+        """
+        async def tx(s: AsyncSession) -> str:
+            subnet, net = await self.get_subnet(s, ctx, subnet_id)
+            if not (self.network_owner(ctx, net) or subnet.project_id == ctx.project_id):
+                raise errors.policy("delete_subnet")
+            self.require_write(ctx, "delete_subnet")
+            rows = (await s.execute(
+                select(IPAllocation, Port.device_owner).join(Port, Port.id == IPAllocation.port_id)
+                .where(IPAllocation.subnet_id == subnet.id))).all()
+            if any(owner not in AUTO_DELETE_OWNERS for _, owner in rows):
+                raise errors.subnet_in_use(subnet.id)
+            for alloc, _ in rows:
+                await s.delete(alloc)
+            await s.flush()
+            net.subnets.remove(subnet)
+            net.touch()
+            return net.id
+
+        net_id = await self.write(tx)
+        await self.notify_dhcp("network_changed", net_id)
