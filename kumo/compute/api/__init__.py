@@ -1,0 +1,47 @@
+"""The compute API component (Nova v2.1 subset, ``kumo serve compute-api``, port 8774).
+
+Besides the REST API it serves the bus topic ``conductor``
+(:class:`kumo.compute.conductor.Conductor`) and heartbeats the
+``nova-conductor`` service of this host. Errors use nova's body format;
+responses carry ``x-openstack-request-id`` and ``x-compute-request-id``.
+"""
+from __future__ import annotations
+
+from starlette.middleware import Middleware
+
+from kumo.common.api import create_app
+from kumo.common.runtime import Component, Runtime
+from kumo.compute.api import flavors, hosts, keypairs, limits, servers, versions
+from kumo.compute.api.microversion import ComputeRequestMiddleware
+from kumo.compute.conductor import Conductor, Heartbeat
+from kumo.compute.models import open_database
+from kumo.compute.service import ComputeService
+
+
+def component(rt: Runtime) -> Component:
+    """The compute API: app on ``settings.compute.port``, conductor on the bus."""
+    settings = rt.settings
+    db = open_database(settings.database_url("compute"))
+    compute = ComputeService(rt, db)
+    conductor = Conductor(db, rt.bus)
+    heartbeat = Heartbeat(db, settings.common.host, "nova-conductor", "conductor")
+    routes = (versions.routes() + servers.routes() + flavors.routes() + keypairs.routes()
+              + hosts.routes() + limits.routes())
+    app = create_app(style="nova", routes=routes, validator=rt.validator, public=versions.is_public,
+                     request_id_headers=("x-compute-request-id",),
+                     state={"db": db, "compute": compute, "settings": settings, "bus": rt.bus})
+    # Runs inside the token check (it needs the caller's project), before the routes.
+    app.user_middleware.append(Middleware(ComputeRequestMiddleware))
+
+    async def start() -> None:
+        await db.create_schema()
+        await rt.bus.serve("conductor", conductor, server=settings.common.host)
+        await heartbeat.start()
+
+    async def stop() -> None:
+        await heartbeat.stop()
+        await rt.bus.unserve(conductor)
+        await db.close()
+
+    return Component(name="compute-api", app=app, port=settings.compute.port,
+                     starters=[start], stoppers=[stop])

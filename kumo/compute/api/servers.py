@@ -1,0 +1,348 @@
+"""Servers (Compute API reference: "Servers", "Servers - run an action"
+(os-getConsoleOutput), "Servers IPs", "Server metadata").
+
+Routes under ``/v2.1``: ``GET/POST /servers``, ``GET /servers/detail``,
+``GET/PUT/DELETE /servers/{id}``, ``POST /servers/{id}/action``,
+``GET /servers/{id}/ips[/{network}]``, ``/servers/{id}/metadata[/{key}]``
+and ``GET /servers/{id}/os-volume_attachments`` (always empty for now).
+"""
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from kumo.common.api import context
+from kumo.common.api.body import json_body
+from kumo.common.api.errors import BadRequest, NotFound
+from kumo.compute import objects
+from kumo.compute.api.common import at_least, deny, limit_param, links, next_link, ok, version
+from kumo.compute.api.views import addresses, server_basic, server_detail
+from kumo.compute.schemas import (check_extra, invalid, ip_value, metadata_value, name_value,
+                                  parse_server_create, ref_id)
+from kumo.compute.service import ComputeService, ServerQuery, default_admin_pass
+
+#: API sort keys -> instance attributes (nova's valid server sort keys kumo stores).
+_SORT_KEYS = {"created_at": "created_at", "updated_at": "updated_at", "display_name": "display_name",
+              "hostname": "hostname", "uuid": "uuid", "vm_state": "vm_state",
+              "task_state": "task_state", "power_state": "power_state", "launched_at": "launched_at",
+              "terminated_at": "terminated_at", "key_name": "key_name", "image_ref": "image_ref",
+              "project_id": "project_id", "user_id": "user_id", "launch_index": "launch_index",
+              "availability_zone": "availability_zone", "progress": "progress",
+              "display_description": "display_description", "config_drive": "config_drive",
+              "host": "host", "node": "node"}
+_ADMIN_SORT_KEYS = {"host", "node"}
+
+
+def _svc(request: Request) -> ComputeService:
+    return request.app.state.compute
+
+
+def _truthy(value: str) -> bool:
+    return value.lower() not in ("0", "false", "no", "off", "f", "n")
+
+
+def _query(request: Request, ctx, detail: bool) -> ServerQuery:
+    q = request.query_params
+    query = ServerQuery(project_id=ctx.project_id, limit=limit_param(request),
+                        marker=q.get("marker") or None)
+    if "all_tenants" in q and _truthy(q["all_tenants"]):
+        if not ctx.is_admin:
+            raise deny(f"os_compute_api:servers:{'detail' if detail else 'index'}:get_all_tenants")
+        query.project_id = q.get("project_id") or q.get("tenant_id") or None
+    query.name = q.get("name") or None
+    statuses = q.getlist("status")
+    if statuses:
+        pairs = []
+        for status in statuses:
+            pairs += objects.states_for_status(status) or []
+        query.statuses, query.status_unknown = pairs, not pairs
+    for key, attr in (("image", "image"), ("flavor", "flavor")):
+        if q.get(key):
+            setattr(query, attr, ref_id(q[key]))
+    query.ip = q.get("ip") or None
+    query.reservation_id = q.get("reservation_id") or None
+    if ctx.is_admin:
+        query.host = q.get("host") or None
+        query.node = q.get("node") or None
+        query.key_name = q.get("key_name") or None
+    if q.get("changes-since"):
+        try:
+            query.changes_since = objects.parse_time(q["changes-since"])
+        except ValueError:
+            raise BadRequest(f"Invalid input for query parameters changes-since. Value: "
+                             f"{q['changes-since']}. '{q['changes-since']}' is not a 'date-time'") from None
+    keys, dirs = q.getlist("sort_key"), q.getlist("sort_dir")
+    if keys:
+        sort = []
+        for n, key in enumerate(keys):
+            if key not in _SORT_KEYS or (key in _ADMIN_SORT_KEYS and not ctx.is_admin):
+                raise BadRequest(f"Invalid input for query parameters sort_key. Value: {key}.")
+            direction = dirs[n] if n < len(dirs) else "desc"
+            if direction not in ("asc", "desc"):
+                raise BadRequest(f"Invalid input for query parameters sort_dir. Value: {direction}.")
+            sort.append((_SORT_KEYS[key], direction))
+        query.sort = sort
+    query.sort = query.sort + [("id", query.sort[-1][1])]
+    return query
+
+
+async def _details(request: Request, ctx, instances, show: bool = False, extended: bool = True) -> list[dict]:
+    svc = _svc(request)
+    faults = await svc.faults([i.uuid for i in instances if i.vm_state in ("error", "deleted")])
+    statuses = await svc.host_statuses() if ctx.is_admin and at_least(request, 2, 16) else {}
+    out = []
+    for inst in instances:
+        host_status = (statuses.get(inst.host, "UNKNOWN") if inst.host else "") if ctx.is_admin else None
+        out.append(server_detail(request, inst, is_admin=ctx.is_admin, fault=faults.get(inst.uuid),
+                                 host_status=host_status, extended=extended, show_groups=show))
+    return out
+
+
+async def list_servers(request: Request):
+    """GET /servers -> 200 {"servers": [{"id", "name", "links"}], "servers_links"?}; filters name
+    (regex), status, image, flavor, ip, reservation_id, changes-since, host/node (admin), all_tenants
+    (admin, else 403); 400 bad marker/sort/date.
+    """
+    ctx = context(request)
+    query = _query(request, ctx, detail=False)
+    instances = await _svc(request).list_servers(query)
+    body = {"servers": [server_basic(request, i) for i in instances]}
+    more = next_link(request, "servers", body["servers"], query.limit)
+    if more:
+        body["servers_links"] = more
+    return ok(body)
+
+
+async def list_servers_detail(request: Request):
+    """GET /servers/detail -> 200 {"servers": [full server]}; same filters as list_servers."""
+    ctx = context(request)
+    query = _query(request, ctx, detail=True)
+    instances = await _svc(request).list_servers(query)
+    body = {"servers": await _details(request, ctx, instances)}
+    more = next_link(request, "servers/detail", body["servers"], query.limit)
+    if more:
+        body["servers_links"] = more
+    return ok(body)
+
+
+async def create_server(request: Request):
+    """POST /servers -> 202 {"server": {"id", "links", "OS-DCF:diskConfig", "adminPass",
+    "security_groups"?}} (or {"reservation_id"}); see ComputeService.create_servers for
+    400/403/409/503.
+    """
+    ctx = context(request)
+    data = await json_body(request, "server")
+    req = parse_server_create(data, version(request))
+    if not ctx.can_write:
+        raise deny("os_compute_api:servers:create")
+    instances = await _svc(request).create_servers(ctx, req)
+    if req.return_reservation_id:
+        return ok({"reservation_id": instances[0].reservation_id}, 202)
+    first = instances[0]
+    server = {"id": first.uuid, "links": links(request, "servers", first.uuid),
+              "OS-DCF:diskConfig": "MANUAL",
+              "adminPass": req.admin_pass or default_admin_pass()}
+    if first.requested_networks:
+        server["security_groups"] = [{"name": n} for n in (req.security_groups or ["default"])]
+    response = ok({"server": server}, 202)
+    response.headers["Location"] = server["links"][0]["href"]
+    return response
+
+
+async def show_server(request: Request):
+    """GET /servers/{id} -> 200 {"server": full server}; 404 unknown, deleted or another project's."""
+    ctx = context(request)
+    inst = await _svc(request).get_instance(ctx, request.path_params["server_id"])
+    return ok({"server": (await _details(request, ctx, [inst], show=True))[0]})
+
+
+async def update_server(request: Request):
+    """PUT /servers/{id} {"server": {"name", "description" 2.19+, "accessIPv4", "accessIPv6"}} -> 200
+    {"server": ...} (full body from 2.75); 400, 403, 404.
+    """
+    ctx = context(request)
+    data = await json_body(request, "server")
+    allowed = {"name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"} | (
+        {"description"} if at_least(request, 2, 19) else set())
+    check_extra(data, allowed)
+    values = {}
+    if "name" in data:
+        values["display_name"] = name_value(data, "name")
+    if "description" in data:
+        desc = data["description"]
+        if desc is not None and (not isinstance(desc, str) or len(desc) > 255):
+            raise invalid("description", desc, "must be a string of at most 255 characters or null")
+        values["display_description"] = desc
+    for key, attr, family in (("accessIPv4", "access_ip_v4", 4), ("accessIPv6", "access_ip_v6", 6)):
+        if key in data:
+            values[attr] = ip_value(data, key, family)
+    if not ctx.can_write:
+        raise deny("os_compute_api:servers:update")
+    inst = await _svc(request).update_server(ctx, request.path_params["server_id"], values)
+    extended = at_least(request, 2, 75)
+    return ok({"server": (await _details(request, ctx, [inst], show=extended, extended=extended))[0]})
+
+
+async def delete_server(request: Request):
+    """DELETE /servers/{id} -> 204; 403 reader, 404."""
+    ctx = context(request)
+    server_id = request.path_params["server_id"]
+    await _svc(request).get_instance(ctx, server_id)
+    if not ctx.can_write:
+        raise deny("os_compute_api:servers:delete")
+    await _svc(request).delete_server(ctx, server_id)
+    return ok(status=204)
+
+
+def _console_length(args) -> int | None:
+    if args is None:
+        return None
+    if not isinstance(args, dict):
+        raise BadRequest("Malformed request body")
+    check_extra(args, {"length"})
+    length = args.get("length")
+    if length is None:
+        return None
+    if isinstance(length, str) and length.lstrip("-").isdigit():
+        length = int(length)
+    if isinstance(length, bool) or not isinstance(length, int) or length < -1:
+        raise invalid("length", length, f"{length!r} is not valid under any of the given schemas")
+    return None if length == -1 else length
+
+
+async def server_action(request: Request):
+    """POST /servers/{id}/action {"os-getConsoleOutput": {"length": N|-1|null}} -> 200 {"output": str};
+    400 other actions, 403 reader, 404, 409 not ready.
+    """
+    ctx = context(request)
+    server_id = request.path_params["server_id"]
+    body = await json_body(request)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise BadRequest("Malformed request body")
+    action, args = next(iter(body.items()))
+    if action != "os-getConsoleOutput":
+        raise BadRequest(f"There is no such action: {action}")
+    length = _console_length(args)
+    await _svc(request).get_instance(ctx, server_id)
+    if not ctx.can_write:
+        raise deny("os_compute_api:os-console-output")
+    output = await _svc(request).console_output(ctx, server_id, length)
+    return ok({"output": output})
+
+
+def _plain(addrs: dict) -> dict:
+    return {net: [{"version": a["version"], "addr": a["addr"]} for a in entries]
+            for net, entries in addrs.items()}
+
+
+async def list_ips(request: Request):
+    """GET /servers/{id}/ips -> 200 {"addresses": {network: [{"version", "addr"}]}}; 404."""
+    inst = await _svc(request).get_instance(context(request), request.path_params["server_id"])
+    return ok({"addresses": _plain(addresses(inst.network_info))})
+
+
+async def show_ips(request: Request):
+    """GET /servers/{id}/ips/{network} -> 200 {network: [{"version", "addr"}]}; 404 not on that network."""
+    inst = await _svc(request).get_instance(context(request), request.path_params["server_id"])
+    network = request.path_params["network"]
+    addrs = _plain(addresses(inst.network_info))
+    if network not in addrs:
+        raise NotFound("Instance is not a member of specified network")
+    return ok({network: addrs[network]})
+
+
+async def list_volume_attachments(request: Request):
+    """GET /servers/{id}/os-volume_attachments -> 200 {"volumeAttachments": []} (no volumes yet); 404."""
+    await _svc(request).get_instance(context(request), request.path_params["server_id"])
+    return ok({"volumeAttachments": []})
+
+
+async def get_metadata(request: Request):
+    """GET /servers/{id}/metadata -> 200 {"metadata": {...}}; 404."""
+    inst = await _svc(request).get_instance(context(request), request.path_params["server_id"])
+    return ok({"metadata": dict(inst.meta or {})})
+
+
+async def _write_metadata(request: Request, replace: bool):
+    ctx = context(request)
+    body = await json_body(request, "metadata")
+    items = metadata_value(body)
+    await _svc(request).get_instance(ctx, request.path_params["server_id"])
+    if not ctx.can_write:
+        raise deny("os_compute_api:server-metadata:update")
+    meta = await _svc(request).set_metadata(ctx, request.path_params["server_id"], items, replace=replace)
+    return ok({"metadata": items if replace else meta})
+
+
+async def update_metadata(request: Request):
+    """POST /servers/{id}/metadata {"metadata": {...}} -> 200 all items after the merge; 400, 403, 404,
+    409.
+    """
+    return await _write_metadata(request, replace=False)
+
+
+async def replace_metadata(request: Request):
+    """PUT /servers/{id}/metadata {"metadata": {...}} -> 200 the new items; 400, 403, 404, 409."""
+    return await _write_metadata(request, replace=True)
+
+
+async def show_metadata_item(request: Request):
+    """GET /servers/{id}/metadata/{key} -> 200 {"meta": {key: value}}; 404."""
+    inst = await _svc(request).get_instance(context(request), request.path_params["server_id"])
+    key = request.path_params["key"]
+    if key not in (inst.meta or {}):
+        raise NotFound("Metadata item was not found")
+    return ok({"meta": {key: inst.meta[key]}})
+
+
+async def set_metadata_item(request: Request):
+    """PUT /servers/{id}/metadata/{key} {"meta": {key: value}} -> 200 {"meta": ...}; 400 body/URI
+    mismatch.
+    """
+    ctx = context(request)
+    key = request.path_params["key"]
+    body = await json_body(request, "meta")
+    if key not in body:
+        raise BadRequest("Request body and URI mismatch")
+    if len(body) > 1:
+        raise BadRequest("Request body contains too many items")
+    items = metadata_value(body, "meta")
+    await _svc(request).get_instance(ctx, request.path_params["server_id"])
+    if not ctx.can_write:
+        raise deny("os_compute_api:server-metadata:update")
+    await _svc(request).set_metadata(ctx, request.path_params["server_id"], items)
+    return ok({"meta": items})
+
+
+async def delete_metadata_item(request: Request):
+    """DELETE /servers/{id}/metadata/{key} -> 204; 404 unknown key."""
+    ctx = context(request)
+    await _svc(request).get_instance(ctx, request.path_params["server_id"])
+    if not ctx.can_write:
+        raise deny("os_compute_api:server-metadata:delete")
+    await _svc(request).set_metadata(ctx, request.path_params["server_id"], {},
+                                     remove=request.path_params["key"])
+    return ok(status=204)
+
+
+def routes() -> list[Route]:
+    """The server routes (under /v2.1)."""
+    p = "/v2.1/servers"
+    return [
+        Route(p, list_servers, methods=["GET"]),
+        Route(p, create_server, methods=["POST"]),
+        Route(p + "/detail", list_servers_detail, methods=["GET"]),
+        Route(p + "/{server_id}", show_server, methods=["GET"]),
+        Route(p + "/{server_id}", update_server, methods=["PUT"]),
+        Route(p + "/{server_id}", delete_server, methods=["DELETE"]),
+        Route(p + "/{server_id}/action", server_action, methods=["POST"]),
+        Route(p + "/{server_id}/ips", list_ips, methods=["GET"]),
+        Route(p + "/{server_id}/ips/{network}", show_ips, methods=["GET"]),
+        Route(p + "/{server_id}/os-volume_attachments", list_volume_attachments, methods=["GET"]),
+        Route(p + "/{server_id}/metadata", get_metadata, methods=["GET"]),
+        Route(p + "/{server_id}/metadata", update_metadata, methods=["POST"]),
+        Route(p + "/{server_id}/metadata", replace_metadata, methods=["PUT"]),
+        Route(p + "/{server_id}/metadata/{key}", show_metadata_item, methods=["GET"]),
+        Route(p + "/{server_id}/metadata/{key}", set_metadata_item, methods=["PUT"]),
+        Route(p + "/{server_id}/metadata/{key}", delete_metadata_item, methods=["DELETE"]),
+    ]
