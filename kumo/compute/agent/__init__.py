@@ -1,0 +1,74 @@
+"""The compute agent (nova-compute): runs the instances of one node.
+
+``component(rt)`` -> Component ``compute-agent``. ``start()`` connects the
+driver named by ``[compute] driver`` (``libvirt`` or ``fake``), prepares the
+instances directory and image cache, reconciles the guests the hypervisor
+already runs, serves bus topic ``compute`` with server ``[common] host``
+(so ``compute.<host>`` reaches it) and starts the periodic report: at once
+and every :data:`REPORT_INTERVAL` seconds ``service_heartbeat(host,
+"nova-compute", "compute")`` and ``report_compute_node(node)`` to the
+conductor. ``stop()`` undoes that (running guests keep running).
+
+Bus methods (see :class:`kumo.compute.agent.manager.ComputeEndpoint`):
+``build_instance(instance)``, ``terminate_instance(instance)`` (casts),
+``get_console_output(instance, length)`` (call, returns str),
+``stop_instance(instance)``, ``start_instance(instance)``,
+``reboot_instance(instance, reboot_type)``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from kumo.common.runtime import Component
+from kumo.compute.agent.manager import ComputeEndpoint, ComputeManager
+from kumo.compute.virt import load_driver
+
+log = logging.getLogger(__name__)
+
+#: seconds between two heartbeats/resource reports
+REPORT_INTERVAL = 10.0
+
+
+async def _report_loop(manager: ComputeManager, interval: float, stopping: asyncio.Event) -> None:
+    # An event, not only cancellation: Python 3.11's wait_for (inside bus.call) can
+    # swallow a cancel that lands just as the call completes.
+    while not stopping.is_set():
+        try:
+            await manager.report()
+        except Exception as e:  # conductor not up yet, hypervisor hiccup: try again next time
+            log.warning("compute node report failed: %s", e)
+        try:
+            await asyncio.wait_for(stopping.wait(), interval)
+        except TimeoutError:
+            pass
+
+
+def component(rt, interval: float = REPORT_INTERVAL) -> Component:
+    """The compute agent component; ``comp.manager`` and ``comp.driver`` are exposed for tests."""
+    driver = load_driver(rt.settings)
+    manager = ComputeManager(rt, driver)
+    endpoint = ComputeEndpoint(manager)
+    comp = Component(name="compute-agent")
+    comp.manager, comp.driver = manager, driver
+    tasks: list[asyncio.Task] = []
+    stopping = asyncio.Event()
+
+    async def start() -> None:
+        await manager.prepare()
+        await rt.bus.serve("compute", endpoint, server=rt.settings.common.host)
+        stopping.clear()
+        tasks.append(asyncio.get_running_loop().create_task(_report_loop(manager, interval, stopping)))
+
+    async def stop() -> None:
+        stopping.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        tasks.clear()
+        await rt.bus.unserve(endpoint)
+        await driver.close()
+
+    comp.starters.append(start)
+    comp.stoppers.append(stop)
+    return comp

@@ -1,0 +1,66 @@
+"""Reading images from the image API (Image API v2 "Show image", "Download binary image data")."""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote
+
+import httpx
+
+from kumo.compute.agent.network import error_message
+from kumo.compute.virt.images import ImageError
+
+CHUNK = 1024 * 1024
+
+
+class ImageClient:
+    """Image metadata and data as the service user."""
+
+    def __init__(self, service_auth):
+        self.auth = service_auth
+
+    async def show(self, image_id: str) -> dict:
+        """``GET /v2/images/{image_id}``: the image's metadata.
+
+        Raises ImageError: "Image <id> could not be found." (404), "Image <id>
+        is not active." (any status but ``active``), or the API's message.
+        """
+        try:
+            resp = await self.auth.request("image", "GET", f"/v2/images/{quote(image_id, safe='')}")
+        except Exception as e:
+            raise ImageError(f"Image {image_id} could not be read: {e}") from None
+        if resp.status_code == 404:
+            raise ImageError(f"Image {image_id} could not be found.")
+        if resp.status_code != 200:
+            raise ImageError(f"Image {image_id} could not be read: {error_message(resp)}")
+        meta = resp.json()
+        if meta.get("status") != "active":
+            raise ImageError(f"Image {image_id} is not active.")
+        return meta
+
+    async def download(self, image_id: str, write: Callable[[bytes], Awaitable[None]]) -> int:
+        """Stream ``GET /v2/images/{image_id}/file`` into ``write``; returns the byte count.
+
+        Raises ImageError when the API answers anything but 200 (204: no data)
+        or the transfer breaks.
+        """
+        try:
+            base = await self.auth.endpoint("image")
+            headers = {"X-Auth-Token": await self.auth.token()}
+            url = f"{base}/v2/images/{quote(image_id, safe='')}/file"
+            total = 0
+            async with self.auth.http.stream("GET", url, headers=headers) as resp:
+                if resp.status_code == 204:
+                    raise ImageError(f"Image {image_id} has no data.")
+                if resp.status_code != 200:
+                    await resp.aread()
+                    raise ImageError(f"Image {image_id} download failed: {error_message(resp)}")
+                async for chunk in resp.aiter_bytes(CHUNK):
+                    total += len(chunk)
+                    await write(chunk)
+            return total
+        except ImageError:
+            raise
+        except (httpx.HTTPError, OSError) as e:
+            raise ImageError(f"Image {image_id} download failed: {e}") from None
+        except Exception as e:  # ServiceUnavailable from the catalog lookup
+            raise ImageError(f"Image {image_id} download failed: {e}") from None

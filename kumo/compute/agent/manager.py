@@ -1,0 +1,325 @@
+"""The compute manager: builds, deletes and operates the instances of one node.
+
+:class:`ComputeManager` does the work; :class:`ComputeEndpoint` is the object
+served on the bus topic ``compute`` (server = ``[common] host``), so only its
+methods are callable remotely. Instance state goes to the conductor
+(``instance_update``, ``instance_fault``, ``instance_destroyed`` on topic
+``conductor``), following nova's build sequence: task_state ``networking`` ->
+``block_device_mapping`` -> ``spawning`` -> vm_state ``active``.
+
+Operations on one instance are serialized (a lock per uuid): a terminate that
+arrives during a build runs after the build finished or was undone.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import traceback
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+
+from kumo.common.bus import RemoteError
+from kumo.compute.agent.imageclient import ImageClient
+from kumo.compute.agent.network import NetworkClient, NetworkError
+from kumo.compute.virt import base, configdrive
+from kumo.compute.virt.base import ComputeDriver, InstancePaths, VirtError
+from kumo.compute.virt.disk import create_disks, remove_instance_dir
+from kumo.compute.virt.images import ImageCache, ImageError
+
+log = logging.getLogger(__name__)
+
+#: errors whose message is shown as the fault as it is
+KNOWN_ERRORS = (ImageError, NetworkError, VirtError)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+class BuildAborted(Exception):
+    """The conductor refused a state change (instance deleted or changed meanwhile)."""
+
+
+class ComputeManager:
+    """Instances of node ``rt.settings.common.host`` on ``driver``."""
+
+    def __init__(self, rt, driver: ComputeDriver):
+        self.rt = rt
+        self.settings = rt.settings
+        self.host = rt.settings.common.host
+        self.driver = driver
+        self.instances_dir = rt.settings.instances_dir
+        self.images = ImageCache(self.instances_dir)
+        self.network = NetworkClient(rt.service_auth, self.host, rt.settings.network.physical_bridges)
+        self.glance = ImageClient(rt.service_auth)
+        self._locks: dict[str, list] = {}  # uuid -> [Lock, users]
+        #: time.time() of the last successful report to the conductor (None before the first)
+        self.last_report: float | None = None
+        self._power_seen: dict[str, int] = {}  # uuid -> power state last told to the conductor
+
+    # -- helpers ------------------------------------------------------------
+    def paths(self, instance: dict) -> InstancePaths:
+        return InstancePaths(self.instances_dir, instance["uuid"])
+
+    @asynccontextmanager
+    async def _serialized(self, uuid: str):
+        """Hold the instance's lock; the lock is dropped when nobody uses or awaits it."""
+        entry = self._locks.setdefault(uuid, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._locks.pop(uuid, None)
+
+    async def _conductor(self, method: str, **kwargs):
+        return await self.rt.bus.call("conductor", method, **kwargs)
+
+    async def _update(self, uuid: str, **values) -> dict:
+        try:
+            return await self._conductor("instance_update", instance_id=uuid, values=values)
+        except Exception as e:
+            raise BuildAborted(f"instance_update refused: {e}") from e
+
+    async def _notify(self, event: str, instance: dict, **extra) -> None:
+        flavor = instance.get("flavor") or {}
+        payload = {"instance_id": instance["uuid"], "tenant_id": instance.get("project_id"),
+                   "user_id": instance.get("user_id"), "display_name": instance.get("display_name"),
+                   "host": self.host, "instance_type": flavor.get("name"),
+                   "memory_mb": flavor.get("ram"), "vcpus": flavor.get("vcpus"),
+                   "root_gb": flavor.get("disk"), "image_ref": instance.get("image_ref"), **extra}
+        try:
+            await self.rt.bus.notify(event, payload)
+        except Exception:
+            log.debug("notification %s failed", event, exc_info=True)
+
+    # -- start/stop -----------------------------------------------------------
+    async def prepare(self) -> None:
+        """Connect the driver, create the instances dir and image cache, reconcile guests."""
+        await self.driver.init_host(self.host)
+        self.instances_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.instances_dir, 0o755)
+        self.images.prepare()
+        await self.reconcile()
+
+    async def reconcile(self) -> list[str]:
+        """Look at the guests the hypervisor has at start; returns the names of unknown ones.
+
+        A guest (``instance-*``) with an instance directory is kept as is
+        (a restarted cloud keeps its running VMs); one without is only
+        logged, never destroyed.
+        """
+        unknown = []
+        for guest in await self.driver.list_instances():
+            if not guest["name"].startswith("instance-"):
+                continue
+            if InstancePaths(self.instances_dir, guest["uuid"]).dir.is_dir():
+                log.info("keeping guest %s (%s)", guest["name"], guest["uuid"])
+            else:
+                log.warning("guest %s (%s) has no instance directory in %s; leaving it alone",
+                            guest["name"], guest["uuid"], self.instances_dir)
+                unknown.append(guest["name"])
+        return unknown
+
+    async def report(self) -> None:
+        """Heartbeat ``nova-compute`` and report this node's resources to the conductor."""
+        await self._conductor("service_heartbeat", host=self.host, binary="nova-compute", topic="compute")
+        node = await self.driver.host_stats()
+        node.update(host=self.host, host_ip=self.settings.common.public_host)
+        await self._conductor("report_compute_node", node=node)
+        self.last_report = time.time()
+        await self.sync_power_states()
+
+    async def sync_power_states(self) -> None:
+        """Tell the conductor the power state of guests whose state changed (nova's power sync).
+
+        Only ``power_state`` is set, with ``expected_task_state`` None: an
+        instance with a task in progress (building, stopping, deleting) is
+        left to that task. Guests without an instance directory are ignored.
+        """
+        listed = set()
+        for guest in await self.driver.list_instances():
+            uuid, state = guest["uuid"], guest["power_state"]
+            listed.add(uuid)
+            if not guest["name"].startswith("instance-") or uuid in self._locks:
+                continue
+            if self._power_seen.get(uuid) == state or not InstancePaths(self.instances_dir, uuid).dir.is_dir():
+                continue
+            try:
+                await self._conductor("instance_update", instance_id=uuid,
+                                      values={"power_state": state, "expected_task_state": None})
+                self._power_seen[uuid] = state
+            except RemoteError as e:
+                if e.kind == "InstanceNotFound":
+                    self._power_seen[uuid] = state
+                log.debug("power state of %s not synced: %s", uuid, e)
+        for uuid in set(self._power_seen) - listed:
+            del self._power_seen[uuid]
+
+    # -- build ------------------------------------------------------------------
+    async def build_instance(self, instance: dict) -> None:
+        """Allocate ports, fetch the image, make the disks and start the guest; fault on failure."""
+        uuid = instance["uuid"]
+        async with self._serialized(uuid):
+            await self._build(instance)
+
+    async def _build(self, instance: dict) -> None:
+        uuid = instance["uuid"]
+        paths = self.paths(instance)
+        created: list[str] = []
+        bound: list[str] = []
+        state = {"network_saved": False, "disks": False, "spawning": False}
+        try:
+            await self._update(uuid, task_state="networking",
+                               expected_task_state=instance.get("task_state"))
+            network_info = await self.network.allocate(instance, created, bound)
+            await self._update(uuid, network_info=network_info, task_state="block_device_mapping",
+                               expected_task_state="networking")
+            state["network_saved"] = True
+            await self._update(uuid, task_state="spawning", expected_task_state="block_device_mapping")
+            if not instance.get("image_ref"):
+                raise ImageError("Instance has no image to boot from (booting from volumes is not supported)")
+            meta = await self.glance.show(instance["image_ref"])
+            image = await self.images.fetch(
+                meta, lambda write: self.glance.download(instance["image_ref"], write))
+            disks = await create_disks(paths, image, instance["flavor"])
+            state["disks"] = True
+            if instance.get("config_drive"):
+                disks[configdrive.TARGET] = await configdrive.make_config_drive(paths, instance, network_info)
+            state["spawning"] = True
+            await self.driver.spawn(instance, network_info, paths, disks)
+            await self._update(uuid, vm_state="active", power_state=base.RUNNING, task_state=None,
+                               launched_at=_now(), expected_task_state="spawning")
+        except Exception as e:
+            await self._undo_build(instance, paths, state, created, bound)
+            await self._build_failed(instance, e)
+            return
+        log.info("instance %s is active on %s", uuid, self.host)  # the conductor notifies create.end
+
+    async def _undo_build(self, instance: dict, paths: InstancePaths, state: dict,
+                          created: list[str], bound: list[str]) -> None:
+        """Remove what a failed build made: guest, disks, ports; every step is attempted."""
+        uuid = instance["uuid"]
+        steps = []
+        if state["spawning"]:
+            steps.append(("destroy the guest", lambda: self.driver.destroy(instance)))
+        if state["disks"]:
+            steps.append(("remove the instance directory", lambda: remove_instance_dir(paths)))
+        for port_id in created:
+            steps.append((f"delete port {port_id}", lambda p=port_id: self.network.delete_port(p)))
+        for port_id in bound:
+            steps.append((f"unbind port {port_id}", lambda p=port_id: self.network.unbind_port(p)))
+        if state["network_saved"]:
+            steps.append(("clear network_info",
+                          lambda: self._conductor("instance_update", instance_id=uuid,
+                                                  values={"network_info": []})))
+        for what, step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("instance %s: failed to %s after a failed build", uuid, what)
+
+    async def _build_failed(self, instance: dict, error: Exception) -> None:
+        uuid = instance["uuid"]
+        if isinstance(error, KNOWN_ERRORS):
+            message, details = str(error), ""
+        elif isinstance(error, BuildAborted):
+            log.warning("instance %s: build aborted: %s", uuid, error)
+            message, details = f"Build of instance {uuid} aborted: {error}", ""
+        else:
+            log.exception("instance %s: build failed", uuid, exc_info=error)
+            message = f"Build of instance {uuid} failed: {type(error).__name__}: {error}"
+            details = "".join(traceback.format_exception(error))[-4000:]
+        log.warning("instance %s failed to build: %s", uuid, message)
+        try:
+            await self._conductor("instance_fault", instance_id=uuid, message=message, code=500,
+                                  details=details)
+        except Exception:
+            log.exception("instance %s: could not record the build fault", uuid)
+        await self._notify("compute.instance.create.error", instance, message=message)
+
+    # -- terminate ----------------------------------------------------------------
+    async def terminate_instance(self, instance: dict) -> None:
+        """Destroy the guest, release the ports, remove the files, then instance_destroyed.
+
+        On a failure nothing more is removed and the instance gets a fault
+        (vm_state error) so a later delete can retry.
+        """
+        uuid = instance["uuid"]
+        async with self._serialized(uuid):
+            try:
+                await self.driver.destroy(instance)
+                await self.network.deallocate(instance)
+                await remove_instance_dir(self.paths(instance))
+            except Exception as e:
+                message = str(e) if isinstance(e, KNOWN_ERRORS) else f"{type(e).__name__}: {e}"
+                log.warning("instance %s: terminate failed: %s", uuid, message)
+                await self._conductor("instance_fault", instance_id=uuid,
+                                      message=f"Failed to delete instance {uuid}: {message}", code=500)
+                return
+            await self._conductor("instance_destroyed", instance_id=uuid)
+        log.info("instance %s deleted from %s", uuid, self.host)  # the conductor notifies delete.end
+
+    # -- operations ---------------------------------------------------------------
+    async def get_console_output(self, instance: dict, length: int | None = None) -> str:
+        """The guest's serial console log (last ``length`` lines); raises InstanceNotFound."""
+        if length is not None:
+            length = int(length)
+        return await self.driver.get_console_output(instance, length)
+
+    async def _power_action(self, instance: dict, action, done: dict) -> None:
+        uuid = instance["uuid"]
+        async with self._serialized(uuid):
+            try:
+                await action()
+            except Exception as e:
+                log.warning("instance %s: %s", uuid, e)
+                power = await self.driver.power_state(instance)
+                await self._update(uuid, task_state=None, power_state=power)
+                raise
+            await self._update(uuid, **done)
+
+    async def stop_instance(self, instance: dict) -> None:
+        """Power the guest off (ACPI first); vm_state stopped, power_state shutdown."""
+        await self._power_action(instance, lambda: self.driver.power_off(instance),
+                                 {"vm_state": "stopped", "power_state": base.SHUTDOWN, "task_state": None})
+
+    async def start_instance(self, instance: dict) -> None:
+        """Power a stopped guest on; vm_state active, power_state running."""
+        await self._power_action(instance, lambda: self.driver.power_on(instance),
+                                 {"vm_state": "active", "power_state": base.RUNNING, "task_state": None})
+
+    async def reboot_instance(self, instance: dict, reboot_type: str = "SOFT") -> None:
+        """Reboot (``reboot_type`` SOFT or HARD); vm_state active, power_state running."""
+        hard = str(reboot_type).upper() == "HARD"
+        await self._power_action(instance, lambda: self.driver.reboot(instance, hard=hard),
+                                 {"vm_state": "active", "power_state": base.RUNNING, "task_state": None})
+
+
+class ComputeEndpoint:
+    """What topic ``compute`` / ``compute.<host>`` serves (build/terminate are casts)."""
+
+    def __init__(self, manager: ComputeManager):
+        self._manager = manager
+
+    async def build_instance(self, instance: dict) -> None:
+        await self._manager.build_instance(instance)
+
+    async def terminate_instance(self, instance: dict) -> None:
+        await self._manager.terminate_instance(instance)
+
+    async def get_console_output(self, instance: dict, length: int | None = None) -> str:
+        return await self._manager.get_console_output(instance, length)
+
+    async def stop_instance(self, instance: dict) -> None:
+        await self._manager.stop_instance(instance)
+
+    async def start_instance(self, instance: dict) -> None:
+        await self._manager.start_instance(instance)
+
+    async def reboot_instance(self, instance: dict, reboot_type: str = "SOFT") -> None:
+        await self._manager.reboot_instance(instance, reboot_type)

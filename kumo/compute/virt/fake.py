@@ -1,0 +1,77 @@
+"""A driver without a hypervisor: guests live in a dict (unit and API tests).
+
+No host side effects: nothing is started, no file is read or written by the
+driver. Console output is ``"fake console for <instance_name>"``. Tests can
+make the next spawn fail by setting :attr:`FakeDriver.fail_spawn` to a message.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kumo.compute.virt.base import (RUNNING, SHUTDOWN, ComputeDriver, InstanceNotFound, InstancePaths,
+                                    VirtError, tail_lines)
+
+
+class FakeDriver(ComputeDriver):
+    """In-memory guests keyed by uuid: ``{"name", "uuid", "power_state", "network_info", "disks"}``."""
+
+    hypervisor_version = 7002000
+
+    def __init__(self, vcpus: int = 16, memory_mb: int = 32768, local_gb: int = 1024):
+        self.vcpus, self.memory_mb, self.local_gb = vcpus, memory_mb, local_gb
+        self.guests: dict[str, dict] = {}
+        self.fail_spawn: str | None = None
+        self.host = ""
+
+    async def init_host(self, host: str) -> None:
+        self.host = host
+
+    async def spawn(self, instance: dict, network_info: list[dict], paths: InstancePaths,
+                    disks: dict[str, Path]) -> None:
+        if self.fail_spawn:
+            raise VirtError(self.fail_spawn)
+        if instance["uuid"] in self.guests:
+            raise VirtError(f"Domain {instance['instance_name']} already exists")
+        self.guests[instance["uuid"]] = {
+            "name": instance["instance_name"], "uuid": instance["uuid"], "power_state": RUNNING,
+            "network_info": network_info, "disks": {k: str(v) for k, v in disks.items()}}
+
+    def _guest(self, instance: dict) -> dict:
+        try:
+            return self.guests[instance["uuid"]]
+        except KeyError:
+            raise InstanceNotFound(f"Instance {instance['uuid']} could not be found.") from None
+
+    async def destroy(self, instance: dict) -> None:
+        self.guests.pop(instance["uuid"], None)
+
+    async def power_off(self, instance: dict) -> None:
+        self._guest(instance)["power_state"] = SHUTDOWN
+
+    async def power_on(self, instance: dict) -> None:
+        self._guest(instance)["power_state"] = RUNNING
+
+    async def reboot(self, instance: dict, hard: bool = False) -> None:
+        self._guest(instance)["power_state"] = RUNNING
+
+    async def power_state(self, instance: dict) -> int:
+        guest = self.guests.get(instance["uuid"])
+        return guest["power_state"] if guest else 0
+
+    async def get_console_output(self, instance: dict, length: int | None = None) -> str:
+        guest = self._guest(instance)
+        return tail_lines(f"fake console for {guest['name']}\n", length)
+
+    async def list_instances(self) -> list[dict]:
+        return [{"name": g["name"], "uuid": g["uuid"], "power_state": g["power_state"]}
+                for g in self.guests.values()]
+
+    async def host_stats(self) -> dict:
+        cpu_info = {"arch": "x86_64", "model": "fake", "vendor": "kumo",
+                    "topology": {"cells": 1, "sockets": 1, "cores": self.vcpus, "threads": 1},
+                    "features": []}
+        return {"hypervisor_hostname": self.host, "hypervisor_type": self.hypervisor_type,
+                "hypervisor_version": self.hypervisor_version, "vcpus": self.vcpus,
+                "memory_mb": self.memory_mb, "local_gb": self.local_gb,
+                "cpu_info": json.dumps(cpu_info)}

@@ -1,0 +1,1 @@
+"""The libvirt/QEMU driver (``[compute] driver = libvirt``): see :mod:`.driver`."""

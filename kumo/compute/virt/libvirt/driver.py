@@ -1,0 +1,299 @@
+"""The libvirt driver: QEMU guests (TCG or KVM) through libvirt-python.
+
+``libvirt`` is imported when the driver connects, so the package imports
+without the daemon or the binding. Every libvirt call is blocking and runs
+in a thread (:func:`asyncio.to_thread`). Guests are defined persistently
+(``defineXML`` + ``create``) so a restarted agent finds them; the serial
+console goes to ``<instance_dir>/console.log`` through virtlogd.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import socket
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from kumo.compute.virt import base
+from kumo.compute.virt.base import ComputeDriver, InstanceNotFound, InstancePaths, VirtError, tail_lines
+from kumo.compute.virt.libvirt import config, vif as vifs
+from kumo.compute.virt.libvirt.host import LibvirtUnavailable, choose_virt_type, ensure_libvirtd
+
+log = logging.getLogger(__name__)
+
+GiB = 1024 ** 3
+
+#: libvirt virDomainState -> nova power state
+POWER_STATES = {0: base.NOSTATE, 1: base.RUNNING, 2: base.RUNNING, 3: base.PAUSED, 4: base.SHUTDOWN,
+                5: base.SHUTDOWN, 6: base.CRASHED, 7: base.SUSPENDED}
+
+
+def _libvirt():
+    import libvirt  # noqa: PLC0415 - lazy: unit tests run without the binding's daemon
+
+    if not getattr(_libvirt, "quiet", False):
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors come as exceptions
+        _libvirt.quiet = True
+    return libvirt
+
+
+def supports_direct_io(directory: Path) -> bool:
+    """True if files in ``directory`` open with O_DIRECT (needed for cache="none")."""
+    probe = Path(directory, f".directio.{os.getpid()}")
+    try:
+        fd = os.open(probe, os.O_CREAT | os.O_WRONLY | os.O_DIRECT, 0o600)
+        os.close(fd)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+class LibvirtDriver(ComputeDriver):
+    """A :class:`ComputeDriver` over a libvirt connection (``qemu:///system``)."""
+
+    #: seconds a stop waits for the guest's ACPI shutdown before pulling the plug
+    clean_shutdown_timeout = 60
+
+    def __init__(self, uri: str, virt_type: str, instances_dir: str | os.PathLike):
+        self.uri = uri
+        self.virt_type_setting = virt_type
+        self.virt_type = "qemu"
+        self.instances_dir = Path(instances_dir)
+        self._conn = None
+        self._connect_lock = asyncio.Lock()
+        self.host = ""
+
+    # -- connection -------------------------------------------------------
+    async def _connection(self):
+        async with self._connect_lock:
+            if self._conn is not None:
+                try:
+                    if await asyncio.to_thread(self._conn.isAlive):
+                        return self._conn
+                except Exception:
+                    pass
+                self._conn = None
+            libvirt = _libvirt()
+            try:
+                self._conn = await asyncio.to_thread(libvirt.open, self.uri)
+            except libvirt.libvirtError as e:
+                raise VirtError(f"Cannot connect to libvirt at {self.uri}: {e}") from None
+            return self._conn
+
+    async def _call(self, fn, *args):
+        libvirt = _libvirt()
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except libvirt.libvirtError as e:
+            raise VirtError(str(e)) from None
+
+    def _domcaps_has_kvm(self) -> bool:
+        self._conn.getDomainCapabilities(None, "x86_64", None, "kvm", 0)
+        return True
+
+    async def init_host(self, host: str) -> None:
+        """Connect and choose the domain type (see :func:`choose_virt_type`).
+
+        For ``qemu:///system`` as root the daemons are started first when
+        they are not running (:func:`ensure_libvirtd`), so ``kumo agent
+        compute`` works on a freshly booted host without systemd.
+        """
+        self.host = host
+        if self.uri == "qemu:///system" and os.geteuid() == 0:
+            try:
+                await asyncio.to_thread(ensure_libvirtd)
+            except LibvirtUnavailable as e:
+                raise VirtError(str(e)) from None
+        await self._connection()
+        self.virt_type = await asyncio.to_thread(choose_virt_type, self.virt_type_setting,
+                                                 self._domcaps_has_kvm)
+        log.info("libvirt driver on %s: virt_type %s", self.uri, self.virt_type)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await asyncio.to_thread(conn.close)
+            except Exception:
+                log.debug("closing libvirt connection failed", exc_info=True)
+
+    async def _lookup(self, instance: dict):
+        """The domain of ``instance`` (by uuid), or None."""
+        libvirt = _libvirt()
+        conn = await self._connection()
+        try:
+            return await asyncio.to_thread(conn.lookupByUUIDString, instance["uuid"])
+        except libvirt.libvirtError as e:
+            if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise VirtError(str(e)) from None
+
+    async def _domain(self, instance: dict):
+        dom = await self._lookup(instance)
+        if dom is None:
+            raise InstanceNotFound(f"Instance {instance['uuid']} could not be found.")
+        return dom
+
+    # -- lifecycle --------------------------------------------------------
+    def _paths(self, instance: dict) -> InstancePaths:
+        return InstancePaths(self.instances_dir, instance["uuid"])
+
+    async def spawn(self, instance: dict, network_info: list[dict], paths: InstancePaths,
+                    disks: dict[str, Path]) -> None:
+        conn = await self._connection()
+        if await self._lookup(instance) is not None:
+            raise VirtError(f"Domain {instance['instance_name']} already exists")
+        for vif in network_info:
+            await vifs.plug(vif)
+        cache = None
+        if self.virt_type == "kvm" and not await asyncio.to_thread(supports_direct_io, paths.dir):
+            cache = "writeback"
+        xml = config.domain_xml(instance, network_info, disks, paths.console_log, self.virt_type, cache)
+        dom = await self._call(conn.defineXML, xml)
+        try:
+            await self._call(dom.create)
+        except BaseException:
+            await self._undefine(dom)
+            raise
+        log.info("spawned %s (%s)", instance["instance_name"], instance["uuid"])
+
+    async def _undefine(self, dom) -> None:
+        libvirt = _libvirt()
+        # BIOS guests have no NVRAM; managed saves and snapshot metadata would block the undefine
+        flags = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+        try:
+            await asyncio.to_thread(dom.undefineFlags, flags)
+        except libvirt.libvirtError as e:
+            if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise VirtError(f"Failed to undefine the domain: {e}") from None
+
+    async def _hard_stop(self, dom) -> None:
+        libvirt = _libvirt()
+        for attempt in range(3):
+            try:
+                if not await asyncio.to_thread(dom.isActive):
+                    return
+                await asyncio.to_thread(dom.destroy)
+                return
+            except libvirt.libvirtError as e:
+                code = e.get_error_code()
+                if code in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_OPERATION_INVALID):
+                    return
+                if attempt == 2:
+                    raise VirtError(f"Failed to stop the domain: {e}") from None
+                await asyncio.sleep(1)  # qemu may be busy releasing devices (nova retries too)
+
+    async def destroy(self, instance: dict) -> None:
+        dom = await self._lookup(instance)
+        if dom is None:
+            return
+        await self._hard_stop(dom)
+        await self._undefine(dom)
+        log.info("destroyed %s (%s)", instance.get("instance_name"), instance["uuid"])
+
+    async def power_off(self, instance: dict) -> None:
+        """ACPI shutdown, then a hard stop after :attr:`clean_shutdown_timeout` seconds."""
+        libvirt = _libvirt()
+        dom = await self._domain(instance)
+        if not await self._call(dom.isActive):
+            return
+        try:
+            await asyncio.to_thread(dom.shutdown)
+            for _ in range(int(self.clean_shutdown_timeout * 2)):
+                await asyncio.sleep(0.5)
+                if not await asyncio.to_thread(dom.isActive):
+                    return
+        except libvirt.libvirtError:
+            log.debug("clean shutdown of %s failed", instance["uuid"], exc_info=True)
+        await self._hard_stop(dom)
+
+    async def power_on(self, instance: dict) -> None:
+        dom = await self._domain(instance)
+        if await self._call(dom.isActive):
+            return
+        for vif in instance.get("network_info") or []:
+            await vifs.plug(vif)
+        await self._call(dom.create)
+
+    async def reboot(self, instance: dict, hard: bool = False) -> None:
+        """Soft: ask the guest (ACPI) to reboot; hard: stop and start the domain again."""
+        dom = await self._domain(instance)
+        if not hard and await self._call(dom.isActive):
+            await self._call(dom.reboot, 0)
+            return
+        await self._hard_stop(dom)
+        for vif in instance.get("network_info") or []:
+            await vifs.plug(vif)
+        await self._call(dom.create)
+
+    async def power_state(self, instance: dict) -> int:
+        dom = await self._lookup(instance)
+        if dom is None:
+            return base.NOSTATE
+        state, _reason = await self._call(dom.state)
+        return POWER_STATES.get(state, base.NOSTATE)
+
+    async def get_console_output(self, instance: dict, length: int | None = None) -> str:
+        path = self._paths(instance).console_log
+        dom = await self._lookup(instance)
+        if dom is None and not path.exists():
+            raise InstanceNotFound(f"Instance {instance['uuid']} could not be found.")
+
+        def read_tail() -> bytes:
+            try:
+                with open(path, "rb") as f:
+                    f.seek(0, os.SEEK_END)
+                    size = f.tell()
+                    f.seek(max(0, size - base.MAX_CONSOLE_BYTES))
+                    return f.read()
+            except FileNotFoundError:
+                return b""
+
+        data = await asyncio.to_thread(read_tail)
+        return tail_lines(data.decode("utf-8", errors="replace"), length)
+
+    async def list_instances(self) -> list[dict]:
+        conn = await self._connection()
+
+        def collect() -> list[dict]:
+            out = []
+            for dom in conn.listAllDomains(0):
+                state, _ = dom.state()
+                out.append({"name": dom.name(), "uuid": dom.UUIDString(),
+                            "power_state": POWER_STATES.get(state, base.NOSTATE)})
+            return out
+
+        return await self._call(collect)
+
+    async def host_stats(self) -> dict:
+        conn = await self._connection()
+
+        def collect() -> dict:
+            model, memory_mb, cpus, _mhz, _nodes, sockets, cores, threads = conn.getInfo()[:8]
+            caps = ET.fromstring(conn.getCapabilities())
+            cpu = caps.find("host/cpu")
+            cpu_info = {"arch": cpu.findtext("arch") if cpu is not None else model,
+                        "model": cpu.findtext("model") if cpu is not None else None,
+                        "vendor": cpu.findtext("vendor") if cpu is not None else None,
+                        "topology": {"cells": _nodes, "sockets": sockets, "cores": cores,
+                                     "threads": threads},
+                        "features": sorted(f.get("name") for f in cpu.findall("feature"))
+                        if cpu is not None else []}
+            try:
+                hostname = conn.getHostname()
+            except Exception:
+                hostname = socket.gethostname()
+            return {"hypervisor_hostname": hostname, "hypervisor_type": self.hypervisor_type,
+                    "hypervisor_version": int(conn.getVersion()), "vcpus": int(cpus),
+                    "memory_mb": int(memory_mb), "cpu_info": json.dumps(cpu_info)}
+
+        stats = await self._call(collect)
+        self.instances_dir.mkdir(parents=True, exist_ok=True)
+        usage = await asyncio.to_thread(shutil.disk_usage, self.instances_dir)
+        stats["local_gb"] = usage.total // GiB
+        return stats

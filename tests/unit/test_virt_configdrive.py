@@ -1,0 +1,75 @@
+"""The config drive ISO, read back with isoinfo (Rock Ridge names)."""
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+
+import pytest
+
+from kumo.compute.virt.base import InstancePaths, VirtError
+from kumo.compute.virt.configdrive import make_config_drive, meta_data, network_data
+
+VIF = {"port_id": "0123456789abcdef", "network_id": "net1", "network_name": "private",
+       "mac_address": "fa:16:3e:11:22:33", "vif_type": "bridge", "bridge": "brqnet1",
+       "devname": "tap0123456789a", "created_port": True, "mtu": 1450,
+       "fixed_ips": [{"ip_address": "10.0.0.5", "subnet_id": "s1", "version": 4}]}
+
+
+def instance(**over):
+    inst = {"uuid": "6f2d7c1e-3f0a-4b8e-9d55-0a1b2c3d4e5f", "id": 42, "display_name": "web 1",
+            "hostname": "web-1", "project_id": "p1", "availability_zone": None, "metadata": {"role": "web"},
+            "key_name": "k1", "key_data": "ssh-ed25519 AAAAC3Nz test@kumo",
+            "user_data": base64.b64encode(b"#!/bin/sh\necho hi\n").decode(), "config_drive": True}
+    inst.update(over)
+    return inst
+
+
+def iso_read(path, name) -> bytes:
+    return subprocess.run(["isoinfo", "-R", "-i", str(path), "-x", name], check=True,
+                          capture_output=True).stdout
+
+
+def test_meta_data_fields():
+    meta = meta_data(instance())
+    assert meta["uuid"] == "6f2d7c1e-3f0a-4b8e-9d55-0a1b2c3d4e5f"
+    assert (meta["name"], meta["hostname"], meta["availability_zone"]) == ("web 1", "web-1", "nova")
+    assert meta["public_keys"] == {"k1": "ssh-ed25519 AAAAC3Nz test@kumo"}
+    assert meta["keys"] == [{"name": "k1", "type": "ssh", "data": "ssh-ed25519 AAAAC3Nz test@kumo"}]
+    assert meta["meta"] == {"role": "web"}
+    assert meta_data(instance(key_name=None, key_data=None))["keys"] == []
+
+
+def test_network_data():
+    net = network_data([VIF])
+    assert net["links"] == [{"id": "tap0123456789a", "vif_id": "0123456789abcdef", "type": "bridge",
+                             "mtu": 1450, "ethernet_mac_address": "fa:16:3e:11:22:33"}]
+    assert net["networks"] == [{"id": "network0", "link": "tap0123456789a", "type": "ipv4_dhcp",
+                                "network_id": "net1"}]
+
+
+async def test_iso_contents(tmp_path):
+    paths = InstancePaths(tmp_path, "vm1")
+    paths.dir.mkdir()
+    iso = await make_config_drive(paths, instance(), [VIF])
+    assert iso == paths.dir / "disk.config"
+    info = subprocess.run(["isoinfo", "-d", "-i", str(iso)], check=True, capture_output=True, text=True)
+    assert "Volume id: config-2" in info.stdout
+    meta = json.loads(iso_read(iso, "/openstack/latest/meta_data.json"))
+    assert meta["uuid"] == instance()["uuid"] and meta["hostname"] == "web-1"
+    assert json.loads(iso_read(iso, "/openstack/2012-08-10/meta_data.json"))["name"] == "web 1"
+    assert iso_read(iso, "/openstack/latest/user_data") == b"#!/bin/sh\necho hi\n"
+    assert json.loads(iso_read(iso, "/openstack/latest/network_data.json"))["links"][0]["vif_id"] == \
+        "0123456789abcdef"
+    ec2 = json.loads(iso_read(iso, "/ec2/latest/meta-data.json"))
+    assert ec2["instance-id"] == "i-0000002a" and ec2["local-ipv4"] == "10.0.0.5"
+    # only the ISO is left in the instance directory
+    assert [p.name for p in paths.dir.iterdir()] == ["disk.config"]
+
+
+async def test_bad_user_data_makes_nothing(tmp_path):
+    paths = InstancePaths(tmp_path, "vm2")
+    paths.dir.mkdir()
+    with pytest.raises(VirtError, match="base64"):
+        await make_config_drive(paths, instance(user_data="!!not base64!!"), [])
+    assert list(paths.dir.iterdir()) == []
