@@ -7,8 +7,11 @@
 # Layout of the disk: MBR (syslinux mbr.bin) + one FAT16 partition holding
 # syslinux, vmlinuz and initrd.img.  The whole root file system lives in the
 # initramfs (busybox init + /etc/init.d/rcS from rootfs/ next to this file).
-# Nothing is mounted and no package is installed on the host: packages are
-# fetched with `apt-get download` and unpacked with `dpkg-deb -x`.
+# Nothing is mounted and no guest package is installed on the host: they are
+# fetched with `apt-get download` and unpacked with `dpkg-deb -x` in a
+# temporary directory.  Only the build tools of host-packages.txt are needed
+# on the host; when some are missing and we are root, they get apt-get
+# installed (KUMO_CIRROS_NO_HOST_INSTALL=1 turns that off).
 #
 # The result is cached: OUTPUT.stamp holds a hash of the recipe files
 # (everything in this directory but the README); when OUTPUT exists and the
@@ -60,9 +63,11 @@ if ((${#missing[@]})); then
 	hostpkgs=$(grep -v '^[[:space:]]*#' "$here/host-packages.txt" | tr '\n' ' ')
 	if [[ $(id -u) == 0 && ${KUMO_CIRROS_NO_HOST_INSTALL:-0} != 1 ]]; then
 		log "missing host tools (${missing[*]}): apt-get install $hostpkgs"
+		# shellcheck disable=SC2086  # word splitting wanted: a package list
 		if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 			$hostpkgs >/dev/null 2>&1; then
 			apt-get update -q >/dev/null
+			# shellcheck disable=SC2086
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 				$hostpkgs >/dev/null 2>&1
 		fi
@@ -89,7 +94,7 @@ debs=$(cd "$debs" && pwd)
 # deb_path NAME: the downloaded .deb for package NAME (newest if several).
 deb_path() {
 	local f
-	f=$(ls -1 "$debs/$1"_*.deb 2>/dev/null | LC_ALL=C sort -V | tail -n 1 || true)
+	f=$(find "$debs" -maxdepth 1 -name "$1_*.deb" | LC_ALL=C sort -V | tail -n 1)
 	[[ -n $f ]] && echo "$f"
 }
 
@@ -192,6 +197,17 @@ install -m 0755 "$busybox" "$root/bin/busybox"
 	[[ -e $root/$applet || -L $root/$applet ]] && continue
 	ln -s /bin/busybox "$root/$applet"
 done
+# busybox is setuid root, as on CirrOS: it is built with FEATURE_SUID and
+# drops the privileges at once for every applet but those that need them
+# (ping, traceroute, su, passwd, login, ...).  A separate setuid copy would
+# not do: this busybox's ash runs applets by re-executing /proc/self/exe.
+chmod 4755 "$root/bin/busybox"
+# dropbear gives non-root users PATH=/usr/bin:/bin: make the sbin applets
+# (ip, ifconfig, route, ...) reachable there too.
+for applet in "$root"/sbin/* "$root"/usr/sbin/*; do
+	[[ -e $root/usr/bin/${applet##*/} || -e $root/bin/${applet##*/} ]] ||
+		ln -s /bin/busybox "$root/usr/bin/${applet##*/}"
+done
 
 # dropbear (server, key tool, client) and the shared libraries they need
 install -m 0755 "$dbdir/usr/sbin/dropbear" "$root/usr/sbin/dropbear"
@@ -258,12 +274,12 @@ add_mod() {
 	for d in ${deps//,/ }; do
 		add_mod "$d"
 	done
-	modstate[$m]=done
+	modstate[$m]="done"
 	order+=("$m")
 }
-for m in $(grep -v '^[[:space:]]*#' "$here/modules.txt"); do
-	add_mod "$m"
-done
+while read -r m _; do
+	[[ -z $m || $m == \#* ]] || add_mod "$m"
+done <"$here/modules.txt"
 : >"$root/lib/modules/load-order"
 for m in "${order[@]}"; do
 	cp "${modfile[$m]}" "$root/lib/modules/$kver/$m.ko"
@@ -274,7 +290,7 @@ log "kernel $kver, modules: ${order[*]}"
 # our own files (init, inittab, rcS, udhcpc script, passwd, ...)
 cp -R "$here/rootfs/." "$root/"
 chmod 0755 "$root/init" "$root/etc/init.d/"* "$root/etc/udhcpc/default.script" \
-	"$root/etc/acpi/PWRF/00000080"
+	"$root/etc/acpi/PWRF/00000080" "$root/usr/bin/sudo"
 chmod 0600 "$root/etc/shadow"
 chmod 0700 "$root/root"
 chmod 1777 "$root/tmp"
@@ -327,10 +343,10 @@ hex_chs() {
 {
 	printf '\x4b\x55\x4d\x4f\x00\x00'                          # disk id + reserved
 	printf '\x80'                                              # bootable
-	printf "$(hex_chs $part_start)"
+	printf '%b' "$(hex_chs $part_start)"
 	printf '\x0e'                                              # FAT16 LBA
-	printf "$(hex_chs $((disk_sectors - 1)))"
-	printf "$(hex_le32 $part_start)$(hex_le32 $part_sectors)"
+	printf '%b' "$(hex_chs $((disk_sectors - 1)))"
+	printf '%b' "$(hex_le32 $part_start)$(hex_le32 $part_sectors)"
 	head -c 48 /dev/zero                                       # entries 2-4
 	printf '\x55\xaa'
 } | dd of="$disk" bs=1 seek=440 conv=notrunc status=none

@@ -74,6 +74,7 @@ def serve(names: list[str] = typer.Argument(..., help="component names, or 'all'
     target = {"filename": log_file} if log_file else {"stream": sys.stderr}
     logging.basicConfig(**target, level=settings.common.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(supervisor.run(settings, wanted))
 
 

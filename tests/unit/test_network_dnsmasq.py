@@ -102,3 +102,13 @@ def test_no_process_for_a_missing_or_foreign_pid_file(tmp_path):
     (conf / "pid").write_text("1\n")  # pid 1 is not our dnsmasq
     assert dnsmasq.pid_of(conf) is None
     assert dnsmasq.running(tmp_path) == {}
+
+
+def test_removed_ports_leases_are_pruned(tmp_path):
+    hosts = ["fa:16:3e:00:00:01,host-10-0-0-5,10.0.0.5", "fa:16:3e:00:00:02,host-10-0-0-6,10.0.0.6"]
+    assert dnsmasq.host_entries(hosts) == {("fa:16:3e:00:00:01", "10.0.0.5"), ("fa:16:3e:00:00:02", "10.0.0.6")}
+    leases = tmp_path / "leases"
+    leases.write_text("1 fa:16:3e:00:00:01 10.0.0.5 h1 *\n1 fa:16:3e:00:00:09 10.0.0.6 old *\n")
+    dnsmasq.prune_leases(leases, dnsmasq.host_entries(hosts))
+    assert leases.read_text() == "1 fa:16:3e:00:00:01 10.0.0.5 h1 *\n"
+    assert dnsmasq.release_argv("ns-x", "10.0.0.6", "fa:16:3e:00:00:09")[1:] == ["ns-x", "10.0.0.6", "fa:16:3e:00:00:09"]

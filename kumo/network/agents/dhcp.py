@@ -322,7 +322,9 @@ class DhcpAgent:
     async def _dnsmasq(self, network: dict, subnets: list[dict], port: dict, ports: list[dict],
                        ns_dev: str) -> None:
         conf = self.conf_dir(network["id"])
-        dnsmasq.write_file(conf / "host", dnsmasq.hosts_lines(ports, subnets))
+        hosts = dnsmasq.hosts_lines(ports, subnets)
+        gone = dnsmasq.host_entries(dnsmasq.read_lines(conf / "host")) - dnsmasq.host_entries(hosts)
+        dnsmasq.write_file(conf / "host", hosts)
         dnsmasq.write_file(conf / "opts", dnsmasq.opts_lines(subnets, port, ports))
         cmd = dnsmasq.argv(conf, ns_dev, subnets, mtu=network.get("mtu") or 1500,
                            lease_seconds=self.settings.network.dhcp_lease_seconds,
@@ -330,9 +332,13 @@ class DhcpAgent:
         pid = dnsmasq.pid_of(conf)
         if pid and dnsmasq.same_command(pid, cmd):
             dnsmasq.reload(pid)
+            for mac, ip in sorted(gone):
+                await hostnet.netns_exec(self.netns(network["id"]), *dnsmasq.release_argv(ns_dev, ip, mac),
+                                        check=False)
             return
         if pid:
             await asyncio.to_thread(dnsmasq.kill, pid)
+        dnsmasq.prune_leases(conf / "leases", dnsmasq.host_entries(hosts))
         await hostnet.netns_exec(self.netns(network["id"]), *cmd)
         for _ in range(50):
             if dnsmasq.pid_of(conf):

@@ -131,6 +131,9 @@ def argv(conf_dir: Path, interface: str, subnets: list[dict], *, mtu: int, lease
     ]
 
 
+DHCP_RELEASE = "/usr/bin/dhcp_release"
+
+
 def write_file(path: Path, lines: list[str]) -> bool:
     """Replace ``path`` atomically with ``lines``; True if the content changed."""
     text = "".join(line + "\n" for line in lines)
@@ -144,6 +147,42 @@ def write_file(path: Path, lines: list[str]) -> bool:
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return True
+
+
+def host_entries(lines: list[str]) -> set[tuple[str, str]]:
+    """``(mac, ip)`` pairs of ``--dhcp-hostsfile`` lines (``mac,name,ip``)."""
+    out = set()
+    for line in lines:
+        parts = line.strip().split(",")
+        if len(parts) >= 3:
+            out.add((parts[0].lower(), parts[-1]))
+    return out
+
+
+def read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def prune_leases(leasefile: Path, keep: set[tuple[str, str]]) -> None:
+    """Drop leases whose ``(mac, ip)`` is not in ``keep`` (before dnsmasq starts).
+
+    A lease left by a deleted port would otherwise stop dnsmasq from giving
+    that address to the next port ("not using configured address ... because
+    it is leased to ...").
+    """
+    lines = read_lines(leasefile)
+    kept = [line for line in lines
+            if len(line.split()) < 3 or (line.split()[1].lower(), line.split()[2]) in keep]
+    if kept != lines:
+        write_file(leasefile, kept)
+
+
+def release_argv(interface: str, ip: str, mac: str) -> list[str]:
+    """``dhcp_release`` (dnsmasq-utils) for a lease dnsmasq holds for a removed port."""
+    return [DHCP_RELEASE, interface, ip, mac]
 
 
 def read_state(conf_dir: Path) -> dict:
