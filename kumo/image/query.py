@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from sqlalchemy import and_, exists, false, func, or_, select, true
 from sqlalchemy.sql import ColumnElement, Select
 
+from kumo.common.api.body import parse_bool, parse_int
 from kumo.common.api.errors import BadRequest
 from kumo.common.auth.context import RequestContext
 from kumo.image.models import Image, ImageProperty, ImageTag
@@ -57,25 +58,6 @@ class ListQuery:
     visibility: str | None = None
     os_hidden: bool | None = None
     conditions: list[ColumnElement] = field(default_factory=list)
-
-
-def _bool(name: str, raw: str) -> bool:
-    low = raw.lower()
-    if low in ("true", "1", "yes", "on"):
-        return True
-    if low in ("false", "0", "no", "off"):
-        return False
-    raise BadRequest(f"Invalid value for {name}: '{raw}' is not a boolean")
-
-
-def _int(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} param must be an integer") from None
-    if value < 0:
-        raise BadRequest(f"{name} param must be positive")
-    return value
 
 
 def _time(name: str, raw: str) -> ColumnElement:
@@ -128,7 +110,7 @@ def parse(params: list[tuple[str, str]]) -> ListQuery:
     q = ListQuery(sort=_sort_pairs(params))
     for name, raw in params:
         if name == "limit":
-            q.limit = min(_int("limit", raw), MAX_LIMIT)
+            q.limit = min(parse_int("limit", raw), MAX_LIMIT)
         elif name == "marker":
             q.marker = raw
         elif name in PAGING:
@@ -138,9 +120,9 @@ def parse(params: list[tuple[str, str]]) -> ListQuery:
                 raise BadRequest(f"Invalid visibility value: {raw}")
             q.visibility = raw
         elif name == "os_hidden":
-            q.os_hidden = _bool(name, raw)
+            q.os_hidden = parse_bool(name, raw)
         elif name == "protected":
-            q.conditions.append(Image.protected == _bool(name, raw))
+            q.conditions.append(Image.protected == parse_bool(name, raw))
         elif name == "member_status":
             if raw not in MEMBER_STATUSES:
                 raise BadRequest(f"Invalid status: {raw}")
@@ -155,9 +137,9 @@ def parse(params: list[tuple[str, str]]) -> ListQuery:
         elif name in TIME_FILTERS:
             q.conditions.append(_time(name, raw))
         elif name == "size_min":
-            q.conditions.append(Image.size >= _int(name, raw))
+            q.conditions.append(Image.size >= parse_int(name, raw))
         elif name == "size_max":
-            q.conditions.append(Image.size <= _int(name, raw))
+            q.conditions.append(Image.size <= parse_int(name, raw))
         elif name == "tag":
             q.conditions.append(exists().where(ImageTag.image_id == Image.id, ImageTag.value == raw))
         else:

@@ -39,11 +39,8 @@ def validate(model: type[M], data: Any) -> M:
         raise BadRequest(f"Invalid input for field/attribute {where}: {err.get('msg')}") from None
 
 
-def query_int(request: Request, name: str, default: int | None = None, minimum: int = 0) -> int | None:
-    """An integer query parameter; BadRequest if it is not an integer >= ``minimum``."""
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
+def parse_int(name: str, raw: str, minimum: int = 0) -> int:
+    """``raw`` as an integer >= ``minimum``; BadRequest naming ``name`` otherwise."""
     try:
         value = int(raw)
     except ValueError:
@@ -53,16 +50,28 @@ def query_int(request: Request, name: str, default: int | None = None, minimum: 
     return value
 
 
-def query_bool(request: Request, name: str, default: bool | None = None) -> bool | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
+def parse_bool(name: str, raw: str) -> bool:
+    """``raw`` as a boolean (1/true/yes/on, 0/false/no/off); BadRequest otherwise."""
     low = raw.lower()
     if low in ("1", "true", "yes", "on"):
         return True
     if low in ("0", "false", "no", "off"):
         return False
     raise BadRequest(f"Invalid {name} value: {raw!r} is not a boolean")
+
+
+def query_int(request: Request, name: str, default: int | None = None, minimum: int = 0) -> int | None:
+    """An integer query parameter (``default`` when absent or empty)."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    return parse_int(name, raw, minimum)
+
+
+def query_bool(request: Request, name: str, default: bool | None = None) -> bool | None:
+    """A boolean query parameter (``default`` when absent)."""
+    raw = request.query_params.get(name)
+    return default if raw is None else parse_bool(name, raw)
 
 
 def page(items: list, marker: str | None, limit: int | None, key: str = "id") -> list:

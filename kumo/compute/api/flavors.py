@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from kumo.common.api import context
-from kumo.common.api.body import json_body
+from kumo.common.api.body import json_body, query_int
 from kumo.common.api.errors import BadRequest, Conflict, NotFound
 from kumo.common.db import utcnow
 from kumo.compute.api.common import admin, at_least, limit_param, next_link, ok, version
@@ -52,23 +52,10 @@ def _is_public_filter(request: Request, ctx) -> bool | None:
     raise BadRequest(f"Invalid is_public filter [{raw}]")
 
 
-def _min(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"Invalid {name} filter [{raw}]") from None
-    if value < 0:
-        raise BadRequest(f"Invalid {name} filter [{raw}]")
-    return value
-
-
 async def _list(request: Request, detail: bool):
     ctx = context(request)
     is_public = _is_public_filter(request, ctx)
-    min_ram, min_disk = _min(request, "minRam"), _min(request, "minDisk")
+    min_ram, min_disk = query_int(request, "minRam"), query_int(request, "minDisk")
     sort_key = request.query_params.get("sort_key", "flavorid")
     sort_dir = request.query_params.get("sort_dir", "asc")
     if sort_key not in _SORT_KEYS:

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from kumo.common.api import context
 from kumo.common.api.body import json_body, validate
-from kumo.common.api.errors import BadRequest, Forbidden, PayloadTooLarge
+from kumo.common.api.errors import Forbidden, PayloadTooLarge
 from kumo.common.api.versions import base_url
 from kumo.common.auth.context import RequestContext
 from kumo.identity.assignment import AssignmentService
@@ -61,18 +61,6 @@ def flag(request: Request, name: str) -> bool:
     if name not in request.query_params:
         return False
     return request.query_params[name].lower() not in ("0", "false", "no", "off")
-
-
-def query_bool(request: Request, name: str) -> bool | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    low = raw.lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise BadRequest(f"Invalid value for {name}: {raw!r} is not a boolean.")
 
 
 def json(data: dict, status: int = 200, headers: dict | None = None) -> JSONResponse:

@@ -16,9 +16,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
+from kumo.common.api.body import query_bool
 from kumo.identity import schemas as s
 from kumo.identity import views
-from kumo.identity.api.common import base, body, default_domain, enforce, identity, json, no_content, query_bool
+from kumo.identity.api.common import base, body, default_domain, enforce, identity, json, no_content
 
 
 async def list_domains(request: Request):

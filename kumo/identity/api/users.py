@@ -17,10 +17,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
+from kumo.common.api.body import query_bool
 from kumo.identity import schemas as s
 from kumo.identity import views
 from kumo.identity.api.common import (assignments, base, body, default_domain, enforce, identity, json,
-                                      no_content, query_bool)
+                                      no_content)
 
 
 def _self(request: Request):

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from kumo.common.api import context
-from kumo.common.api.body import json_body
+from kumo.common.api.body import json_body, parse_int
 from kumo.common.api.errors import ApiError, BadRequest, UnsupportedMediaType
 from kumo.image import patch, query
 from kumo.image.service import ImageService
@@ -92,13 +92,7 @@ def _declared_size(request: Request) -> int | None:
     for header in ("x-openstack-image-size", "content-length"):
         raw = request.headers.get(header)
         if raw:
-            try:
-                value = int(raw)
-            except ValueError:
-                raise BadRequest(f"Invalid {header} header: {raw!r}") from None
-            if value < 0:
-                raise BadRequest(f"Invalid {header} header: {raw!r}")
-            return value
+            return parse_int(f"{header} header", raw)
     return None
 
 
