@@ -8,8 +8,12 @@ against an endpoint the same way on every transport, so ``memory://`` and
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import Any, Awaitable, Callable
+
+log = logging.getLogger("kumo.common.bus")
 
 #: ``async def callback(event_type: str, payload: dict) -> None``
 Subscriber = Callable[[str, dict], Awaitable[None]]
@@ -99,3 +103,38 @@ def binding_key(prefix: str) -> str:
     """
     head, dot, _ = prefix.rpartition(".")
     return f"{head}.#" if dot else "#"
+
+
+class TaskSet:
+    """Background work a bus runs (casts, fanouts, notifications): failures are logged."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self._tasks)
+
+    def __iter__(self):
+        return iter(list(self._tasks))
+
+    def spawn(self, coro: Awaitable, what: str) -> None:
+        async def run():
+            try:
+                await coro
+            except Exception:
+                log.exception("bus: %s failed", what)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait until nothing runs (work spawned meanwhile included)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def cancel(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -5,9 +5,9 @@ import asyncio
 import itertools
 import logging
 from collections import defaultdict
-from typing import Any, Awaitable
+from typing import Any
 
-from kumo.common.bus.base import NoListener, Subscriber, invoke, roundtrip
+from kumo.common.bus.base import NoListener, Subscriber, TaskSet, invoke, roundtrip
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ class MemoryBus:
         self._servers: dict[str, list[object]] = defaultdict(list)
         self._rr = itertools.count()
         self._subscribers: list[tuple[str, Subscriber]] = []
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = TaskSet()
 
     async def start(self) -> None:
         """Nothing to prepare in-process (the rabbit transport connects here)."""
@@ -42,16 +42,6 @@ class MemoryBus:
             raise NoListener(f"no listener on topic {topic!r}")
         return listeners[next(self._rr) % len(listeners)]
 
-    def _spawn(self, coro: Awaitable, what: str) -> None:
-        async def run():
-            try:
-                await coro
-            except Exception:
-                log.exception("bus: %s failed", what)
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def call(self, topic: str, method: str, /, timeout: float = 60,
                    **kwargs: Any) -> Any:
@@ -64,13 +54,13 @@ class MemoryBus:
         """Have one listener of ``topic`` run ``method`` later."""
         kwargs = roundtrip(kwargs)
         endpoint = self._pick(topic)
-        self._spawn(invoke(endpoint, method, kwargs), f"cast {topic}.{method}")
+        self._tasks.spawn(invoke(endpoint, method, kwargs), f"cast {topic}.{method}")
 
     async def fanout(self, topic: str, method: str, /, **kwargs: Any) -> None:
         """Have every listener of ``topic`` run ``method`` later."""
         kwargs = roundtrip(kwargs)
         for endpoint in list(self._servers.get(topic) or []):
-            self._spawn(invoke(endpoint, method, roundtrip(kwargs)), f"fanout {topic}.{method}")
+            self._tasks.spawn(invoke(endpoint, method, roundtrip(kwargs)), f"fanout {topic}.{method}")
 
     def subscribe(self, prefix: str, callback: Subscriber) -> None:
         """Receive notifications whose event_type starts with ``prefix``."""
@@ -81,15 +71,12 @@ class MemoryBus:
         body = roundtrip(payload)
         for prefix, callback in list(self._subscribers):
             if event_type.startswith(prefix):
-                self._spawn(callback(event_type, body), f"notification {event_type}")
+                self._tasks.spawn(callback(event_type, body), f"notification {event_type}")
 
     async def drain(self) -> None:
         """Wait for every cast, fanout and notification in flight (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.drain()
 
     async def close(self) -> None:
         """Cancel whatever is still in flight."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.cancel()

@@ -33,7 +33,7 @@ import socket
 import uuid
 from datetime import timedelta
 from functools import partial
-from typing import Any, Awaitable
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
@@ -42,6 +42,7 @@ from aio_pika.exceptions import ChannelInvalidStateError, ChannelNotFoundEntity,
 
 from kumo.common.bus.base import (
     NoListener,
+    TaskSet,
     RemoteError,
     Subscriber,
     binding_key,
@@ -100,7 +101,7 @@ class RabbitBus:
         #: (endpoint, its channel, names of the shared queues it consumes)
         self._served: list[tuple[object, AbstractChannel, list[str]]] = []
         self._unbound: list[tuple[str, Subscriber]] = []
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = TaskSet()
         self._setup: set[asyncio.Task] = set()
         #: How many times the connection was re-established after a loss (status, tests).
         self.reconnects = 0
@@ -243,7 +244,7 @@ class RabbitBus:
             await self._close_quietly(channel)
 
     async def _on_request(self, endpoint: object, message: AbstractIncomingMessage) -> None:
-        self._spawn(self._handle(endpoint, message.body, message.reply_to, message.correlation_id),
+        self._tasks.spawn(self._handle(endpoint, message.body, message.reply_to, message.correlation_id),
                     f"request to {type(endpoint).__name__}")
 
     async def _handle(self, endpoint: object, body: bytes, reply_to: str | None,
@@ -371,7 +372,7 @@ class RabbitBus:
         except ValueError as e:
             log.error("bus: malformed notification %s: %s", event_type, e)
             return
-        self._spawn(callback(event_type, payload), f"notification {event_type}")
+        self._tasks.spawn(callback(event_type, payload), f"notification {event_type}")
 
     async def notify(self, event_type: str, payload: dict) -> None:
         """Send ``(event_type, payload)`` to every subscriber whose prefix matches.
@@ -384,16 +385,6 @@ class RabbitBus:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def _spawn(self, coro: Awaitable, what: str) -> None:
-        async def run():
-            try:
-                await coro
-            except Exception:
-                log.exception("bus: %s failed", what)
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
         """Wait for pending subscriptions and for the requests and notifications this bus
@@ -402,15 +393,15 @@ class RabbitBus:
             await asyncio.gather(*list(self._setup), return_exceptions=True)
         if self._unbound and self._conn is not None:
             await self._ready()
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.drain()
 
     async def close(self) -> None:
         """Cancel work in flight, stop serving, close the connection. The bus may be used
         again afterwards: it reconnects, without the old listeners and subscriptions."""
-        for task in list(self._tasks) + list(self._setup):
+        for task in list(self._setup):
             task.cancel()
-        await asyncio.gather(*list(self._tasks), *list(self._setup), return_exceptions=True)
+        await asyncio.gather(*list(self._setup), return_exceptions=True)
+        await self._tasks.cancel()
         for future in self._replies.values():
             if not future.done():
                 future.set_exception(ConnectionError("bus closed"))
