@@ -122,6 +122,15 @@ class ServiceBase:
         return found is not None
 
     # --- DHCP agents --------------------------------------------------------
+    async def write_view(self, fn: Callable[[AsyncSession], Awaitable[tuple[dict, bool]]],
+                         network_id: str | None = None) -> dict:
+        """:meth:`write` for ``fn`` returning ``(view, dhcp)``; tells the DHCP agents
+        about the view's network (or ``network_id``) after the commit when ``dhcp``."""
+        view, dhcp = await self.write(fn)
+        if dhcp:
+            await self.notify_dhcp("network_changed", network_id or view["network_id"])
+        return view
+
     async def notify_dhcp(self, method: str, network_id: str) -> None:
         """Fan ``method(network_id=...)`` out to every DHCP agent; never fails the caller."""
         try:

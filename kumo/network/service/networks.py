@@ -167,10 +167,7 @@ class NetworksMixin(ServiceBase):
             await s.flush()
             return network_view(net, ctx.is_admin), await self.has_dhcp(s, net.id)
 
-        view, dhcp = await self.write(tx)
-        if dhcp:
-            await self.notify_dhcp("network_changed", net_id)
-        return view
+        return await self.write_view(tx, net_id)
 
     async def delete_network(self, ctx: RequestContext, net_id: str) -> None:
         """Delete a network with its subnets and DHCP ports.

@@ -144,10 +144,7 @@ class PortsMixin(ServiceBase):
             await s.flush()
             return self._view(port, ctx), await self.has_dhcp(s, net.id)
 
-        view, dhcp = await self.write(tx)
-        if dhcp:
-            await self.notify_dhcp("network_changed", view["network_id"])
-        return view
+        return await self.write_view(tx)
 
     async def list_ports(self, ctx: RequestContext) -> list[dict]:
         """Views of every port ``ctx`` may see (its project's, its networks'), sorted by id."""
@@ -205,10 +202,7 @@ class PortsMixin(ServiceBase):
             await s.flush()
             return self._view(port, ctx), await self.has_dhcp(s, net.id)
 
-        view, dhcp = await self.write(tx)
-        if dhcp:
-            await self.notify_dhcp("network_changed", view["network_id"])
-        return view
+        return await self.write_view(tx)
 
     async def delete_port(self, ctx: RequestContext, port_id: str) -> None:
         """Delete a port and free its addresses. 404 if invisible, 403 for readers."""
