@@ -62,12 +62,11 @@ def _free(port: int) -> bool:
     return True
 
 
-def _ephemeral_port(taken: set[int]) -> int:
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in taken:
+def _api_port(taken: set[int]) -> int:
+    """A free port below the kernel's ephemeral range (outgoing connections never take it)."""
+    for _ in range(200):
+        port = random.randrange(30000, 32700)
+        if port not in taken and _free(port):
             taken.add(port)
             return port
     raise RuntimeError("no free port")
@@ -102,6 +101,7 @@ class Proc:
 
     def __init__(self, name: str, conf: Path, names: list[str], logdir: Path):
         self.name, self.names = name, names
+        self.killed = False
         self.log = logdir / f"{name}.log"
         self.out = logdir / f"{name}.out"
         with open(self.out, "wb") as out:
@@ -124,9 +124,10 @@ class Proc:
                 f"--- {self.name} stdout/stderr ---\n{_tail(self.out)}")
 
     def stop(self) -> None:
-        """SIGTERM to its process group, SIGKILL after 15 s."""
+        """SIGTERM to its process group, SIGKILL after 15 s (``killed`` says it came to that)."""
         if self.popen.poll() is None:
             for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+                self.killed = sig == signal.SIGKILL
                 try:
                     os.killpg(self.popen.pid, sig)
                 except ProcessLookupError:
@@ -186,6 +187,11 @@ def test_components_in_two_processes_over_http_and_rabbitmq():
     procs: list[Proc] = []
     broker_started = False
     started = time.monotonic()
+    phases: list[tuple[str, float]] = []
+
+    def phase(name: str) -> None:
+        phases.append((name, time.monotonic()))
+
     try:
         # 1. the broker
         broker_started = True  # stop it even if start fails half way
@@ -194,6 +200,7 @@ def test_components_in_two_processes_over_http_and_rabbitmq():
         assert r.returncode == 0, f"broker did not start:\n{r.stdout}\n{r.stderr}"
         bus_url = r.stdout.strip().splitlines()[-1]
         assert bus_url.startswith("rabbit://"), bus_url
+        phase("broker started")
 
         # 2. settings + bootstrap
         settings = config.Settings()
@@ -204,7 +211,7 @@ def test_components_in_two_processes_over_http_and_rabbitmq():
         settings.common.bus_url = bus_url
         settings.common.log_level = "info"
         for section in API_SECTIONS:
-            getattr(settings, section).port = _ephemeral_port(taken)
+            getattr(settings, section).port = _api_port(taken)
         settings.compute.driver = "fake"
         settings.network.physical_bridges = {}
         settings.service_user.password = "split-service-pw"
@@ -219,6 +226,7 @@ def test_components_in_two_processes_over_http_and_rabbitmq():
                             "--admin-password", ADMIN_PASSWORD],
                            env=_clean_env(), capture_output=True, text=True, timeout=WAIT)
         assert r.returncode == 0, f"bootstrap failed:\n{r.stdout}\n{r.stderr}"
+        phase("bootstrapped")
 
         # 3. process A (APIs, conductor, scheduler), then process B (the compute agent)
         a = Proc("A", conf, PROCESS_A, logs)
@@ -231,6 +239,7 @@ def test_components_in_two_processes_over_http_and_rabbitmq():
             return True
 
         wait_for("the APIs of process A", apis_answer, procs)
+        phase("process A answers")
 
         r = httpx.post(url["identity"] + "/v3/auth/tokens", timeout=30, json={"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
@@ -259,6 +268,7 @@ def test_components_in_two_processes_over_http_and_rabbitmq():
 
         wait_for("nova-compute of process B in GET /os-services", compute_service_up, procs)
         wait_for("the hypervisor of process B in GET /os-hypervisors", hypervisor_reported, procs)
+        phase("process B reported")
         binaries = {s["binary"] for s in nova.get("/os-services").json()["services"] if s["host"] == HOST}
         assert binaries >= {"nova-compute", "nova-conductor", "nova-scheduler"}, binaries
 
@@ -363,10 +373,16 @@ def test_components_in_two_processes_over_http_and_rabbitmq():
         wait_for("process B to log the delete",
                  lambda: f"instance {vm} deleted from {HOST}" in b.log.read_text(), procs)
 
-        for p in procs:
-            p.check_alive()
         for client in (nova, glance, neutron):
             client.close()
+        phase("scenario done")
+        # Both stop cleanly on SIGTERM (the agent first, as an operator would).
+        for p in reversed(procs):
+            p.check_alive()
+            p.stop()
+            assert p.popen.returncode == 0 and not p.killed, \
+                f"{p.name} did not stop cleanly (rc {p.popen.returncode})\n{p.report()}"
+        phase("processes stopped")
     except BaseException:
         for p in procs:
             print(p.report())
@@ -378,4 +394,9 @@ def test_components_in_two_processes_over_http_and_rabbitmq():
             subprocess.run([str(SCRIPT), "stop", str(broker_dir)], env=broker_env,
                            capture_output=True, timeout=120)
         shutil.rmtree(tmp, ignore_errors=True)
+        phase("broker stopped, cleaned up")
+        last = started
+        for name, at in phases:
+            print(f"  {name}: +{at - last:.1f}s")
+            last = at
         print(f"split-process test took {time.monotonic() - started:.1f}s")
