@@ -4,7 +4,7 @@ VENV := .venv
 IMAGE := build/cirros.qcow2
 PYTEST_ARGS ?=
 
-.PHONY: up down status test unit install image bench clean-host
+.PHONY: up down status test unit install image bench tempest
 
 up: install image
 	$(VENV)/bin/kumo up --image $(IMAGE)
@@ -30,3 +30,10 @@ unit: install
 
 bench: install image
 	$(VENV)/bin/python -m bench.run
+
+# Tempest against the running cloud.  AREA: identity image compute network volume object_storage
+# scenario smoke; TEMPEST_ARGS: extra `tempest run` options.  Workspace and results in build/tempest,
+# counts in docs/conformance.md.  See scripts/tempest.py.
+tempest: install
+	@test -x $(VENV)/bin/tempest || $(VENV)/bin/pip install -q -e ".[tempest]"
+	$(VENV)/bin/python scripts/tempest.py $(AREA) $(TEMPEST_ARGS)

@@ -213,10 +213,12 @@ class DhcpAgent:
             try:
                 await self._refresh(network_id)
                 return True
+            except ApiFailure as e:  # usually a race with a delete: the resync sorts it out
+                log.warning("DHCP agent: network %s not configured yet: %s", network_id, e)
             except Exception:
                 log.exception("DHCP agent: could not configure network %s", network_id)
-                self._resync = True
-                return False
+            self._resync = True
+            return False
 
     async def _refresh(self, network_id: str) -> None:
         network = await self._get(f"/v2.0/networks/{network_id}", "network")

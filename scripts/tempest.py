@@ -1,0 +1,686 @@
+#!/usr/bin/env python3
+"""Run Tempest against the running kumo cloud: ``make tempest AREA=identity``.
+
+Usage: ``.venv/bin/python scripts/tempest.py AREA [extra ``tempest run`` args]``
+with AREA one of identity, image, compute, network, volume, object_storage,
+scenario, smoke. Example of a subset::
+
+    .venv/bin/python scripts/tempest.py compute --exclude-regex 'test_list_servers_negative'
+
+What it does:
+
+1. creates the workspace ``build/tempest`` (``tempest init``, registered in
+   ``build/tempest/workspace.yaml``, not in ~/.tempest) when it is missing;
+2. makes sure the public image ``cirros-alt`` exists (uploaded from
+   ``build/cirros.qcow2`` through the image API);
+3. writes ``build/tempest/etc/tempest.conf`` from the running cloud (admin
+   credentials of ``/etc/openstack/clouds.yaml`` cloud ``admin``, region,
+   endpoints, images, flavors 42/84, the shared network ``public``, the network
+   extensions the cloud lists) and from what kumo implements (the feature flags
+   below: conservative, a feature kumo lacks is off);
+4. runs ``tempest run --regex '^tempest\\.api\\.<area>'`` (scenario:
+   ``^tempest\\.scenario``, smoke: ``--smoke``) with ``--concurrency 2``,
+   prints one line per test, keeps the subunit stream in
+   ``build/tempest/results/<area>.subunit``, the tempest log in
+   ``<area>-tempest.log`` and, in ``<area>-failures.txt``, each failure with
+   its last traceback line and its last HTTP error (from the tempest log),
+   the failures grouped by that error, and every HTTP 5xx seen;
+5. deletes what the run leaked (resources named ``tempest-*`` created during
+   the run: servers, ports, subnets, networks, images, users, projects, roles,
+   domains) and reports new tracebacks in the kumo log;
+6. ends with ``N passed, N failed, N skipped``.
+
+Environment: ``TEMPEST_CONCURRENCY`` (2), ``TEMPEST_TIMEOUT`` (seconds, none:
+the run is stopped past it and the partial results counted),
+``TEMPEST_RUN_VALIDATION`` (1: ssh into guests over the ``public`` network),
+``TEMPEST_CLEANUP`` (1), ``OS_CLOUD`` (admin), ``KUMO_LOG``
+(/var/lib/kumo/logs/kumo.log).
+"""
+from __future__ import annotations
+
+import configparser
+import io
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+WORKSPACE = ROOT / "build" / "tempest"
+RESULTS = WORKSPACE / "results"
+IMAGE_FILE = ROOT / "build" / "cirros.qcow2"
+ALT_IMAGE = "cirros-alt"
+IMAGE = "cirros"
+FLAVOR, FLAVOR_ALT = "42", "84"
+NETWORK = "public"
+SSH_USER, SSH_PASSWORD = "cirros", "gocubsgo"
+MIN_MICROVERSION, MAX_MICROVERSION = "2.1", "2.79"
+
+AREAS = {
+    "identity": ["--regex", r"^tempest\.api\.identity"],
+    "image": ["--regex", r"^tempest\.api\.image"],
+    "compute": ["--regex", r"^tempest\.api\.compute"],
+    "network": ["--regex", r"^tempest\.api\.network"],
+    "volume": ["--regex", r"^tempest\.api\.volume"],
+    "object_storage": ["--regex", r"^tempest\.api\.object_storage"],
+    "scenario": ["--regex", r"^tempest\.scenario"],
+    "smoke": ["--smoke"],
+}
+
+#: Services tempest may test: only those kumo serves.
+SERVICES = {"keystone": True, "nova": True, "glance": True, "neutron": True,
+            "cinder": False, "swift": False, "horizon": False, "heat": False,
+            "ceilometer": False, "aodh": False, "designate": False, "octavia": False,
+            "manila": False, "ironic": False, "barbican": False, "trove": False,
+            "zaqar": False, "sahara": False, "mistral": False, "placement": False}
+
+#: What kumo's compute API implements (kumo/compute/api): servers (create, list,
+#: show, update, delete), the os-getConsoleOutput action, server metadata,
+#: flavors (+ access, extra specs), keypairs, services, hypervisors,
+#: availability zones, limits and quota sets (read only). No other server
+#: action, no console, no interface or volume attach, no snapshot, no migration.
+COMPUTE_FEATURES = {
+    "console_output": True,
+    "metadata_service": True,        # kumo.compute.metadata (169.254.169.254)
+    "config_drive": True,            # kumo.compute.virt.configdrive
+    "enable_instance_password": True,  # adminPass in the create response
+    "hostname_fqdn_sanitization": True,  # objects.sanitize_hostname: "." -> "-"
+    "disk_config": False,            # no resize/rebuild to apply it to
+    "change_password": False,
+    "resize": False,
+    "pause": False,
+    "suspend": False,
+    "shelve": False,
+    "shelve_migrate": False,
+    "cold_migration": False,
+    "live_migration": False,
+    "live_migrate_back_and_forth": False,
+    "block_migration_for_live_migration": False,
+    "vnc_console": False,
+    "spice_console": False,
+    "serial_console": False,
+    "rescue": False,
+    "stable_rescue": False,
+    "interface_attach": False,
+    "snapshot": False,
+    "personality": False,
+    "attach_encrypted_volume": False,
+    "swap_volume": False,
+    "volume_backed_live_migration": False,
+    "volume_multiattach": False,
+    "ide_bus": False,
+    "unified_limits": False,
+    "vtpm_live_migration": False,
+}
+#: kumo.compute.scheduler.filters: ComputeFilter plus the capacity filters.
+SCHEDULER_FILTERS = "ComputeFilter,VCPUFilter,RamFilter,DiskFilter"
+
+#: kumo/image/api: images CRUD, data upload/download, tags, deactivate,
+#: reactivate, schemas; no import methods, no locations, no stores, no tasks,
+#: no members, no metadefs. Uploaded data is not checked against disk_format.
+IMAGE_FEATURES = {
+    "api_v2": True,
+    "import_image": False,
+    "os_glance_reserved": True,      # kumo.image.schemas refuses os_glance*
+    "manage_locations": False,
+    "image_conversion": False,
+    "image_format_enforcement": False,
+    "do_secure_hash": True,          # sha512 os_hash_value on upload
+    "http_store_enabled": False,
+    "store_weight_enabled": False,
+}
+
+#: kumo/identity/api: tokens, domains, projects, users (+ password), roles and
+#: grants (user on project/domain), role assignments, regions, services,
+#: endpoints, the v2.0 token call. No trusts, groups, credentials, policies,
+#: application credentials, OS-* extensions, domain configs, limits.
+IDENTITY_FEATURES = {
+    "trust": False,
+    "api_v2": False,
+    "api_v2_admin": False,
+    "api_v3": True,
+    "api_extensions": "",            # none of OS-INHERIT, OS-EC2, OS-TRUST...
+    "domain_specific_drivers": False,
+    "security_compliance": False,
+    "access_rules": False,
+    "immutable_user_source": False,
+}
+
+
+def log(msg: str) -> None:
+    print(f"tempest.py: {msg}", flush=True)
+
+
+def connect(cloud: str):
+    import openstack
+    return openstack.connect(cloud=cloud)
+
+
+# --- the cloud ------------------------------------------------------------------------------
+
+def ensure_alt_image(conn) -> str:
+    """The id of the public image ``cirros-alt``, uploading build/cirros.qcow2 when missing."""
+    found = [i for i in conn.image.images(name=ALT_IMAGE) if i.status == "active"]
+    if found:
+        return found[0].id
+    for image in conn.image.images(name=ALT_IMAGE):  # a half-made one from an earlier try
+        conn.image.delete_image(image.id, ignore_missing=True)
+    if not IMAGE_FILE.exists():
+        sys.exit(f"{IMAGE_FILE} is missing: run `make image` first")
+    endpoint = conn.session.get_endpoint(service_type="image", interface="public")
+    body = {"name": ALT_IMAGE, "disk_format": "qcow2", "container_format": "bare",
+            "visibility": "public"}
+    resp = conn.session.post(f"{endpoint}/v2/images", json=body)
+    image_id = resp.json()["id"]
+    with IMAGE_FILE.open("rb") as f:
+        conn.session.put(f"{endpoint}/v2/images/{image_id}/file", data=f,
+                         headers={"Content-Type": "application/octet-stream"})
+    for _ in range(60):
+        if conn.image.get_image(image_id).status == "active":
+            break
+        time.sleep(1)
+    else:
+        sys.exit(f"image {ALT_IMAGE} ({image_id}) did not become active")
+    log(f"created public image {ALT_IMAGE} ({image_id}) from {IMAGE_FILE}")
+    return image_id
+
+
+def image_id(conn, name: str) -> str:
+    found = [i for i in conn.image.images(name=name) if i.status == "active"]
+    if not found:
+        sys.exit(f"image {name!r} not found: is the cloud up (`kumo up --image {IMAGE_FILE}`)?")
+    return found[0].id
+
+
+def compute_max_microversion(conn) -> str:
+    """The ``version`` of the compute v2.1 document, at most :data:`MAX_MICROVERSION`."""
+    try:
+        endpoint = conn.session.get_endpoint(service_type="compute", interface="public")
+        doc = conn.session.get(endpoint.rstrip("/") + "/").json()["version"]
+        major, minor = (int(p) for p in doc["version"].split("."))
+        cap_major, cap_minor = (int(p) for p in MAX_MICROVERSION.split("."))
+        return f"{major}.{minor}" if (major, minor) < (cap_major, cap_minor) else MAX_MICROVERSION
+    except Exception as exc:  # noqa: BLE001 - discovery is a nicety
+        log(f"compute version discovery failed ({exc}); using {MAX_MICROVERSION}")
+        return MAX_MICROVERSION
+
+
+def cloud_facts(conn) -> dict:
+    auth = conn.config.config["auth"]
+    region = conn.config.get_region_name() or "RegionOne"
+    identity = conn.session.get_endpoint(service_type="identity", interface="public").rstrip("/")
+    if not identity.endswith("/v3"):
+        identity += "/v3"
+    user_domain = auth.get("user_domain_name") or conn.identity.get_domain(
+        auth.get("user_domain_id", "default")).name
+    project_domain = auth.get("project_domain_name") or conn.identity.get_domain(
+        auth.get("project_domain_id", "default")).name
+    network = conn.network.find_network(NETWORK)
+    if network is None:
+        sys.exit(f"network {NETWORK!r} not found")
+    extensions = sorted(e.alias for e in conn.network.extensions())
+    return {
+        "username": auth["username"], "password": auth["password"],
+        "project_name": auth["project_name"], "user_domain": user_domain,
+        "project_domain": project_domain, "region": region, "uri_v3": identity,
+        "image_ref": image_id(conn, IMAGE), "image_ref_alt": ensure_alt_image(conn),
+        "network_id": network.id, "network_extensions": extensions,
+        "max_microversion": compute_max_microversion(conn),
+    }
+
+
+# --- the workspace and its configuration ------------------------------------------------------
+
+def ensure_workspace() -> None:
+    if (WORKSPACE / ".stestr.conf").exists() and (WORKSPACE / "etc").is_dir():
+        return
+    WORKSPACE.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(VENV_BIN / "tempest"), "init", "--name", "kumo",
+                    "--workspace-path", str(WORKSPACE / "workspace.yaml"), str(WORKSPACE)],
+                   check=True)
+    log(f"created the tempest workspace {WORKSPACE}")
+
+
+def _flags(values: dict) -> dict:
+    return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in values.items()}
+
+
+def write_config(facts: dict, run_validation: bool) -> Path:
+    conf = configparser.ConfigParser(interpolation=None)
+    conf["DEFAULT"] = {"log_file": str(WORKSPACE / "logs" / "tempest.log"), "debug": "false",
+                       "use_stderr": "false"}
+    conf["auth"] = {
+        "use_dynamic_credentials": "true",
+        # kumo has no routers: tempest must not build a network+subnet+router per
+        # project; servers go on the shared network below.
+        "create_isolated_networks": "false",
+        "admin_username": facts["username"],
+        "admin_password": facts["password"],
+        "admin_project_name": facts["project_name"],
+        "admin_domain_name": facts["user_domain"],
+        "admin_user_domain_name": facts["user_domain"],
+        "admin_project_domain_name": facts["project_domain"],
+        "default_credentials_domain_name": facts["user_domain"],
+    }
+    conf["identity"] = {
+        "uri_v3": facts["uri_v3"], "auth_version": "v3", "region": facts["region"],
+        "v3_endpoint_type": "public", "admin_role": "admin", "default_domain_id": "default",
+    }
+    conf["identity-feature-enabled"] = _flags(IDENTITY_FEATURES)
+    conf["compute"] = {
+        "image_ref": facts["image_ref"], "image_ref_alt": facts["image_ref_alt"],
+        "flavor_ref": FLAVOR, "flavor_ref_alt": FLAVOR_ALT,
+        "fixed_network_name": NETWORK, "region": facts["region"],
+        "min_microversion": MIN_MICROVERSION, "max_microversion": facts["max_microversion"],
+        "build_timeout": "180", "build_interval": "1", "endpoint_type": "publicURL",
+    }
+    conf["compute-feature-enabled"] = _flags(dict(
+        COMPUTE_FEATURES, scheduler_enabled_filters=SCHEDULER_FILTERS,
+        dhcp_domain=".novalocal"))
+    conf["image"] = {"region": facts["region"], "endpoint_type": "publicURL",
+                     "build_timeout": "120", "build_interval": "1"}
+    conf["image-feature-enabled"] = _flags(IMAGE_FEATURES)
+    conf["network"] = {
+        "region": facts["region"], "endpoint_type": "publicURL",
+        "public_network_id": "",      # no routers or floating IPs in kumo
+        "project_networks_reachable": "true",  # the flat 'public' network is on the host
+        "shared_physical_network": "true",
+        "build_timeout": "120", "build_interval": "1",
+    }
+    exts = facts["network_extensions"]
+    conf["network-feature-enabled"] = _flags({
+        "api_extensions": ",".join(exts),
+        "available_features": "",
+        "ipv6": True,
+        "ipv6_subnet_attributes": False,
+        "port_admin_state_change": True,
+        "port_security": "port-security" in exts,
+        "floating_ips": False,
+    })
+    conf["validation"] = _flags({
+        "run_validation": run_validation,
+        "connect_method": "fixed",
+        "network_for_ssh": NETWORK,
+        "auth_method": "keypair",
+        "ssh_key_type": "rsa",       # kumo generates RSA keypairs
+        "security_group": "security-group" in exts,
+        "security_group_rules": "security-group" in exts,
+        "image_ssh_user": SSH_USER, "image_ssh_password": SSH_PASSWORD,
+        "image_alt_ssh_user": SSH_USER, "image_alt_ssh_password": SSH_PASSWORD,
+        "ping_timeout": 60, "connect_timeout": 30, "ssh_timeout": 120,
+    })
+    conf["scenario"] = {"img_file": str(IMAGE_FILE), "img_disk_format": "qcow2",
+                        "img_container_format": "bare"}
+    conf["service_available"] = _flags({k: v for k, v in SERVICES.items()
+                                        if k not in ("keystone",)})
+    path = WORKSPACE / "etc" / "tempest.conf"
+    (WORKSPACE / "logs").mkdir(exist_ok=True)
+    with path.open("w") as f:
+        f.write("# Written by scripts/tempest.py from the running kumo cloud; rewritten every run.\n")
+        conf.write(f)
+    path.chmod(0o600)
+    return path
+
+
+# --- running and counting --------------------------------------------------------------------
+
+class Tee(io.RawIOBase):
+    """A readable stream that copies what is read from ``src`` into ``sink``."""
+
+    def __init__(self, src, sink):
+        self.src, self.sink = src, sink
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n) if n is not None and n >= 0 else self.src.read()
+        if data:
+            self.sink.write(data)
+        return data
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+
+class Counter:
+    """Collects per-test results from a subunit v2 stream (testtools.StreamToDict)."""
+
+    def __init__(self) -> None:
+        self.passed = self.failed = self.skipped = 0
+        self.failures: list[tuple[str, str]] = []
+        self.class_level: dict[str, str] = {}  # "pkg.Class" -> "fail" | "skip" (setUpClass)
+        self.n = 0
+
+    def __call__(self, test: dict) -> None:
+        status = test["status"]
+        if status in (None, "exists", "inprogress"):
+            return
+        self.n += 1
+        test_id = test["id"]
+        m = re.match(r"^setUpClass \((.*)\)$", test_id)
+        if m and status != "success":
+            self.class_level[m[1]] = "skip" if status == "skip" else "fail"
+        if status in ("success", "xfail"):
+            self.passed += 1
+            word = "ok"
+        elif status == "skip":
+            self.skipped += 1
+            word = "SKIP"
+        else:
+            self.failed += 1
+            word = "FAIL"
+            self.failures.append((test_id, _reason(test)))
+        took = ""
+        start, stop = test["timestamps"]
+        if start and stop:
+            took = f" {(stop - start).total_seconds():.1f}s"
+        extra = f"  ({_reason(test)})" if word == "SKIP" else ""
+        print(f"[{self.n:4d}] {word:4s} {test_id}{took}{extra}", flush=True)
+
+
+def _reason(test: dict) -> str:
+    details = test.get("details") or {}
+    for key in ("traceback", "reason"):
+        if key in details:
+            try:
+                text = details[key].as_text()
+            except Exception:  # noqa: BLE001
+                continue
+            lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+            # the last "Name: message" line (exception, "Details: ...", a guest's stderr)
+            said = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*: \S", ln)]
+            if said or lines:
+                return (said or lines)[-1][:400]
+    return ""
+
+
+REQUEST_RE = re.compile(r"Request \((?P<who>[^)]*)\): (?P<status>\d{3}) (?P<method>[A-Z]+) "
+                        r"(?P<url>\S+)")
+ID_RE = re.compile(r"(?<=/)([0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+                   r"(?=/|$|\?)")
+
+
+def _short_url(url: str) -> str:
+    """``PUT /v3/system/users/{id}/roles/{id}`` from a full URL (ids and query values hidden)."""
+    path = re.sub(r"^[a-z]+://[^/]+", "", url)
+    path, _, query = path.partition("?")
+    path = ID_RE.sub("{id}", path)
+    path = re.sub(r"(?<=/)tempest-[^/?]*", "{name}", path)
+    if query:
+        path += "?" + "&".join(sorted({q.split("=", 1)[0] for q in query.split("&")}))
+    return path
+
+
+def error_requests(log_path: Path) -> tuple[dict[str, list[str]], list[str]]:
+    """From the tempest log: ``Class:method`` -> its requests answered >= 400, and every 5xx."""
+    per_test: dict[str, list[str]] = {}
+    server_errors: list[str] = []
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return per_test, server_errors
+    for line in lines:
+        m = REQUEST_RE.search(line)
+        if not m or int(m["status"]) < 400:
+            continue
+        what = f"{m['status']} {m['method']} {_short_url(m['url'])}"
+        per_test.setdefault(m["who"], []).append(what)
+        if int(m["status"]) >= 500:
+            server_errors.append(f"{m['who']}: {m['status']} {m['method']} {m['url']}")
+    return per_test, server_errors
+
+
+def _test_keys(test_id: str) -> list[str]:
+    """Tempest's log tags (``Class:method``) under which a test's requests may be logged."""
+    m = re.match(r"^(setUpClass|tearDownClass) \((.*)\)$", test_id)
+    if m:
+        return [f"{m[2].rsplit('.', 1)[-1]}:{m[1]}"]
+    parts = test_id.split("[", 1)[0].split(".")
+    if len(parts) < 2:
+        return [test_id]
+    return [f"{parts[-2]}:{parts[-1]}", f"{parts[-2]}:setUp"]
+
+
+def write_failures(area: str, counter: "Counter", log_path: Path) -> list[str]:
+    """results/<area>-failures.txt: each failure with its reason and the last error request of
+    the test, then the failures grouped by that request; returns the 5xx requests seen."""
+    per_test, server_errors = error_requests(log_path)
+    groups: dict[str, list[str]] = {}
+    with (RESULTS / f"{area}-failures.txt").open("w") as f:
+        for test_id, reason in counter.failures:
+            requests = next((per_test[k] for k in _test_keys(test_id) if k in per_test), [])
+            hint = requests[-1] if requests else ""
+            action = re.search(r"no such action: ([\w-]+)", reason)
+            if hint and action:
+                hint += f" ({action[1]})"
+            f.write(f"{test_id}\n    {reason}\n")
+            if hint:
+                f.write(f"    last error request: {hint}\n")
+            groups.setdefault(hint or reason[:120], []).append(test_id)
+        f.write("\n# failures grouped by their last error request (or reason)\n")
+        for key, tests in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+            f.write(f"{len(tests):4d}  {key}\n")
+        if server_errors:
+            f.write("\n# HTTP 5xx responses\n")
+            f.writelines(f"{line}\n" for line in server_errors)
+    return server_errors
+
+
+def selection(area: str, extra: list[str]) -> list[str]:
+    """The area's test selection, unless the extra arguments choose the tests themselves."""
+    selectors = {"--regex", "-r", "--smoke", "-s", "--load-list", "--load_list",
+                 "--include-list", "--include_list"}
+    chosen = any(a.split("=", 1)[0] in selectors for a in extra)
+    return [] if chosen else AREAS[area]
+
+
+def tempest_env() -> dict:
+    return dict(os.environ, TEMPEST_CONFIG_DIR=str(WORKSPACE / "etc"),
+                PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
+
+
+def hidden_tests(area: str, extra: list[str], counter: "Counter") -> dict[str, int]:
+    """How many selected tests sit in classes whose setUpClass failed ("fail") or skipped ("skip"):
+    subunit reports each such class as one result."""
+    if not counter.class_level:
+        return {}
+    out = subprocess.run([str(VENV_BIN / "tempest"), "run", *selection(area, extra), *extra,
+                          "--list-tests"], cwd=WORKSPACE, env=tempest_env(),
+                         capture_output=True, text=True)
+    listed = [ln.split("[", 1)[0] for ln in out.stdout.splitlines() if ln.startswith("tempest.")]
+    hidden = {"fail": 0, "skip": 0}
+    for cls, kind in counter.class_level.items():
+        hidden[kind] += sum(1 for t in listed if t.startswith(cls + "."))
+    return hidden
+
+
+def run_tempest(area: str, extra: list[str], concurrency: str, timeout: float | None) -> tuple[Counter, bool]:
+    import subunit
+    import testtools
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    cmd = [str(VENV_BIN / "tempest"), "run", *selection(area, extra),
+           "--concurrency", concurrency, "--subunit", *extra]
+    log("running: " + " ".join(f"'{c}'" if any(ch in c for ch in " \\^$*") else c for c in cmd))
+    env = tempest_env()
+    proc = subprocess.Popen(cmd, cwd=WORKSPACE, stdout=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    stopped = threading.Event()
+
+    def stop() -> None:
+        if proc.poll() is None:
+            stopped.set()
+            log(f"time limit of {timeout:.0f}s reached: stopping the run (partial results follow)")
+            os.killpg(proc.pid, signal.SIGTERM)
+            time.sleep(10)
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    timer = threading.Timer(timeout, stop) if timeout else None
+    if timer:
+        timer.daemon = True
+        timer.start()
+    counter = Counter()
+    with (RESULTS / f"{area}.subunit").open("wb") as sink:
+        source = subunit.ByteStreamToStreamResult(Tee(proc.stdout, sink),
+                                                  non_subunit_name="stdout")
+        result = testtools.StreamToDict(counter)
+        result.startTestRun()
+        try:
+            source.run(result)
+        except KeyboardInterrupt:
+            stopped.set()
+            os.killpg(proc.pid, signal.SIGTERM)
+        finally:
+            result.stopTestRun()
+    proc.wait()
+    if timer:
+        timer.cancel()
+    return counter, stopped.is_set()
+
+
+# --- keeping the cloud clean -----------------------------------------------------------------
+
+def _inventory(conn) -> dict[str, dict[str, str]]:
+    """id -> name of the resources tempest can leave behind, per kind."""
+    def names(items):
+        return {i.id: (i.name or "") for i in items}
+    return {
+        "server": names(conn.compute.servers(all_projects=True)),
+        "port": names(conn.network.ports()),
+        "subnet": names(conn.network.subnets()),
+        "network": names(conn.network.networks()),
+        "image": names(conn.image.images()),
+        "user": names(conn.identity.users()),
+        "project": names(conn.identity.projects()),
+        "role": names(conn.identity.roles()),
+        "domain": names(conn.identity.domains()),
+    }
+
+
+def cleanup(conn, before: dict) -> None:
+    after = _inventory(conn)
+    leaked = {kind: {i: n for i, n in items.items()
+                     if i not in before.get(kind, {}) and n.lower().startswith("tempest")}
+              for kind, items in after.items()}
+    total = sum(len(v) for v in leaked.values())
+    if not total:
+        log("cloud clean: the run left no tempest-* resources behind")
+        return
+    log(f"the run left {total} tempest-* resources behind; deleting them")
+    delete = {
+        "server": lambda i: conn.compute.delete_server(i, ignore_missing=True),
+        "port": lambda i: conn.network.delete_port(i, ignore_missing=True),
+        "subnet": lambda i: conn.network.delete_subnet(i, ignore_missing=True),
+        "network": lambda i: conn.network.delete_network(i, ignore_missing=True),
+        "image": lambda i: (conn.image.update_image(i, is_protected=False),
+                            conn.image.delete_image(i, ignore_missing=True)),
+        "user": lambda i: conn.identity.delete_user(i, ignore_missing=True),
+        "project": lambda i: conn.identity.delete_project(i, ignore_missing=True),
+        "role": lambda i: conn.identity.delete_role(i, ignore_missing=True),
+        "domain": lambda i: (conn.identity.update_domain(i, is_enabled=False),
+                             conn.identity.delete_domain(i, ignore_missing=True)),
+    }
+    for kind in delete:
+        for rid, name in leaked[kind].items():
+            try:
+                delete[kind](rid)
+                if kind == "server":
+                    conn.compute.wait_for_delete(conn.compute.get_server(rid), wait=120)
+                print(f"  deleted {kind} {name} ({rid})")
+            except Exception as exc:  # noqa: BLE001 - report and go on
+                if kind == "server" and "NotFound" in type(exc).__name__:
+                    print(f"  deleted {kind} {name} ({rid})")
+                    continue
+                print(f"  could not delete {kind} {name} ({rid}): {exc}")
+
+
+def log_mark(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def new_tracebacks(path: Path, mark: int) -> list[str]:
+    if mark < 0:
+        return []
+    try:
+        with path.open("rb") as f:
+            f.seek(mark)
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    lines = text.splitlines()
+    hits = []
+    for n, line in enumerate(lines):
+        if "Traceback" in line or "unexpected error" in line.lower():
+            hits.append(lines[n - 1] if "Traceback" in line and n else line)
+    return hits
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in AREAS:
+        print(__doc__)
+        print(f"AREA must be one of: {', '.join(AREAS)}", file=sys.stderr)
+        return 2
+    area, extra = argv[0], argv[1:]
+    concurrency = os.environ.get("TEMPEST_CONCURRENCY", "2")
+    timeout = float(os.environ["TEMPEST_TIMEOUT"]) if os.environ.get("TEMPEST_TIMEOUT") else None
+    run_validation = os.environ.get("TEMPEST_RUN_VALIDATION", "1") not in ("0", "false", "no")
+    kumo_log = Path(os.environ.get("KUMO_LOG", "/var/lib/kumo/logs/kumo.log"))
+
+    conn = connect(os.environ.get("OS_CLOUD", "admin"))
+    ensure_workspace()
+    facts = cloud_facts(conn)
+    path = write_config(facts, run_validation)
+    log(f"wrote {path} (region {facts['region']}, image {facts['image_ref']}, "
+        f"alt {facts['image_ref_alt']}, compute {MIN_MICROVERSION}-{facts['max_microversion']}, "
+        f"validation {'on' if run_validation else 'off'})")
+
+    before = _inventory(conn)
+    mark = log_mark(kumo_log)
+    tempest_log = WORKSPACE / "logs" / "tempest.log"
+    tempest_log.unlink(missing_ok=True)  # one log per run
+    started = time.monotonic()
+    counter, interrupted = run_tempest(area, extra, concurrency, timeout)
+    minutes = (time.monotonic() - started) / 60
+    if tempest_log.exists():
+        shutil.copyfile(tempest_log, RESULTS / f"{area}-tempest.log")
+    server_errors = write_failures(area, counter, tempest_log)
+    if os.environ.get("TEMPEST_CLEANUP", "1") not in ("0", "false", "no"):
+        conn = connect(os.environ.get("OS_CLOUD", "admin"))  # a fresh token
+        cleanup(conn, before)
+    hits = new_tracebacks(kumo_log, mark)
+    if hits:
+        log(f"{len(hits)} tracebacks/unexpected errors in {kumo_log} during the run:")
+        for line in hits[:20]:
+            print(f"  {line}")
+    if server_errors:
+        log(f"{len(server_errors)} HTTP 5xx responses during the run:")
+        for line in server_errors[:20]:
+            print(f"  {line}")
+    log(f"results: {RESULTS / (area + '.subunit')}, failures: "
+        f"{RESULTS / (area + '-failures.txt')}; {minutes:.1f} min"
+        + (" (STOPPED at the time limit: partial)" if interrupted else ""))
+    hidden = hidden_tests(area, extra, counter)
+    if hidden:
+        fails = sum(1 for k in counter.class_level.values() if k == "fail")
+        skips = len(counter.class_level) - fails
+        log(f"class-level results (counted once each below): {fails} setUpClass failures hide "
+            f"{hidden['fail']} tests, {skips} class skips hide {hidden['skip']} tests")
+    print(f"{counter.passed} passed, {counter.failed} failed, {counter.skipped} skipped", flush=True)
+    return 1 if counter.failed or interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
