@@ -35,5 +35,4 @@ bench: install image
 # scenario smoke; TEMPEST_ARGS: extra `tempest run` options.  Workspace and results in build/tempest,
 # counts in docs/conformance.md.  See scripts/tempest.py.
 tempest: install
-	@test -x $(VENV)/bin/tempest || $(VENV)/bin/pip install -q -e ".[tempest]"
 	$(VENV)/bin/python scripts/tempest.py $(AREA) $(TEMPEST_ARGS)
