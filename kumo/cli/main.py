@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from typing import Optional
 
@@ -29,11 +30,15 @@ def up(config_file: Optional[str] = typer.Option(None, "--config", help="setting
 
 @app.command()
 def down(config_file: Optional[str] = typer.Option(None, "--config")):
-    """Stop every kumo component (data and running guests are kept)."""
+    """Stop every kumo component; data and running guests are kept (unused provider bridges go)."""
     from kumo.cli import daemon
+    from kumo.cli.up import release_host
     settings = _settings(config_file)
     stopped = daemon.stop(settings)
     typer.echo("kumo stopped" if stopped else "kumo was not running")
+    if os.geteuid() == 0:
+        for bridge in asyncio.run(release_host(settings)):
+            typer.echo(f"removed bridge {bridge} (no guest on it)")
 
 
 @app.command()

@@ -61,6 +61,21 @@ async def prepare_host(settings: config.Settings) -> None:
     Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
 
 
+async def release_host(settings: config.Settings) -> list[str]:
+    """After ``kumo down``: remove the provider bridges no guest uses any more; returns their names.
+
+    A bridge that still has ports (a guest kept running) stays, with its address.
+    """
+    from kumo.common.host import net
+
+    removed = []
+    for bridge in settings.network.physical_bridges.values():
+        if await net.link_exists(bridge) and not await net.bridge_ports(bridge):
+            await net.delete_link(bridge)
+            removed.append(bridge)
+    return removed
+
+
 def up(config_file: str | None, image: str | None = None, demo_data: bool = True) -> int:
     """Run every step; returns the process exit code (0 when the cloud is up)."""
     if os.geteuid() != 0:

@@ -231,13 +231,14 @@ async def test_start_reconciles_leftovers(api, mount, rt, fake_host, settings):
     assert fake_host.namespaces == {unrelated}
     assert fake_host.killed == [1] and not stale.exists()
     assert "brqdeadbeef-00" not in fake_host.bridges
-    # stop() kills dnsmasq but keeps namespaces.
+    # stop() takes the host wiring down (dnsmasq, namespace) but keeps the state for the next start.
     net = await create(api, "network", name="n")
     await create(api, "subnet", network_id=net["id"], cidr="10.12.0.0/24", ip_version=4)
     await rt.bus.drain()
-    assert fake_host.procs
+    assert fake_host.procs and "qdhcp-" + net["id"] in fake_host.namespaces
     await comp.stop()
-    assert fake_host.procs == {} and "qdhcp-" + net["id"] in fake_host.namespaces
+    assert fake_host.procs == {} and "qdhcp-" + net["id"] not in fake_host.namespaces
+    assert (rt.settings.path("dhcp", net["id"]) / "state.json").exists()
 
 
 async def test_sync_survives_an_absent_api(mount, rt, fake_host):

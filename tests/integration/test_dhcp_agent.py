@@ -217,10 +217,13 @@ async def test_agent_restart_reconciles_leftovers(host, mount, rt, dhcp_settings
     pid = dnsmasq.pid_of(conf)
     assert pid
 
-    # stop(): dnsmasq goes, the namespace stays.
+    # stop(): dnsmasq, the namespace and the veth go; the wiring state stays for the next start.
+    tap = dnsmasq.read_state(conf)["tap"]
     await comp.stop()
     assert dnsmasq.pid_of(conf) is None
-    assert dhcp.NS_PREFIX + keep["id"] in await hostnet.netns_list()
+    assert dhcp.NS_PREFIX + keep["id"] not in await hostnet.netns_list()
+    assert not await hostnet.link_exists(tap)
+    assert (conf / "state.json").exists()
 
     # A run that dies without stopping (dnsmasq survives), then the network goes
     # away while no agent listens.

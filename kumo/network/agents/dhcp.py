@@ -129,7 +129,9 @@ class DhcpAgent:
         self._tasks = [loop.create_task(self._heartbeat_loop()), loop.create_task(self._resync_loop())]
 
     async def stop(self) -> None:
-        """Stop listening, wait for work in flight, stop proxies and dnsmasq (namespaces stay)."""
+        """Stop listening, wait for work in flight, then take this host's DHCP wiring down
+        (proxies, dnsmasq, namespaces, veths); the API's DHCP ports and the leases stay,
+        so the next start wires the same addresses again."""
         self._started = False
         for task in self._tasks:
             task.cancel()
@@ -139,12 +141,18 @@ class DhcpAgent:
         for lock in list(self._locks.values()):
             async with lock:  # a refresh in progress finishes first; later ones are no-ops
                 pass
-        for proxy in list(self.proxies.values()):
-            await proxy.stop()
-        self.proxies.clear()
-        for pid in dnsmasq.running(self.root).values():
-            await asyncio.to_thread(dnsmasq.kill, pid)
+        for network_id in sorted(set(self.proxies) | set(dnsmasq.running(self.root)) | self._wired()):
+            try:
+                await self._unwire(network_id)
+            except Exception:
+                log.exception("DHCP agent: could not unwire network %s", network_id)
         self.served.clear()
+
+    def _wired(self) -> set[str]:
+        """Networks this agent left wiring state for (``<root>/<network id>/state.json``)."""
+        if not self.root.is_dir():
+            return set()
+        return {d.name for d in self.root.iterdir() if (d / "state.json").exists()}
 
     async def heartbeat(self, start: bool = False) -> bool:
         try:
@@ -361,12 +369,25 @@ class DhcpAgent:
                 self._resync = True
 
     async def _teardown(self, network_id: str) -> None:
-        conf = self.conf_dir(network_id)
-        state = dnsmasq.read_state(conf)
+        await self._unwire(network_id)
+        device_id = f"{self.device_prefix}-{network_id}"
+        try:
+            ports = await self._get("/v2.0/ports", "ports", network_id=network_id,
+                                    device_id=device_id) or []
+            for port in ports:
+                await self._delete_port(port["id"])
+        except Exception:  # the network API may be gone; the port goes with its network
+            log.warning("DHCP agent: could not check the DHCP port of %s", network_id)
+        shutil.rmtree(self.conf_dir(network_id), ignore_errors=True)
+        self.served.discard(network_id)
+
+    async def _unwire(self, network_id: str) -> None:
+        """Remove this host's pieces of ``network_id``: proxy, dnsmasq, namespace, veth, own bridge."""
+        state = dnsmasq.read_state(self.conf_dir(network_id))
         proxy = self.proxies.pop(network_id, None)
         if proxy is not None:
             await proxy.stop()
-        pid = dnsmasq.pid_of(conf) or dnsmasq.running(self.root).get(network_id)
+        pid = dnsmasq.pid_of(self.conf_dir(network_id)) or dnsmasq.running(self.root).get(network_id)
         if pid:
             await asyncio.to_thread(dnsmasq.kill, pid)
         await hostnet.netns_delete(self.netns(network_id))
@@ -377,16 +398,6 @@ class DhcpAgent:
         own = state.get("own_bridge")
         if own and not await hostnet.bridge_ports(own):
             await hostnet.delete_link(own)
-        device_id = f"{self.device_prefix}-{network_id}"
-        try:
-            ports = await self._get("/v2.0/ports", "ports", network_id=network_id,
-                                    device_id=device_id) or []
-            for port in ports:
-                await self._delete_port(port["id"])
-        except Exception:  # the network API may be gone; the port goes with its network
-            log.warning("DHCP agent: could not check the DHCP port of %s", network_id)
-        shutil.rmtree(conf, ignore_errors=True)
-        self.served.discard(network_id)
 
 
 def component(rt: Runtime) -> Component:
