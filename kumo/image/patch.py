@@ -1,9 +1,16 @@
 """JSON patch of an image (Image API v2 "Update image").
 
-The body is a list of RFC 6902 operations in the media type
-``application/openstack-images-v2.1-json-patch``: ``add``, ``replace`` and
-``remove`` on one-level paths (``/name``, ``/visibility``, ``/tags``, ``/<extra
-property>``; ``~1`` and ``~0`` escape ``/`` and ``~``). Semantics follow glance:
+The body is a list of operations: ``add``, ``replace`` and ``remove`` on
+one-level paths (``/name``, ``/visibility``, ``/tags``, ``/<extra property>``;
+``~1`` and ``~0`` escape ``/`` and ``~``), in one of two media types:
+
+- ``application/openstack-images-v2.1-json-patch``: RFC 6902 objects,
+  ``{"op": "replace", "path": "/name", "value": "x"}``;
+- ``application/openstack-images-v2.0-json-patch`` (the older draft-04 form
+  that tempest's image client sends): the operation name is the member that
+  holds the path, ``{"replace": "/name", "value": "x"}``, ``{"remove": "/p"}``.
+
+Semantics follow glance:
 
 - ``add`` and ``replace`` of a base attribute set it; ``add`` of an extra
   property creates or overwrites it, ``replace`` needs it to exist (else 409);
@@ -21,8 +28,9 @@ from typing import Any
 from kumo.common.api.errors import BadRequest, Conflict, Forbidden
 from kumo.image import schemas
 
-MEDIA_TYPES = ("application/openstack-images-v2.1-json-patch",
-               "application/openstack-images-v2.0-json-patch")
+V2_1 = "application/openstack-images-v2.1-json-patch"
+V2_0 = "application/openstack-images-v2.0-json-patch"
+MEDIA_TYPES = (V2_1, V2_0)
 OPS = ("add", "remove", "replace")
 
 
@@ -42,21 +50,40 @@ def _decode_path(path: Any) -> str:
     return parts[0].replace("~1", "/").replace("~0", "~")
 
 
-def parse(body: Any) -> list[Change]:
-    """Validate the operation list's shape; 400 for anything malformed."""
+def _op_v2_1(item: dict) -> tuple[str, Any]:
+    op = item.get("op")
+    if op not in OPS:
+        raise BadRequest("Unable to find `op` in JSON Schema change. "
+                         "It must be one of the following: add, remove, replace.")
+    if "path" not in item:
+        raise BadRequest("Unable to find '/path' in JSON Schema change")
+    return op, item["path"]
+
+
+def _op_v2_0(item: dict) -> tuple[str, Any]:
+    ops = [op for op in OPS if op in item]
+    if len(ops) > 1:
+        raise BadRequest('Operation objects must contain only one member named '
+                         '"add", "remove", or "replace".')
+    if not ops:
+        raise BadRequest('Operation objects must contain exactly one member named '
+                         '"add", "remove", or "replace".')
+    return ops[0], item[ops[0]]
+
+
+def parse(body: Any, media_type: str = V2_1) -> list[Change]:
+    """Validate the operation list's shape for ``media_type``; 400 for anything malformed."""
+    if media_type not in MEDIA_TYPES:
+        raise ValueError(f"not a json-patch media type: {media_type}")
+    read_op = _op_v2_0 if media_type == V2_0 else _op_v2_1
     if not isinstance(body, list):
         raise BadRequest("Request body must be a JSON array of operation objects.")
     changes = []
     for item in body:
         if not isinstance(item, dict):
             raise BadRequest("Operations must be JSON objects.")
-        op = item.get("op")
-        if op not in OPS:
-            raise BadRequest("Unable to find `op` in JSON Schema change. "
-                             "It must be one of the following: add, remove, replace.")
-        if "path" not in item:
-            raise BadRequest("Unable to find '/path' in JSON Schema change")
-        key = _decode_path(item["path"])
+        op, path = read_op(item)
+        key = _decode_path(path)
         if op != "remove" and "value" not in item:
             raise BadRequest("Operation \"%s\" requires a member named \"value\"." % op)
         changes.append(Change(op, key, item.get("value")))

@@ -5,8 +5,8 @@ Implements the query string of Image API v2 "List images" (``GET /v2/images``):
 (repeatable) or ``sort=key[:dir],...``, filters ``id``, ``name``, ``status``,
 ``visibility`` (``public``, ``private``, ``shared``, ``community``, ``all``),
 ``owner``, ``checksum``, ``disk_format``, ``container_format`` (each exact or
-``in:a,b``), ``tag`` (repeatable, all must match), ``size_min``/``size_max``
-(bytes), ``protected``, ``os_hidden``, ``created_at``/``updated_at``
+``in:a,b``), ``tag`` (repeatable, all must match), ``size`` (exact) and
+``size_min``/``size_max`` (bytes), ``protected``, ``os_hidden``, ``created_at``/``updated_at``
 (``gt|gte|lt|lte|eq|neq:<ISO 8601>``), ``member_status`` (accepted, ignored:
 there are no image members) and any other name as an exact extra-property
 match. Bad values are 400.
@@ -136,6 +136,8 @@ def parse(params: list[tuple[str, str]]) -> ListQuery:
             q.conditions.append(COLUMN_FILTERS[name].in_(_values(raw)))
         elif name in TIME_FILTERS:
             q.conditions.append(_time(name, raw))
+        elif name == "size":
+            q.conditions.append(Image.size == parse_int(name, raw))
         elif name == "size_min":
             q.conditions.append(Image.size >= parse_int(name, raw))
         elif name == "size_max":

@@ -171,6 +171,16 @@ async def test_unknown_image_404(client):
     assert (await client.get("/v2/images/not-a-uuid")).status_code == 404
 
 
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PATCH", "POST"])
+async def test_empty_image_id_404(client, method):
+    """``/v2/images/`` is an image with an empty id (tempest's null-id tests), not the list."""
+    img = await create(client, name="survivor")
+    r = await client.request(method, "/v2/images/")
+    assert r.status_code == 404, r.text
+    assert (await client.get(f"/v2/images/{img['id']}")).status_code == 200
+    assert (await client.get("/v2/images/", headers={"X-Auth-Token": ""})).status_code == 401
+
+
 async def test_tags_add_remove(client):
     img = await create(client, name="t")
     r = await client.put(f"/v2/images/{img['id']}/tags/blue")

@@ -79,6 +79,9 @@ async def test_filters(client):
     assert await q("tag=x&tag=y") == ["a"]
     assert await q("size_min=50") == ["a"]
     assert await q("size_max=50") == ["b"]
+    assert await q("size=100") == ["a"]
+    assert await q("size=10") == ["b"]
+    assert await q("size=11") == []
     assert await q("protected=true") == ["c"]
     assert await q("os_distro=ubuntu") == ["b"]
     assert await q(f"owner={PROJECTS['demo']}") == ["a", "b", "c"]
@@ -90,7 +93,7 @@ async def test_filters(client):
 
 
 @pytest.mark.parametrize("query", ["status=bogus", "visibility=nobody", "limit=-1", "limit=ten",
-                                   "sort_key=password", "sort_dir=sideways", "size_min=big",
+                                   "sort_key=password", "sort_dir=sideways", "size_min=big", "size=big", "size=-1",
                                    "protected=maybe", "sort=name&sort_key=name",
                                    "created_at=gt:yesterday", "marker=00000000-0000-0000-0000-000000000000"])
 async def test_bad_queries_400(client, query):

@@ -7,6 +7,7 @@
 | ``GET /v2/images/{id}`` | 200 image | Show image |
 | ``PATCH /v2/images/{id}`` (json-patch media type, else 415) | 200 image | Update image |
 | ``DELETE /v2/images/{id}`` | 204 | Delete image |
+| ``/v2/images/`` (empty id, any method) | 404, as glance (not a redirect to the list) | |
 | ``PUT /v2/images/{id}/file`` (``application/octet-stream``, else 415) | 204 | Upload binary image data |
 | ``GET /v2/images/{id}/file`` (``Range: bytes=a-b`` -> 206, bad range 416) | 200 stream, 204 no data | Download binary image data |
 | ``PUT/DELETE /v2/images/{id}/tags/{tag}`` | 204 | Add / Delete image tag |
@@ -26,7 +27,7 @@ from starlette.routing import Route
 
 from kumo.common.api import context
 from kumo.common.api.body import json_body, parse_int
-from kumo.common.api.errors import ApiError, BadRequest, UnsupportedMediaType
+from kumo.common.api.errors import ApiError, BadRequest, NotFound, UnsupportedMediaType
 from kumo.image import patch, query
 from kumo.image.service import ImageService
 from kumo.image.views import image_view
@@ -74,13 +75,19 @@ async def show_image(request: Request) -> JSONResponse:
 
 async def update_image(request: Request) -> JSONResponse:
     ctx = context(request)
-    if _media_type(request) not in patch.MEDIA_TYPES:
+    media_type = _media_type(request)
+    if media_type not in patch.MEDIA_TYPES:
         raise UnsupportedMediaType(
             f"Unsupported Content-Type: use {patch.MEDIA_TYPES[0]}",
             headers={"Accept-Patch": ", ".join(patch.MEDIA_TYPES)})
-    changes = patch.parse(await json_body(request))
+    changes = patch.parse(await json_body(request), media_type)
     image = await _svc(request).update(ctx, request.path_params["image_id"], changes)
     return JSONResponse(image_view(image))
+
+
+async def empty_image_id(request: Request) -> Response:
+    """``/v2/images/``: glance has no image with an empty id (tempest's null-id tests)."""
+    raise NotFound("No image found with an empty ID")
 
 
 async def delete_image(request: Request) -> Response:
@@ -181,6 +188,8 @@ async def reactivate(request: Request) -> Response:
 routes = [
     Route("/v2/images", create_image, methods=["POST"]),
     Route("/v2/images", list_images, methods=["GET"]),
+    # Without this, Starlette redirects "/v2/images/" to the list route (GET 200, DELETE 405).
+    Route("/v2/images/", empty_image_id, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
     Route("/v2/images/{image_id}", show_image, methods=["GET"]),
     Route("/v2/images/{image_id}", update_image, methods=["PATCH"]),
     Route("/v2/images/{image_id}", delete_image, methods=["DELETE"]),
