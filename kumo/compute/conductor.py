@@ -6,8 +6,8 @@ errors reach the caller as ``RemoteError`` with the exception class name as
 ``kind`` (``InstanceNotFound``, ``UnexpectedTaskStateError``,
 ``UnexpectedDeletingTaskStateError``, ``InvalidUpdate``).
 
-Notifications (``bus.notify``): ``compute.instance.create.end`` when an
-instance becomes active, ``compute.instance.delete.end`` when it is
+Notifications (``bus.notify``): ``compute.instance.create.end`` when a
+building instance becomes active, ``compute.instance.delete.end`` when it is
 destroyed; the payload is the instance dict.
 """
 from __future__ import annotations
@@ -107,7 +107,8 @@ class Conductor:
                     "vm_state" in values or values.get("task_state", objects.DELETING) != objects.DELETING):
                 raise UnexpectedDeletingTaskStateError(
                     f"Conflict updating instance {instance_id}: it is being deleted")
-            became_active = values.get("vm_state") == objects.ACTIVE and inst.vm_state != objects.ACTIVE
+            # create.end only ends a build: start / hard reboot (stopped or error -> active) are not one
+            became_active = values.get("vm_state") == objects.ACTIVE and inst.vm_state == objects.BUILDING
             for key, value in values.items():
                 setattr(inst, key, value)
             inst.updated_at = utcnow()

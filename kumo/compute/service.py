@@ -1,4 +1,4 @@
-"""Compute service logic: servers (create, list, delete, console), usage and quotas.
+"""Compute service logic: servers (create, list, delete, console, stop/start/reboot), usage and quotas.
 
 The API handlers call :class:`ComputeService`; the scheduler and the
 hypervisor views share :func:`node_usage`. Other services are reached only
@@ -8,7 +8,8 @@ through their REST APIs (``rt.service_auth.request``) and the bus:
 - network API ``GET /v2.0/networks/{id}``, ``GET /v2.0/networks?...``,
   ``GET /v2.0/ports/{id}`` (and ``DELETE``/``PUT`` ports on a local delete);
 - bus: cast ``scheduler.schedule_instance``, cast ``compute.<host>.terminate_instance``,
-  call ``compute.<host>.get_console_output``.
+  ``stop_instance``, ``start_instance``, ``reboot_instance``; call
+  ``compute.<host>.get_console_output``.
 """
 from __future__ import annotations
 
@@ -41,6 +42,20 @@ QUOTA_DEFAULTS = {"instances": 10, "cores": 20, "ram": 51200, "key_pairs": 100,
                   "injected_file_path_bytes": 255, "server_groups": 10, "server_group_members": 10,
                   "floating_ips": 10, "fixed_ips": -1, "security_groups": 10,
                   "security_group_rules": 20}
+
+#: nova's task_states.ALLOW_REBOOT: the task states a HARD reboot may interrupt.
+_ALLOW_REBOOT = (None, "rebooting", "reboot_pending", "reboot_started", "resuming", "rebooting_hard",
+                 "unpausing", "pausing", "suspending")
+
+#: Power actions (nova/compute/api.py check_instance_state): name -> (allowed vm_states,
+#: allowed task_states, task_state set by the API, agent method on ``compute.<host>``).
+POWER_ACTIONS = {
+    "stop": ((objects.ACTIVE, objects.ERROR), (None,), "powering-off", "stop_instance"),
+    "start": ((objects.STOPPED,), (None,), "powering-on", "start_instance"),
+    "reboot_soft": ((objects.ACTIVE,), (None,), "rebooting", "reboot_instance"),
+    "reboot_hard": ((objects.ACTIVE, objects.STOPPED, "paused", "suspended", objects.ERROR),
+                    _ALLOW_REBOOT, "rebooting_hard", "reboot_instance"),
+}
 
 _CONSOLE_JUNK = re.compile(r"[\x00-\x08\x0B-\x1F]")
 
@@ -431,6 +446,42 @@ class ComputeService:
         except RemoteError as e:
             raise Conflict(f"Unable to get console output of instance {uuid}: {e.message}") from None
         return _CONSOLE_JUNK.sub("", output or "")
+
+    # -- power actions (stop, start, reboot) --------------------------------------------
+
+    async def power_action(self, ctx: RequestContext, uuid: str, action: str,
+                           reboot_type: str | None = None) -> None:
+        """``os-stop`` / ``os-start`` / ``reboot`` (Compute API "Servers - run an action").
+
+        Nova's state rules (:data:`POWER_ACTIONS`): 409 when the vm_state or
+        task_state does not allow ``action`` or the instance has no host;
+        otherwise task_state becomes the action's and the agent on
+        ``compute.<host>`` gets the cast (it ends with task_state None).
+        """
+        key = f"reboot_{reboot_type.lower()}" if action == "reboot" else action
+        vm_states, task_states, new_task, method = POWER_ACTIONS[key]
+        async with self.db.session() as s:
+            inst = await self.get_instance(ctx, uuid, s)
+            if inst.vm_state not in vm_states:
+                raise Conflict(f"Cannot '{action}' instance {uuid} while it is in vm_state {inst.vm_state}")
+            if inst.task_state not in task_states:
+                raise Conflict(f"Cannot '{action}' instance {uuid} while it is in task_state "
+                               f"{inst.task_state}")
+            if not inst.host:
+                raise Conflict(f"Instance {uuid} is not ready")
+            inst.task_state = new_task
+            inst.updated_at = utcnow()
+            payload = objects.instance_to_dict(inst)
+        kwargs = {"reboot_type": reboot_type.upper()} if action == "reboot" else {}
+        try:
+            await self.rt.bus.cast(f"compute.{payload['host']}", method, instance=payload, **kwargs)
+        except NoListener:
+            async with self.db.session() as s:
+                inst = (await s.execute(select(Instance).where(Instance.uuid == uuid))).scalar_one()
+                if inst.task_state == new_task:
+                    inst.task_state = None
+                    inst.updated_at = utcnow()
+            raise Conflict(f"Compute service of {payload['host']} is unavailable at this time.") from None
 
     # -- update, metadata -------------------------------------------------------------
 

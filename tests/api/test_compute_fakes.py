@@ -5,7 +5,8 @@
 - :func:`fake_agent`: a component standing in for the compute agent on
   ``compute.testhost``: it reports a compute node, heartbeats, and drives
   instances through the conductor (build -> active with a port per requested
-  network; terminate -> destroyed; console -> text);
+  network; terminate -> destroyed; console -> text; stop/start/reboot ->
+  stopped/active, unless ``hold_power``);
 - :func:`validate`: checks a response against a Tempest response schema.
 """
 from __future__ import annotations
@@ -129,6 +130,8 @@ class FakeAgent:
         self.rt, self.cloud, self.fail_build = rt, cloud, fail_build
         self.built: list[str] = []
         self.terminated: list[str] = []
+        self.power_calls: list[tuple] = []  # (action, uuid, task_state[, reboot_type])
+        self.hold_power = False
 
     async def _update(self, inst_id: str, **values) -> dict:
         return await self.rt.bus.call("conductor", "instance_update", instance_id=inst_id, values=values)
@@ -167,6 +170,21 @@ class FakeAgent:
     async def get_console_output(self, instance: dict, length: int | None) -> str:
         lines = [f"line {i}" for i in range(1, 6)] + [f"\x1b{instance['hostname']} login: "]
         return "\n".join(lines[-length:] if length else lines)
+
+    async def _power(self, instance: dict, call: tuple, vm_state: str, power_state: int) -> None:
+        self.power_calls.append(call)
+        if not self.hold_power:  # held: the task stays in progress (as while a guest shuts down)
+            await self._update(instance["uuid"], vm_state=vm_state, power_state=power_state, task_state=None)
+
+    async def stop_instance(self, instance: dict) -> None:
+        await self._power(instance, ("stop", instance["uuid"], instance["task_state"]), "stopped", 4)
+
+    async def start_instance(self, instance: dict) -> None:
+        await self._power(instance, ("start", instance["uuid"], instance["task_state"]), "active", 1)
+
+    async def reboot_instance(self, instance: dict, reboot_type: str = "SOFT") -> None:
+        await self._power(instance, ("reboot", instance["uuid"], instance["task_state"], reboot_type),
+                          "active", 1)
 
 
 

@@ -317,8 +317,8 @@ async def test_console_output(env):
     assert r.json()["output"].startswith("line 1\n")
     r = await env.demo.post(f"/v2.1/servers/{server_id}/action", json={"os-getConsoleOutput": {"length": -5}})
     assert r.status_code == 400
-    r = await env.demo.post(f"/v2.1/servers/{server_id}/action", json={"reboot": {"type": "SOFT"}})
-    assert r.status_code == 400 and r.json()["badRequest"]["message"] == "There is no such action: reboot"
+    r = await env.demo.post(f"/v2.1/servers/{server_id}/action", json={"os-frobnicate": None})
+    assert r.status_code == 400 and r.json()["badRequest"]["message"] == "There is no such action: os-frobnicate"
     broken = await boot(env, flavorRef="9")
     await env.rt.bus.drain()
     r = await env.demo.post(f"/v2.1/servers/{broken}/action", json={"os-getConsoleOutput": {}})

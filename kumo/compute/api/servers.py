@@ -1,5 +1,5 @@
 """Servers (Compute API reference: "Servers", "Servers - run an action"
-(os-getConsoleOutput), "Servers IPs", "Server metadata").
+(os-getConsoleOutput, os-stop, os-start, reboot), "Servers IPs", "Server metadata").
 
 Routes under ``/v2.1``: ``GET/POST /servers``, ``GET /servers/detail``,
 ``GET/PUT/DELETE /servers/{id}``, ``POST /servers/{id}/action``,
@@ -210,9 +210,36 @@ def _console_length(args) -> int | None:
     return None if length == -1 else length
 
 
+def _reboot_type(args) -> str:
+    """The ``type`` of a reboot body (nova's schema: SOFT or HARD in three spellings)."""
+    if not isinstance(args, dict):
+        raise invalid("reboot", args, f"{args!r} is not of type 'object'")
+    check_extra(args, {"type"})
+    if "type" not in args:
+        raise invalid("reboot", args, "'type' is a required property")
+    value = args["type"]
+    if value not in ("HARD", "Hard", "hard", "SOFT", "Soft", "soft"):
+        raise invalid("reboot/type", value, f"{value!r} is not one of ['HARD', 'Hard', 'hard', "
+                                            "'SOFT', 'Soft', 'soft']")
+    return value.upper()
+
+
+#: power actions -> (service action, policy rule)
+_POWER = {"os-stop": ("stop", "os_compute_api:servers:stop"),
+          "os-start": ("start", "os_compute_api:servers:start"),
+          "reboot": ("reboot", "os_compute_api:servers:reboot")}
+
+
 async def server_action(request: Request):
-    """POST /servers/{id}/action {"os-getConsoleOutput": {"length": N|-1|null}} -> 200 {"output": str};
-    400 other actions, 403 reader, 404, 409 not ready.
+    """POST /servers/{id}/action with one action:
+
+    - ``{"os-getConsoleOutput": {"length": N|-1|null}}`` -> 200 {"output": str}; 409 not ready;
+    - ``{"os-stop": null}`` -> 202 (vm_state active or error, task_state powering-off);
+    - ``{"os-start": null}`` -> 202 (vm_state stopped, task_state powering-on);
+    - ``{"reboot": {"type": "SOFT"|"HARD"}}`` -> 202 (SOFT from active, HARD also from stopped,
+      paused, suspended or error; task_state rebooting / rebooting_hard);
+
+    400 other actions or a bad body, 403 reader, 404, 409 wrong vm_state/task_state or no host.
     """
     ctx = context(request)
     server_id = request.path_params["server_id"]
@@ -220,13 +247,22 @@ async def server_action(request: Request):
     if not isinstance(body, dict) or len(body) != 1:
         raise BadRequest("Malformed request body")
     action, args = next(iter(body.items()))
+    svc = _svc(request)
+    if action in _POWER:
+        name, rule = _POWER[action]
+        reboot_type = _reboot_type(args) if action == "reboot" else None
+        await svc.get_instance(ctx, server_id)
+        if not ctx.can_write:
+            raise deny(rule)
+        await svc.power_action(ctx, server_id, name, reboot_type)
+        return ok(status=202)
     if action != "os-getConsoleOutput":
         raise BadRequest(f"There is no such action: {action}")
     length = _console_length(args)
-    await _svc(request).get_instance(ctx, server_id)
+    await svc.get_instance(ctx, server_id)
     if not ctx.can_write:
         raise deny("os_compute_api:os-console-output")
-    output = await _svc(request).console_output(ctx, server_id, length)
+    output = await svc.console_output(ctx, server_id, length)
     return ok({"output": output})
 
 
