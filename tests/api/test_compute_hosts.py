@@ -1,7 +1,6 @@
 """Compute API: os-services, os-hypervisors, availability zones, limits and quota sets."""
 from __future__ import annotations
 
-import pytest
 from tempest.lib.api_schema.response.compute.v2_1 import availability_zone as az21
 from tempest.lib.api_schema.response.compute.v2_1 import hypervisors as h21
 from tempest.lib.api_schema.response.compute.v2_1 import limits as l21
@@ -13,18 +12,8 @@ from tempest.lib.api_schema.response.compute.v2_53 import services as sv253
 from tempest.lib.api_schema.response.compute.v2_57 import limits as l257
 from tempest.lib.api_schema.response.compute.v2_57 import quotas as q257
 
-from tests.api.test_compute_fakes import ALT, DEMO, FakeCloud, mv, validate
-from tests.api.test_compute_servers import boot, make_env
-
-
-@pytest.fixture
-async def env(rt, router, mount):
-    cloud = FakeCloud()
-    cloud.mount(rt, router)
-    env = await make_env(rt, router, mount, cloud)
-    yield env
-    for c in env.clients:
-        await c.aclose()
+from tests.api.test_compute_fakes import ALT, DEMO, mv, validate
+from tests.api.test_compute_servers import boot, env  # noqa: F401  (env is a fixture)
 
 
 async def test_services(env):
