@@ -33,7 +33,7 @@ What it does:
 Environment: ``TEMPEST_CONCURRENCY`` (2), ``TEMPEST_TIMEOUT`` (seconds, none:
 the run is stopped past it and the partial results counted),
 ``TEMPEST_RUN_VALIDATION`` (1: ssh into guests over the ``public`` network),
-``TEMPEST_CLEANUP`` (1), ``OS_CLOUD`` (admin), ``KUMO_LOG``
+``TEMPEST_CLEANUP`` (1), ``TEMPEST_WORKSPACE`` (build/tempest), ``OS_CLOUD`` (admin), ``KUMO_LOG``
 (/var/lib/kumo/logs/kumo.log).
 """
 from __future__ import annotations
@@ -53,7 +53,7 @@ from tempest_results import Counter, Tee, write_failures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
-WORKSPACE = ROOT / "build" / "tempest"
+WORKSPACE = Path(os.environ.get("TEMPEST_WORKSPACE") or ROOT / "build" / "tempest")
 RESULTS = WORKSPACE / "results"
 IMAGE_FILE = ROOT / "build" / "cirros.qcow2"
 ALT_IMAGE = "cirros-alt"

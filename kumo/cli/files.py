@@ -8,7 +8,8 @@ import yaml
 
 from kumo.config import Settings
 
-CLOUDS_YAML = Path("/etc/openstack/clouds.yaml")
+#: Where clouds.yaml goes: ``$OS_CLIENT_CONFIG_FILE`` (the file openstacksdk reads) if set.
+CLOUDS_YAML = Path(os.environ.get("OS_CLIENT_CONFIG_FILE") or "/etc/openstack/clouds.yaml")
 
 
 def _cloud(settings: Settings, user: str, project: str, password: str) -> dict:
