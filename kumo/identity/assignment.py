@@ -168,12 +168,18 @@ class AssignmentService:
                 for a in rows]
 
     async def roles_on(self, user_id: str, *, project_id: str | None = None,
-                       domain_id: str | None = None, db: AsyncSession | None = None) -> list[m.Role]:
-        """The user's roles on the project or domain, implied roles included, sorted by name."""
+                       domain_id: str | None = None, system: bool = False,
+                       db: AsyncSession | None = None) -> list[m.Role]:
+        """The user's roles on the project, domain or (``system=True``) the system, implied roles
+        included, sorted by name."""
         if db is None:
             async with self.db.session() as session:
-                return await self.roles_on(user_id, project_id=project_id, domain_id=domain_id, db=session)
-        kind, target = (m.USER_PROJECT, project_id) if project_id else (m.USER_DOMAIN, domain_id)
+                return await self.roles_on(user_id, project_id=project_id, domain_id=domain_id,
+                                           system=system, db=session)
+        if system:
+            kind, target = "UserSystem", "system"
+        else:
+            kind, target = (m.USER_PROJECT, project_id) if project_id else (m.USER_DOMAIN, domain_id)
         q = select(m.Assignment.role_id).where(m.Assignment.type == kind, m.Assignment.actor_id == user_id,
                                                m.Assignment.target_id == target)
         found = set((await db.scalars(q)).all())
