@@ -30,6 +30,8 @@ class CommonSettings(BaseModel):
     #: Bus transport URL: ``memory://`` (one process) or ``rabbit://...``.
     bus_url: str = "memory://"
     log_level: str = "info"
+    #: Policy override files, one per service: ``<policy_dir>/<service>.yaml`` (kumo.common.policy).
+    policy_dir: str = "/etc/kumo/policy"
 
 
 class ServiceUser(BaseModel):
