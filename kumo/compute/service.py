@@ -29,6 +29,7 @@ from kumo.common.api.errors import (ApiError, BadRequest, Conflict, Forbidden, N
 from kumo.common.auth.context import RequestContext
 from kumo.common.bus import NoListener, RemoteError
 from kumo.common.db import utcnow
+from kumo.common.policy import Policy
 from kumo.compute import objects
 from kumo.compute.models import (SERVICE_DOWN_SECONDS, ComputeNode, Flavor, FlavorAccess,
                                  Instance, InstanceFault, KeyPair, Service, new_uuid)
@@ -97,13 +98,14 @@ async def project_usage(session, project_id: str) -> dict[str, int]:
             "ram": sum(int(f.get("ram", 0)) for f in rows)}
 
 
-async def flavor_for(session, ctx: RequestContext, flavorid: str) -> Flavor | None:
-    """The flavor ``flavorid`` if the caller may use it (public, admin, or in its access list)."""
+async def flavor_for(session, flavorid: str, project_id: str | None, see_all: bool) -> Flavor | None:
+    """The flavor ``flavorid`` if ``project_id`` may use it (public, in its access list, or
+    ``see_all`` for admins)."""
     flavor = (await session.execute(select(Flavor).where(Flavor.flavorid == flavorid))).scalar_one_or_none()
-    if flavor is None or flavor.is_public or ctx.is_admin:
+    if flavor is None or flavor.is_public or see_all:
         return flavor
     access = (await session.execute(select(FlavorAccess.id).where(
-        FlavorAccess.flavor_id == flavor.id, FlavorAccess.project_id == ctx.project_id))).first()
+        FlavorAccess.flavor_id == flavor.id, FlavorAccess.project_id == project_id))).first()
     return flavor if access else None
 
 
@@ -131,9 +133,14 @@ class ServerQuery:
 class ComputeService:
     """Servers as the compute API serves them (Compute API reference, "Servers")."""
 
-    def __init__(self, rt, db):
+    def __init__(self, rt, db, policy: Policy):
         self.rt, self.db = rt, db
         self.settings = rt.settings
+        self.policy = policy
+
+    def sees(self, ctx: RequestContext, project_id: str | None) -> bool:
+        """True if the caller may see a resource of ``project_id`` (its own, or any as admin)."""
+        return (project_id is not None and project_id == ctx.project_id) or self.policy.is_admin(ctx)
 
     # -- lookups -------------------------------------------------------------------
 
@@ -147,7 +154,7 @@ class ComputeService:
                 inst = await load(s)
         else:
             inst = await load(session)
-        if inst is None or not ctx.owns(inst.project_id):
+        if inst is None or not self.sees(ctx, inst.project_id):
             raise NotFound(f"Instance {uuid} could not be found.")
         return inst
 
@@ -220,7 +227,7 @@ class ComputeService:
         if image is None:
             raise missing
         owner, visibility = image.get("owner"), image.get("visibility", "public")
-        if not (ctx.is_admin or visibility in ("public", "community") or owner == ctx.project_id):
+        if not (visibility in ("public", "community") or self.sees(ctx, owner)):
             member = None
             if visibility == "shared":
                 member = await self._get("image", f"/v2/images/{image_id}/members/{ctx.project_id}")
@@ -254,7 +261,7 @@ class ComputeService:
                     raise BadRequest(f"Port {req['port_id']} is requested more than once.")
                 ports.add(req["port_id"])
                 port = (await self._get("network", f"/v2.0/ports/{req['port_id']}") or {}).get("port")
-                if port is None or not ctx.owns(port.get("project_id") or port.get("tenant_id")):
+                if port is None or not self.sees(ctx, port.get("project_id") or port.get("tenant_id")):
                     raise BadRequest(f"Port id {req['port_id']} could not be found.")
                 if port.get("device_id"):
                     raise Conflict(f"Port {req['port_id']} is still in use.")
@@ -263,7 +270,7 @@ class ComputeService:
                 out.append({"network_id": port["network_id"], "port_id": req["port_id"], "fixed_ip": None})
                 continue
             net = (await self._get("network", f"/v2.0/networks/{req['network_id']}") or {}).get("network")
-            if net is None or not (net.get("shared") or ctx.owns(net.get("project_id") or net.get("tenant_id"))):
+            if net is None or not (net.get("shared") or self.sees(ctx, net.get("project_id") or net.get("tenant_id"))):
                 raise BadRequest(f"Network {req['network_id']} could not be found.")
             out.append(dict(req))
         return out
@@ -291,7 +298,7 @@ class ComputeService:
         scheduler unreachable: nothing is left behind).
         """
         async with self.db.session() as s:
-            flavor = await flavor_for(s, ctx, req.flavor_ref)
+            flavor = await flavor_for(s, req.flavor_ref, ctx.project_id, self.policy.is_admin(ctx))
             if flavor is None:
                 raise BadRequest(f"Flavor {req.flavor_ref} could not be found.")
             keypair = None
@@ -352,15 +359,11 @@ class ComputeService:
             if name != "nova":
                 raise BadRequest("The requested availability zone is not available")
             if rest:
-                if not ctx.is_admin:
-                    raise Forbidden("Policy doesn't allow os_compute_api:servers:create:forced_host "
-                                    "to be performed.")
+                self.policy.authorize(ctx, "os_compute_api:servers:create:forced_host")
                 host, _, node = rest.partition(":")
                 host, node = host or None, node or None
         if req.host or req.hypervisor_hostname:
-            if not ctx.is_admin:
-                raise Forbidden("Policy doesn't allow compute:servers:create:requested_destination "
-                                "to be performed.")
+            self.policy.authorize(ctx, "compute:servers:create:requested_destination")
             host, node = req.host or host, req.hypervisor_hostname or node
         if host or node:
             stmt = select(ComputeNode.id)

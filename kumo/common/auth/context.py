@@ -35,6 +35,22 @@ class RequestContext:
         """Members and admins change resources; a reader only reads."""
         return bool({"admin", "member", "_member_"} & set(self.roles))
 
+    @property
+    def system_scope(self) -> str | None:
+        """``"all"`` for a system-scoped token (oslo.policy's ``system_scope``), else None."""
+        return "all" if self.system else None
+
+    def policy_values(self) -> dict:
+        """Credentials for :class:`kumo.common.policy.Policy` checks (None values left out):
+        user_id, user_domain_id, project_id, project_domain_id, domain_id, roles,
+        system_scope.
+        """
+        values = {"user_id": self.user_id or None, "user_domain_id": self.user_domain_id or None,
+                  "project_id": self.project_id, "project_domain_id": self.project_domain_id,
+                  "domain_id": self.domain_id, "system_scope": self.system_scope,
+                  "roles": [r.lower() for r in self.roles]}
+        return {k: v for k, v in values.items() if v is not None}
+
     def owns(self, project_id: str | None) -> bool:
         """True if the caller may see a resource owned by ``project_id``."""
         return self.is_admin or (project_id is not None and project_id == self.project_id)

@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 
 from kumo.common.api import create_app
 from kumo.common.runtime import Component, Runtime
+from kumo.compute import policies
 from kumo.compute.api import flavors, hosts, keypairs, limits, servers, versions
 from kumo.compute.api.microversion import ComputeRequestMiddleware
 from kumo.compute.conductor import Conductor, Heartbeat
@@ -22,14 +23,16 @@ def component(rt: Runtime) -> Component:
     """The compute API: app on ``settings.compute.port``, conductor on the bus."""
     settings = rt.settings
     db = open_database(settings.database_url("compute"))
-    compute = ComputeService(rt, db)
+    policy = policies.policy(settings)
+    compute = ComputeService(rt, db, policy)
     conductor = Conductor(db, rt.bus)
     heartbeat = Heartbeat(db, settings.common.host, "nova-conductor", "conductor")
     routes = (versions.routes() + servers.routes() + flavors.routes() + keypairs.routes()
               + hosts.routes() + limits.routes())
     app = create_app(style="nova", routes=routes, validator=rt.validator, public=versions.is_public,
                      request_id_headers=("x-compute-request-id",),
-                     state={"db": db, "compute": compute, "settings": settings, "bus": rt.bus})
+                     state={"db": db, "compute": compute, "settings": settings, "bus": rt.bus,
+                            "policy": policy})
     # Runs inside the token check (it needs the caller's project), before the routes.
     app.user_middleware.append(Middleware(ComputeRequestMiddleware))
 

@@ -7,9 +7,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from kumo.common.api import context
-from kumo.common.api.errors import ApiError, BadRequest, Forbidden
+from kumo.common.api.errors import ApiError, BadRequest
 from kumo.common.api.versions import base_url
 from kumo.common.auth.context import RequestContext
+from kumo.common.policy import Policy
 
 #: Most items a list returns in one page (nova's ``max_limit``).
 MAX_LIMIT = 1000
@@ -31,17 +32,28 @@ def at_least(request: Request, major: int, minor: int) -> bool:
     return version(request) >= (major, minor)
 
 
-def deny(rule: str) -> Forbidden:
-    """Nova's policy refusal for ``rule`` (e.g. ``os_compute_api:servers:create``)."""
-    return Forbidden(f"Policy doesn't allow {rule} to be performed.")
+def policy(request: Request) -> Policy:
+    """The compute API's :class:`~kumo.common.policy.Policy` (defaults in kumo.compute.policies)."""
+    return request.app.state.policy
 
 
-def admin(request: Request, rule: str) -> RequestContext:
-    """The caller's context if it has the admin role; 403 otherwise."""
+def authorize(request: Request, action: str, target: dict | None = None) -> RequestContext:
+    """The caller's context if the policy allows ``action`` on ``target`` (None: the caller's own
+    project); 403 "Policy doesn't allow <action> to be performed." otherwise.
+    """
     ctx = context(request)
-    if not ctx.is_admin:
-        raise deny(rule)
+    policy(request).authorize(ctx, action, target)
     return ctx
+
+
+def is_admin(request: Request) -> bool:
+    """The ``context_is_admin`` rule for the caller (all projects' servers, admin-only filters)."""
+    return policy(request).is_admin(context(request))
+
+
+def server_target(inst) -> dict:
+    """The policy target of a server: its project and user."""
+    return {"project_id": inst.project_id, "user_id": inst.user_id}
 
 
 def prefix(request: Request) -> str:

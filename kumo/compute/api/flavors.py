@@ -19,7 +19,7 @@ from kumo.common.api import context
 from kumo.common.api.body import json_body, query_int
 from kumo.common.api.errors import BadRequest, Conflict, NotFound
 from kumo.common.db import utcnow
-from kumo.compute.api.common import admin, at_least, limit_param, next_link, ok, version
+from kumo.compute.api.common import at_least, authorize, is_admin, limit_param, next_link, ok, version
 from kumo.compute.api.views import flavor_view
 from kumo.compute.models import Flavor, FlavorAccess, new_uuid
 from kumo.compute.schemas import (parse_extra_specs, parse_flavor_create, parse_flavor_update)
@@ -38,9 +38,9 @@ def _not_found(flavorid: str) -> NotFound:
     return NotFound(f"Flavor {flavorid} could not be found.")
 
 
-def _is_public_filter(request: Request, ctx) -> bool | None:
+def _is_public_filter(request: Request, admin: bool) -> bool | None:
     raw = request.query_params.get("is_public")
-    if not ctx.is_admin or raw is None:
+    if not admin or raw is None:
         return True
     low = raw.lower()
     if low == "none":
@@ -53,8 +53,8 @@ def _is_public_filter(request: Request, ctx) -> bool | None:
 
 
 async def _list(request: Request, detail: bool):
-    ctx = context(request)
-    is_public = _is_public_filter(request, ctx)
+    ctx, admin = context(request), is_admin(request)
+    is_public = _is_public_filter(request, admin)
     min_ram, min_disk = query_int(request, "minRam"), query_int(request, "minDisk")
     sort_key = request.query_params.get("sort_key", "flavorid")
     sort_dir = request.query_params.get("sort_dir", "asc")
@@ -71,7 +71,7 @@ async def _list(request: Request, detail: bool):
         flavors = [f for f in flavors if f.is_public or f.id in granted]
     elif is_public is False:
         flavors = [f for f in flavors if not f.is_public]
-    if not ctx.is_admin:
+    if not admin:
         flavors = [f for f in flavors if not f.disabled]
     if min_ram is not None:
         flavors = [f for f in flavors if f.memory_mb >= min_ram]
@@ -112,7 +112,7 @@ async def list_flavors_detail(request: Request):
 
 async def _visible(request: Request, flavorid: str) -> Flavor:
     async with _db(request).session() as s:
-        flavor = await flavor_for(s, context(request), flavorid)
+        flavor = await flavor_for(s, flavorid, context(request).project_id, is_admin(request))
     if flavor is None:
         raise _not_found(flavorid)
     return flavor
@@ -126,7 +126,7 @@ async def show_flavor(request: Request):
 
 async def create_flavor(request: Request):
     """POST /flavors (admin) -> 200 {"flavor": {...}}; 400 invalid body, 403 non-admin, 409 name/id taken."""
-    admin(request, "os_compute_api:os-flavor-manage:create")
+    authorize(request, "os_compute_api:os-flavor-manage:create")
     values = parse_flavor_create(await json_body(request, "flavor"), version(request))
     values["flavorid"] = values["flavorid"] or new_uuid()
     try:
@@ -147,7 +147,7 @@ async def update_flavor(request: Request):
     """PUT /flavors/{id} (2.55+, admin) {"flavor": {"description"}} -> 200 {"flavor": {...}}; 403, 404."""
     if not at_least(request, 2, 55):
         raise NotFound("The resource could not be found.")
-    admin(request, "os_compute_api:os-flavor-manage:update")
+    authorize(request, "os_compute_api:os-flavor-manage:update")
     description = parse_flavor_update(await json_body(request, "flavor"))
     flavorid = request.path_params["flavor_id"]
     async with _db(request).session() as s:
@@ -161,7 +161,7 @@ async def update_flavor(request: Request):
 
 async def delete_flavor(request: Request):
     """DELETE /flavors/{id} (admin) -> 202; 403, 404. Servers keep their flavor copy."""
-    admin(request, "os_compute_api:os-flavor-manage:delete")
+    authorize(request, "os_compute_api:os-flavor-manage:delete")
     flavorid = request.path_params["flavor_id"]
     async with _db(request).session() as s:
         flavor = (await s.execute(select(Flavor).where(Flavor.flavorid == flavorid))).scalar_one_or_none()
@@ -172,7 +172,8 @@ async def delete_flavor(request: Request):
 
 
 async def list_extra_specs(request: Request):
-    """GET /flavors/{id}/os-extra_specs -> 200 {"extra_specs": {key: value}}; 404."""
+    """GET /flavors/{id}/os-extra_specs -> 200 {"extra_specs": {key: value}}; 403, 404."""
+    authorize(request, "os_compute_api:os-flavor-extra-specs:index")
     flavor = await _visible(request, request.path_params["flavor_id"])
     return ok({"extra_specs": dict(flavor.extra_specs or {})})
 
@@ -197,7 +198,7 @@ async def create_extra_specs(request: Request):
     """POST /flavors/{id}/os-extra_specs (admin) {"extra_specs": {...}} -> 200 the given specs; 400,
     403, 404.
     """
-    admin(request, "os_compute_api:os-flavor-extra-specs:create")
+    authorize(request, "os_compute_api:os-flavor-extra-specs:create")
     body = await json_body(request, "extra_specs")
     specs = parse_extra_specs(body)
     await _change_specs(request, request.path_params["flavor_id"], specs)
@@ -205,7 +206,8 @@ async def create_extra_specs(request: Request):
 
 
 async def show_extra_spec(request: Request):
-    """GET /flavors/{id}/os-extra_specs/{key} -> 200 {key: value}; 404 flavor or key."""
+    """GET /flavors/{id}/os-extra_specs/{key} -> 200 {key: value}; 403, 404 flavor or key."""
+    authorize(request, "os_compute_api:os-flavor-extra-specs:show")
     flavor = await _visible(request, request.path_params["flavor_id"])
     key = request.path_params["key"]
     if key not in (flavor.extra_specs or {}):
@@ -217,7 +219,7 @@ async def update_extra_spec(request: Request):
     """PUT /flavors/{id}/os-extra_specs/{key} (admin) {key: value} -> 200 {key: value}; 400 body/URI
     mismatch.
     """
-    admin(request, "os_compute_api:os-flavor-extra-specs:update")
+    authorize(request, "os_compute_api:os-flavor-extra-specs:update")
     key = request.path_params["key"]
     body = await json_body(request)
     if not isinstance(body, dict) or key not in body:
@@ -231,7 +233,7 @@ async def update_extra_spec(request: Request):
 
 async def delete_extra_spec(request: Request):
     """DELETE /flavors/{id}/os-extra_specs/{key} (admin) -> 200 (no body); 404 flavor or key."""
-    admin(request, "os_compute_api:os-flavor-extra-specs:delete")
+    authorize(request, "os_compute_api:os-flavor-extra-specs:delete")
     await _change_specs(request, request.path_params["flavor_id"], remove=request.path_params["key"])
     return ok(status=200)
 
@@ -246,7 +248,7 @@ async def list_flavor_access(request: Request):
     """GET /flavors/{id}/os-flavor-access (admin) -> 200 {"flavor_access": [{"flavor_id",
     "tenant_id"}]}; 404 for a public flavor.
     """
-    admin(request, "os_compute_api:os-flavor-access")
+    authorize(request, "os_compute_api:os-flavor-access")
     flavorid = request.path_params["flavor_id"]
     async with _db(request).session() as s:
         flavor = (await s.execute(select(Flavor).where(Flavor.flavorid == flavorid))).scalar_one_or_none()
@@ -269,7 +271,7 @@ async def flavor_action(request: Request):
     if action not in ("addTenantAccess", "removeTenantAccess"):
         raise BadRequest(f"There is no such action: {action}")
     rule = "add_tenant_access" if action == "addTenantAccess" else "remove_tenant_access"
-    admin(request, f"os_compute_api:os-flavor-access:{rule}")
+    authorize(request, f"os_compute_api:os-flavor-access:{rule}")
     if not isinstance(args, dict) or not isinstance(args.get("tenant"), str) or not args["tenant"]:
         raise BadRequest(f"Invalid input for field/attribute {action}. Value: {args}. "
                          "'tenant' is a required property")

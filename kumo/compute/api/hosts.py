@@ -16,11 +16,10 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.routing import Route
 
-from kumo.common.api import context
 from kumo.common.api.body import json_body, query_bool
 from kumo.common.api.errors import BadRequest, Conflict, NotFound
 from kumo.common.db import utcnow
-from kumo.compute.api.common import (NotImplementedError_, admin, at_least, limit_param, next_link,
+from kumo.compute.api.common import (NotImplementedError_, at_least, authorize, limit_param, next_link,
                                      ok)
 from kumo.compute.models import ComputeNode, Instance, Service
 from kumo.compute.objects import nova_time
@@ -51,7 +50,7 @@ async def list_services(request: Request):
     """GET /os-services[?host=&binary=] (admin) -> 200 {"services": [{"id", "binary", "host", "zone",
     "status", "state", "updated_at", "disabled_reason"(, "forced_down" 2.11+)}]}.
     """
-    admin(request, "os_compute_api:os-services:list")
+    authorize(request, "os_compute_api:os-services:list")
     stmt = select(Service).order_by(Service.id)
     for key in ("host", "binary"):
         if request.query_params.get(key):
@@ -79,7 +78,7 @@ async def update_service(request: Request):
     {...}}; before 2.53 the legacy enable/disable/disable-log-reason/force-down actions. 400, 403,
     404.
     """
-    admin(request, "os_compute_api:os-services:update")
+    authorize(request, "os_compute_api:os-services:update")
     raw = request.path_params["service_id"]
     body = await json_body(request)
     if not isinstance(body, dict):
@@ -148,7 +147,7 @@ async def delete_service(request: Request):
     """DELETE /os-services/{id} (admin) -> 204 (a compute service takes its nodes along); 409 while it
     hosts servers, 404.
     """
-    admin(request, "os_compute_api:os-services:delete")
+    authorize(request, "os_compute_api:os-services:delete")
     async with _db(request).session() as s:
         svc = await _service_by_id(s, request, request.path_params["service_id"])
         if svc.binary == "nova-compute":
@@ -213,7 +212,7 @@ def _hyp_view(request: Request, node: ComputeNode, svc: Service | None, usage: d
 
 
 async def _list_hypervisors(request: Request, detail: bool):
-    admin(request, "os_compute_api:os-hypervisors:list" + ("-detail" if detail else ""))
+    authorize(request, "os_compute_api:os-hypervisors:list" + ("-detail" if detail else ""))
     nodes, services, usage, servers = await _hypervisors(request)
     with_servers = at_least(request, 2, 53) and query_bool(request, "with_servers", False)
     pattern = request.query_params.get("hypervisor_hostname_pattern") if at_least(request, 2, 53) else None
@@ -268,7 +267,7 @@ async def _one(request: Request, raw: str):
 
 async def show_hypervisor(request: Request):
     """GET /os-hypervisors/{id} (admin) -> 200 {"hypervisor": {...}}; 400 non-UUID id from 2.53, 404."""
-    admin(request, "os_compute_api:os-hypervisors:show")
+    authorize(request, "os_compute_api:os-hypervisors:show")
     node, svc, usage, servers = await _one(request, request.path_params["hypervisor_id"])
     with_servers = at_least(request, 2, 53) and query_bool(request, "with_servers", False)
     return ok({"hypervisor": _hyp_view(request, node, svc, usage, True, servers if with_servers else None)})
@@ -276,7 +275,7 @@ async def show_hypervisor(request: Request):
 
 async def hypervisor_uptime(request: Request):
     """GET /os-hypervisors/{id}/uptime -> 501: agents do not report host uptime."""
-    admin(request, "os_compute_api:os-hypervisors:uptime")
+    authorize(request, "os_compute_api:os-hypervisors:uptime")
     await _one(request, request.path_params["hypervisor_id"])
     raise NotImplementedError_("Virt driver does not implement uptime function.")
 
@@ -285,7 +284,7 @@ async def hypervisor_statistics(request: Request):
     """GET /os-hypervisors/statistics (admin) -> 200 {"hypervisor_statistics": sums over all nodes plus
     "count"}.
     """
-    admin(request, "os_compute_api:os-hypervisors:statistics")
+    authorize(request, "os_compute_api:os-hypervisors:statistics")
     nodes, services, usage, _ = await _hypervisors(request)
     keys = ("count", "vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used",
             "local_gb_used", "free_ram_mb", "free_disk_gb", "current_workload", "running_vms",
@@ -304,7 +303,7 @@ async def search_hypervisors(request: Request, servers: bool = False):
     """``/os-hypervisors/{pattern}/search`` and ``/servers`` (before 2.53)."""
     if at_least(request, 2, 53):
         raise NotFound("The resource could not be found.")
-    admin(request, "os_compute_api:os-hypervisors:search")
+    authorize(request, "os_compute_api:os-hypervisors:" + ("servers" if servers else "search"))
     pattern = request.path_params["pattern"]
     nodes, services, usage, by_node = await _hypervisors(request)
     found = [n for n in nodes if pattern in n.hypervisor_hostname]
@@ -324,7 +323,7 @@ async def hypervisor_servers(request: Request):
 
 async def list_aggregates(request: Request):
     """``GET /os-aggregates``: kumo has no host aggregates yet, so the list is empty."""
-    admin(request, "os_compute_api:os-aggregates:index")
+    authorize(request, "os_compute_api:os-aggregates:index")
     return ok({"aggregates": []})
 
 
@@ -360,7 +359,7 @@ async def list_zones(request: Request):
     """GET /os-availability-zone -> 200 {"availabilityZoneInfo": [{"zoneName": "nova", "zoneState":
     {"available"}, "hosts": null}]}.
     """
-    context(request)
+    authorize(request, "os_compute_api:os-availability-zone:list")
     return ok({"availabilityZoneInfo": await _zones(request, detail=False)})
 
 
@@ -368,7 +367,7 @@ async def list_zones_detail(request: Request):
     """GET /os-availability-zone/detail (admin) -> zones "internal" and "nova" with {host: {binary:
     {"available", "active", "updated_at"}}}.
     """
-    admin(request, "os_compute_api:os-availability-zone:detail")
+    authorize(request, "os_compute_api:os-availability-zone:detail")
     return ok({"availabilityZoneInfo": await _zones(request, detail=True)})
 
 

@@ -28,7 +28,7 @@ from starlette.routing import Route
 from kumo.common.api import context
 from kumo.common.api.body import json_body
 from kumo.common.api.errors import BadRequest, Conflict, Forbidden, NotFound
-from kumo.compute.api.common import at_least, deny, limit_param, next_link, ok, version
+from kumo.compute.api.common import at_least, limit_param, next_link, ok, policy, version
 from kumo.compute.models import KeyPair
 from kumo.compute.objects import nova_time
 from kumo.compute.schemas import parse_keypair_create
@@ -80,13 +80,13 @@ def generate(key_type: str, user_id: str) -> tuple[str, str]:
     return f"{public} Generated-by-Nova", private
 
 
-def _owner(request: Request, ctx, user_id: str | None, rule: str) -> str:
-    """The user whose key pairs are meant: the caller, or ``user_id`` for an admin (2.10+)."""
-    if user_id is None or user_id == ctx.user_id or not at_least(request, 2, 10):
-        return ctx.user_id
-    if not ctx.is_admin:
-        raise deny(f"os_compute_api:os-keypairs:{rule}")
-    return user_id
+def _owner(request: Request, user_id: str | None, rule: str) -> str:
+    """The user whose key pairs are meant (the caller, or ``user_id`` from 2.10) once the policy
+    allows ``os_compute_api:os-keypairs:<rule>`` on ``{"user_id": owner}``; 403 otherwise."""
+    ctx = context(request)
+    owner = ctx.user_id if user_id is None or not at_least(request, 2, 10) else user_id
+    policy(request).authorize(ctx, f"os_compute_api:os-keypairs:{rule}", {"user_id": owner})
+    return owner
 
 
 def _view(request: Request, kp: KeyPair, full: bool) -> dict:
@@ -104,8 +104,7 @@ async def list_keypairs(request: Request):
     """GET /os-keypairs[?user_id= 2.10+ admin][&limit&marker 2.35+] -> 200 {"keypairs": [{"keypair":
     {"name", "public_key", "fingerprint"(, "type")}}]}.
     """
-    ctx = context(request)
-    user_id = _owner(request, ctx, request.query_params.get("user_id"), "index")
+    user_id = _owner(request, request.query_params.get("user_id"), "index")
     paged = at_least(request, 2, 35)
     limit = limit_param(request) if paged else None
     async with request.app.state.db.session() as s:
@@ -132,11 +131,8 @@ async def create_keypair(request: Request):
     (201 from 2.2) {"keypair": {... "private_key" when generated}}; 400 bad name/key, 403 quota or
     reader, 409 name taken.
     """
-    ctx = context(request)
     req = parse_keypair_create(await json_body(request, "keypair"), version(request))
-    if not ctx.can_write:
-        raise deny("os_compute_api:os-keypairs:create")
-    user_id = _owner(request, ctx, req["user_id"], "create")
+    user_id = _owner(request, req["user_id"], "create")
     private = None
     if req["public_key"] is None:
         public, private = generate(req["type"], user_id)
@@ -161,8 +157,7 @@ async def create_keypair(request: Request):
 
 
 async def _find(request: Request, rule: str) -> tuple[KeyPair, str]:
-    ctx = context(request)
-    user_id = _owner(request, ctx, request.query_params.get("user_id"), rule)
+    user_id = _owner(request, request.query_params.get("user_id"), rule)
     name = request.path_params["name"]
     async with request.app.state.db.session() as s:
         kp = (await s.execute(select(KeyPair).where(
@@ -182,10 +177,7 @@ async def show_keypair(request: Request):
 
 async def delete_keypair(request: Request):
     """DELETE /os-keypairs/{name} -> 202 (204 from 2.2); 403 reader, 404."""
-    ctx = context(request)
     kp, _ = await _find(request, "delete")
-    if not ctx.can_write:
-        raise deny("os_compute_api:os-keypairs:delete")
     async with request.app.state.db.session() as s:
         row = await s.get(KeyPair, kp.id)
         if row is not None:

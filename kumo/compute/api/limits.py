@@ -12,9 +12,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
-from kumo.common.api import context
-from kumo.common.api.errors import Forbidden
-from kumo.compute.api.common import at_least, ok
+from kumo.compute.api.common import at_least, authorize, ok
 from kumo.compute.service import QUOTA_DEFAULTS, count_keypairs, project_usage
 
 Q = QUOTA_DEFAULTS
@@ -24,10 +22,10 @@ async def limits(request: Request):
     """GET /limits[?tenant_id= admin] -> 200 {"limits": {"rate": [], "absolute": {"maxTotalInstances",
     ..., "totalInstancesUsed", ...}}}; 403 for another project.
     """
-    ctx = context(request)
+    ctx = authorize(request, "os_compute_api:limits")
     project = request.query_params.get("tenant_id") or ctx.project_id
-    if project != ctx.project_id and not ctx.is_admin:
-        raise Forbidden("Policy doesn't allow os_compute_api:limits:other_project to be performed.")
+    if project != ctx.project_id:
+        authorize(request, "os_compute_api:limits:other_project", {"project_id": project})
     async with request.app.state.db.session() as s:
         used = await project_usage(s, project)
     absolute = {
@@ -60,33 +58,30 @@ def _quota_keys(request: Request) -> list[str]:
     return keys
 
 
-def _check_project(request: Request) -> tuple:
-    ctx = context(request)
+def _check_project(request: Request, rule: str) -> tuple:
+    """The caller and the URL's project once ``os_compute_api:os-quota-sets:<rule>`` allows it."""
     project = request.path_params["project_id"]
-    if project != ctx.project_id and not ctx.is_admin:
-        raise Forbidden("Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.")
-    return ctx, project
+    return authorize(request, f"os_compute_api:os-quota-sets:{rule}", {"project_id": project}), project
 
 
 async def show_quota_set(request: Request):
     """GET /os-quota-sets/{project_id} -> 200 {"quota_set": {"id", "instances", "cores", "ram" (MiB),
     ...}}; 403 for another project unless admin.
     """
-    _, project = _check_project(request)
+    _, project = _check_project(request, "show")
     body = {"id": project, **{k: Q[k] for k in _quota_keys(request)}}
     return ok({"quota_set": body})
 
 
 async def show_quota_defaults(request: Request):
     """GET /os-quota-sets/{project_id}/defaults -> 200 the default quota set."""
-    context(request)
-    project = request.path_params["project_id"]
+    _, project = _check_project(request, "defaults")
     return ok({"quota_set": {"id": project, **{k: Q[k] for k in _quota_keys(request)}}})
 
 
 async def show_quota_detail(request: Request):
     """GET /os-quota-sets/{project_id}/detail -> 200 each quota as {"limit", "in_use", "reserved": 0}."""
-    ctx, project = _check_project(request)
+    ctx, project = _check_project(request, "detail")
     async with request.app.state.db.session() as s:
         used = await project_usage(s, project)
         keypairs = await count_keypairs(s, request.query_params.get("user_id") or ctx.user_id)

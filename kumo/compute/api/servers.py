@@ -15,7 +15,8 @@ from kumo.common.api import context
 from kumo.common.api.body import json_body
 from kumo.common.api.errors import BadRequest, NotFound
 from kumo.compute import objects
-from kumo.compute.api.common import at_least, deny, limit_param, links, next_link, ok, version
+from kumo.compute.api.common import (at_least, authorize, limit_param, links, next_link, ok, policy,
+                                     server_target, version)
 from kumo.compute.api.views import addresses, server_basic, server_detail
 from kumo.compute.schemas import (check_extra, invalid, ip_value, metadata_value, name_value,
                                   parse_server_create, ref_id)
@@ -41,14 +42,19 @@ def _truthy(value: str) -> bool:
     return value.lower() not in ("0", "false", "no", "off", "f", "n")
 
 
-def _query(request: Request, ctx, detail: bool) -> ServerQuery:
+def _query(request: Request, detail: bool) -> ServerQuery:
+    """The list filters, after the policy checks of ``servers:index``/``detail`` (and
+    ``:get_all_tenants`` for all_tenants, ``servers:allow_all_filters`` for host, node, key_name
+    and the host/node sort keys)."""
+    rule = f"os_compute_api:servers:{'detail' if detail else 'index'}"
+    ctx = authorize(request, rule)
     q = request.query_params
     query = ServerQuery(project_id=ctx.project_id, limit=limit_param(request),
                         marker=q.get("marker") or None)
     if "all_tenants" in q and _truthy(q["all_tenants"]):
-        if not ctx.is_admin:
-            raise deny(f"os_compute_api:servers:{'detail' if detail else 'index'}:get_all_tenants")
+        authorize(request, rule + ":get_all_tenants")
         query.project_id = q.get("project_id") or q.get("tenant_id") or None
+    all_filters = policy(request).check(ctx, "os_compute_api:servers:allow_all_filters")
     query.name = q.get("name") or None
     statuses = q.getlist("status")
     if statuses:
@@ -61,7 +67,7 @@ def _query(request: Request, ctx, detail: bool) -> ServerQuery:
             setattr(query, attr, ref_id(q[key]))
     query.ip = q.get("ip") or None
     query.reservation_id = q.get("reservation_id") or None
-    if ctx.is_admin:
+    if all_filters:
         query.host = q.get("host") or None
         query.node = q.get("node") or None
         query.key_name = q.get("key_name") or None
@@ -75,7 +81,7 @@ def _query(request: Request, ctx, detail: bool) -> ServerQuery:
     if keys:
         sort = []
         for n, key in enumerate(keys):
-            if key not in _SORT_KEYS or (key in _ADMIN_SORT_KEYS and not ctx.is_admin):
+            if key not in _SORT_KEYS or (key in _ADMIN_SORT_KEYS and not all_filters):
                 raise BadRequest(f"Invalid input for query parameters sort_key. Value: {key}.")
             direction = dirs[n] if n < len(dirs) else "desc"
             if direction not in ("asc", "desc"):
@@ -87,15 +93,30 @@ def _query(request: Request, ctx, detail: bool) -> ServerQuery:
 
 
 async def _details(request: Request, ctx, instances, show: bool = False, extended: bool = True) -> list[dict]:
-    svc = _svc(request)
+    """Full server bodies; admin-only fields per the policy (``os-extended-server-attributes``,
+    ``servers:show:host_status``) on each server."""
+    svc, rules = _svc(request), policy(request)
     faults = await svc.faults([i.uuid for i in instances if i.vm_state in ("error", "deleted")])
-    statuses = await svc.host_statuses() if ctx.is_admin and at_least(request, 2, 16) else {}
+    statuses = None
     out = []
     for inst in instances:
-        host_status = (statuses.get(inst.host, "UNKNOWN") if inst.host else "") if ctx.is_admin else None
-        out.append(server_detail(request, inst, is_admin=ctx.is_admin, fault=faults.get(inst.uuid),
+        target = server_target(inst)
+        host_status = None
+        if at_least(request, 2, 16) and rules.check(ctx, "os_compute_api:servers:show:host_status", target):
+            statuses = await svc.host_statuses() if statuses is None else statuses
+            host_status = statuses.get(inst.host, "UNKNOWN") if inst.host else ""
+        admin = rules.check(ctx, "os_compute_api:os-extended-server-attributes", target)
+        out.append(server_detail(request, inst, is_admin=admin, fault=faults.get(inst.uuid),
                                  host_status=host_status, extended=extended, show_groups=show))
     return out
+
+
+async def _server(request: Request, action: str):
+    """The server of the URL if the caller sees it (404 otherwise) and may do ``action`` on it (403)."""
+    ctx = context(request)
+    inst = await _svc(request).get_instance(ctx, request.path_params["server_id"])
+    policy(request).authorize(ctx, action, server_target(inst))
+    return ctx, inst
 
 
 async def list_servers(request: Request):
@@ -103,8 +124,7 @@ async def list_servers(request: Request):
     (regex), status, image, flavor, ip, reservation_id, changes-since, host/node (admin), all_tenants
     (admin, else 403); 400 bad marker/sort/date.
     """
-    ctx = context(request)
-    query = _query(request, ctx, detail=False)
+    query = _query(request, detail=False)
     instances = await _svc(request).list_servers(query)
     body = {"servers": [server_basic(request, i) for i in instances]}
     more = next_link(request, "servers", body["servers"], query.limit)
@@ -116,7 +136,7 @@ async def list_servers(request: Request):
 async def list_servers_detail(request: Request):
     """GET /servers/detail -> 200 {"servers": [full server]}; same filters as list_servers."""
     ctx = context(request)
-    query = _query(request, ctx, detail=True)
+    query = _query(request, detail=True)
     instances = await _svc(request).list_servers(query)
     body = {"servers": await _details(request, ctx, instances)}
     more = next_link(request, "servers/detail", body["servers"], query.limit)
@@ -130,11 +150,9 @@ async def create_server(request: Request):
     "security_groups"?}} (or {"reservation_id"}); see ComputeService.create_servers for
     400/403/409/503.
     """
-    ctx = context(request)
     data = await json_body(request, "server")
     req = parse_server_create(data, version(request))
-    if not ctx.can_write:
-        raise deny("os_compute_api:servers:create")
+    ctx = authorize(request, "os_compute_api:servers:create")
     instances = await _svc(request).create_servers(ctx, req)
     if req.return_reservation_id:
         return ok({"reservation_id": instances[0].reservation_id}, 202)
@@ -151,8 +169,7 @@ async def create_server(request: Request):
 
 async def show_server(request: Request):
     """GET /servers/{id} -> 200 {"server": full server}; 404 unknown, deleted or another project's."""
-    ctx = context(request)
-    inst = await _svc(request).get_instance(ctx, request.path_params["server_id"])
+    ctx, inst = await _server(request, "os_compute_api:servers:show")
     return ok({"server": (await _details(request, ctx, [inst], show=True))[0]})
 
 
@@ -160,7 +177,6 @@ async def update_server(request: Request):
     """PUT /servers/{id} {"server": {"name", "description" 2.19+, "accessIPv4", "accessIPv6"}} -> 200
     {"server": ...} (full body from 2.75); 400, 403, 404.
     """
-    ctx = context(request)
     data = await json_body(request, "server")
     allowed = {"name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"} | (
         {"description"} if at_least(request, 2, 19) else set())
@@ -176,8 +192,7 @@ async def update_server(request: Request):
     for key, attr, family in (("accessIPv4", "access_ip_v4", 4), ("accessIPv6", "access_ip_v6", 6)):
         if key in data:
             values[attr] = ip_value(data, key, family)
-    if not ctx.can_write:
-        raise deny("os_compute_api:servers:update")
+    ctx, _ = await _server(request, "os_compute_api:servers:update")
     inst = await _svc(request).update_server(ctx, request.path_params["server_id"], values)
     extended = at_least(request, 2, 75)
     return ok({"server": (await _details(request, ctx, [inst], show=extended, extended=extended))[0]})
@@ -185,12 +200,8 @@ async def update_server(request: Request):
 
 async def delete_server(request: Request):
     """DELETE /servers/{id} -> 204; 403 reader, 404."""
-    ctx = context(request)
-    server_id = request.path_params["server_id"]
-    await _svc(request).get_instance(ctx, server_id)
-    if not ctx.can_write:
-        raise deny("os_compute_api:servers:delete")
-    await _svc(request).delete_server(ctx, server_id)
+    ctx, inst = await _server(request, "os_compute_api:servers:delete")
+    await _svc(request).delete_server(ctx, inst.uuid)
     return ok(status=204)
 
 
@@ -241,7 +252,6 @@ async def server_action(request: Request):
 
     400 other actions or a bad body, 403 reader, 404, 409 wrong vm_state/task_state or no host.
     """
-    ctx = context(request)
     server_id = request.path_params["server_id"]
     body = await json_body(request)
     if not isinstance(body, dict) or len(body) != 1:
@@ -251,17 +261,13 @@ async def server_action(request: Request):
     if action in _POWER:
         name, rule = _POWER[action]
         reboot_type = _reboot_type(args) if action == "reboot" else None
-        await svc.get_instance(ctx, server_id)
-        if not ctx.can_write:
-            raise deny(rule)
+        ctx, _ = await _server(request, rule)
         await svc.power_action(ctx, server_id, name, reboot_type)
         return ok(status=202)
     if action != "os-getConsoleOutput":
         raise BadRequest(f"There is no such action: {action}")
     length = _console_length(args)
-    await svc.get_instance(ctx, server_id)
-    if not ctx.can_write:
-        raise deny("os_compute_api:os-console-output")
+    ctx, _ = await _server(request, "os_compute_api:os-console-output")
     output = await svc.console_output(ctx, server_id, length)
     return ok({"output": output})
 
@@ -273,13 +279,13 @@ def _plain(addrs: dict) -> dict:
 
 async def list_ips(request: Request):
     """GET /servers/{id}/ips -> 200 {"addresses": {network: [{"version", "addr"}]}}; 404."""
-    inst = await _svc(request).get_instance(context(request), request.path_params["server_id"])
+    _, inst = await _server(request, "os_compute_api:ips:index")
     return ok({"addresses": _plain(addresses(inst.network_info))})
 
 
 async def show_ips(request: Request):
     """GET /servers/{id}/ips/{network} -> 200 {network: [{"version", "addr"}]}; 404 not on that network."""
-    inst = await _svc(request).get_instance(context(request), request.path_params["server_id"])
+    _, inst = await _server(request, "os_compute_api:ips:show")
     network = request.path_params["network"]
     addrs = _plain(addresses(inst.network_info))
     if network not in addrs:
@@ -289,23 +295,20 @@ async def show_ips(request: Request):
 
 async def list_volume_attachments(request: Request):
     """GET /servers/{id}/os-volume_attachments -> 200 {"volumeAttachments": []} (no volumes yet); 404."""
-    await _svc(request).get_instance(context(request), request.path_params["server_id"])
+    await _server(request, "os_compute_api:os-volumes-attachments:index")
     return ok({"volumeAttachments": []})
 
 
 async def get_metadata(request: Request):
     """GET /servers/{id}/metadata -> 200 {"metadata": {...}}; 404."""
-    inst = await _svc(request).get_instance(context(request), request.path_params["server_id"])
+    _, inst = await _server(request, "os_compute_api:server-metadata:index")
     return ok({"metadata": dict(inst.meta or {})})
 
 
 async def _write_metadata(request: Request, replace: bool):
-    ctx = context(request)
     body = await json_body(request, "metadata")
     items = metadata_value(body)
-    await _svc(request).get_instance(ctx, request.path_params["server_id"])
-    if not ctx.can_write:
-        raise deny("os_compute_api:server-metadata:update")
+    ctx, _ = await _server(request, "os_compute_api:server-metadata:" + ("update_all" if replace else "create"))
     meta = await _svc(request).set_metadata(ctx, request.path_params["server_id"], items, replace=replace)
     return ok({"metadata": items if replace else meta})
 
@@ -324,7 +327,7 @@ async def replace_metadata(request: Request):
 
 async def show_metadata_item(request: Request):
     """GET /servers/{id}/metadata/{key} -> 200 {"meta": {key: value}}; 404."""
-    inst = await _svc(request).get_instance(context(request), request.path_params["server_id"])
+    _, inst = await _server(request, "os_compute_api:server-metadata:show")
     key = request.path_params["key"]
     if key not in (inst.meta or {}):
         raise NotFound("Metadata item was not found")
@@ -335,7 +338,6 @@ async def set_metadata_item(request: Request):
     """PUT /servers/{id}/metadata/{key} {"meta": {key: value}} -> 200 {"meta": ...}; 400 body/URI
     mismatch.
     """
-    ctx = context(request)
     key = request.path_params["key"]
     body = await json_body(request, "meta")
     if key not in body:
@@ -343,19 +345,14 @@ async def set_metadata_item(request: Request):
     if len(body) > 1:
         raise BadRequest("Request body contains too many items")
     items = metadata_value(body, "meta")
-    await _svc(request).get_instance(ctx, request.path_params["server_id"])
-    if not ctx.can_write:
-        raise deny("os_compute_api:server-metadata:update")
+    ctx, _ = await _server(request, "os_compute_api:server-metadata:update")
     await _svc(request).set_metadata(ctx, request.path_params["server_id"], items)
     return ok({"meta": items})
 
 
 async def delete_metadata_item(request: Request):
     """DELETE /servers/{id}/metadata/{key} -> 204; 404 unknown key."""
-    ctx = context(request)
-    await _svc(request).get_instance(ctx, request.path_params["server_id"])
-    if not ctx.can_write:
-        raise deny("os_compute_api:server-metadata:delete")
+    ctx, _ = await _server(request, "os_compute_api:server-metadata:delete")
     await _svc(request).set_metadata(ctx, request.path_params["server_id"], {},
                                      remove=request.path_params["key"])
     return ok(status=204)

@@ -1,0 +1,110 @@
+"""Default policy of the compute API (nova's rule names; override in ``<policy_dir>/compute.yaml``).
+
+Targets: a server's ``{"project_id", "user_id"}``; a key pair's ``{"user_id"}``;
+a quota set's ``{"project_id"}``; creates and lists use the caller's own
+project and user. ``context_is_admin`` decides who sees every project's
+servers and the admin-only fields (host, hypervisor, fault details...).
+Deviation from nova, kept from kumo's first release: creating or deleting a
+key pair needs the member role (a reader only reads).
+"""
+from __future__ import annotations
+
+from kumo.common.policy import Policy, RuleDefault
+from kumo.common.policy.base import ADMIN, ANYONE, OWNER, PROJECT_MEMBER, PROJECT_READER, table
+
+ADMIN_API = "rule:admin_api"
+MEMBER = "rule:project_member_or_admin"
+READER = "rule:project_reader_or_admin"
+SERVERS = "os_compute_api:servers:"
+META = "os_compute_api:server-metadata:"
+KEYPAIRS = "os_compute_api:os-keypairs:"
+FLAVOR = "os_compute_api:os-flavor-"
+HYPERVISORS = "os_compute_api:os-hypervisors:"
+
+
+def rules() -> list[RuleDefault]:
+    """Every compute rule (Compute API reference sections in the descriptions)."""
+    return table([
+        ("context_is_admin", ADMIN, "Who is an administrator"),
+        ("admin_api", "rule:context_is_admin", "Administrative APIs"),
+        ("project_member_api", PROJECT_MEMBER, "A member of the target's project"),
+        ("project_reader_api", PROJECT_READER, "A reader of the target's project"),
+        ("project_member_or_admin", "rule:project_member_api or rule:context_is_admin", ""),
+        ("project_reader_or_admin", "rule:project_reader_api or rule:context_is_admin", ""),
+        ("default", ADMIN_API, "Any action without a rule of its own"),
+        # Servers
+        (SERVERS + "index", READER, "GET /servers"),
+        (SERVERS + "detail", READER, "GET /servers/detail"),
+        (SERVERS + "index:get_all_tenants", ADMIN_API, "GET /servers?all_tenants"),
+        (SERVERS + "detail:get_all_tenants", ADMIN_API, "GET /servers/detail?all_tenants"),
+        (SERVERS + "allow_all_filters", ADMIN_API, "GET /servers with host, node, key_name filters"),
+        (SERVERS + "show", READER, "GET /servers/{server_id}"),
+        (SERVERS + "show:host_status", ADMIN_API, "host_status in server bodies (2.16)"),
+        ("os_compute_api:os-extended-server-attributes", ADMIN_API,
+         "OS-EXT-SRV-ATTR:* fields in server bodies"),
+        (SERVERS + "create", MEMBER, "POST /servers"),
+        (SERVERS + "create:forced_host", ADMIN_API, "POST /servers with availability_zone zone:host"),
+        ("compute:servers:create:requested_destination", ADMIN_API,
+         "POST /servers with host or hypervisor_hostname (2.74)"),
+        (SERVERS + "update", MEMBER, "PUT /servers/{server_id}"),
+        (SERVERS + "delete", MEMBER, "DELETE /servers/{server_id}"),
+        (SERVERS + "start", MEMBER, "POST /servers/{server_id}/action (os-start)"),
+        (SERVERS + "stop", MEMBER, "POST /servers/{server_id}/action (os-stop)"),
+        (SERVERS + "reboot", MEMBER, "POST /servers/{server_id}/action (reboot)"),
+        ("os_compute_api:os-console-output", MEMBER,
+         "POST /servers/{server_id}/action (os-getConsoleOutput)"),
+        ("os_compute_api:ips:index", READER, "GET /servers/{server_id}/ips"),
+        ("os_compute_api:ips:show", READER, "GET /servers/{server_id}/ips/{network_label}"),
+        ("os_compute_api:os-volumes-attachments:index", READER,
+         "GET /servers/{server_id}/os-volume_attachments"),
+        (META + "index", READER, "GET /servers/{server_id}/metadata"),
+        (META + "show", READER, "GET /servers/{server_id}/metadata/{key}"),
+        (META + "create", MEMBER, "POST /servers/{server_id}/metadata"),
+        (META + "update_all", MEMBER, "PUT /servers/{server_id}/metadata"),
+        (META + "update", MEMBER, "PUT /servers/{server_id}/metadata/{key}"),
+        (META + "delete", MEMBER, "DELETE /servers/{server_id}/metadata/{key}"),
+        # Key pairs (per user)
+        (KEYPAIRS + "index", f"{ADMIN_API} or {OWNER}", "GET /os-keypairs"),
+        (KEYPAIRS + "show", f"{ADMIN_API} or {OWNER}", "GET /os-keypairs/{keypair_name}"),
+        (KEYPAIRS + "create", f"{ADMIN_API} or (role:member and {OWNER})", "POST /os-keypairs"),
+        (KEYPAIRS + "delete", f"{ADMIN_API} or (role:member and {OWNER})",
+         "DELETE /os-keypairs/{keypair_name}"),
+        # Flavors
+        (FLAVOR + "manage:create", ADMIN_API, "POST /flavors"),
+        (FLAVOR + "manage:update", ADMIN_API, "PUT /flavors/{flavor_id}"),
+        (FLAVOR + "manage:delete", ADMIN_API, "DELETE /flavors/{flavor_id}"),
+        (FLAVOR + "extra-specs:index", READER, "GET /flavors/{flavor_id}/os-extra_specs"),
+        (FLAVOR + "extra-specs:show", READER, "GET /flavors/{flavor_id}/os-extra_specs/{key}"),
+        (FLAVOR + "extra-specs:create", ADMIN_API, "POST /flavors/{flavor_id}/os-extra_specs"),
+        (FLAVOR + "extra-specs:update", ADMIN_API, "PUT /flavors/{flavor_id}/os-extra_specs/{key}"),
+        (FLAVOR + "extra-specs:delete", ADMIN_API, "DELETE /flavors/{flavor_id}/os-extra_specs/{key}"),
+        (FLAVOR + "access", ADMIN_API, "GET /flavors/{flavor_id}/os-flavor-access"),
+        (FLAVOR + "access:add_tenant_access", ADMIN_API, "POST /flavors/{flavor_id}/action (addTenantAccess)"),
+        (FLAVOR + "access:remove_tenant_access", ADMIN_API,
+         "POST /flavors/{flavor_id}/action (removeTenantAccess)"),
+        # Services, hypervisors, aggregates, availability zones
+        ("os_compute_api:os-services:list", ADMIN_API, "GET /os-services"),
+        ("os_compute_api:os-services:update", ADMIN_API, "PUT /os-services/{service_id}"),
+        ("os_compute_api:os-services:delete", ADMIN_API, "DELETE /os-services/{service_id}"),
+        (HYPERVISORS + "list", ADMIN_API, "GET /os-hypervisors"),
+        (HYPERVISORS + "list-detail", ADMIN_API, "GET /os-hypervisors/detail"),
+        (HYPERVISORS + "show", ADMIN_API, "GET /os-hypervisors/{hypervisor_id}"),
+        (HYPERVISORS + "statistics", ADMIN_API, "GET /os-hypervisors/statistics"),
+        (HYPERVISORS + "uptime", ADMIN_API, "GET /os-hypervisors/{hypervisor_id}/uptime"),
+        (HYPERVISORS + "search", ADMIN_API, "GET /os-hypervisors/{pattern}/search"),
+        (HYPERVISORS + "servers", ADMIN_API, "GET /os-hypervisors/{pattern}/servers"),
+        ("os_compute_api:os-aggregates:index", ADMIN_API, "GET /os-aggregates"),
+        ("os_compute_api:os-availability-zone:list", ANYONE, "GET /os-availability-zone"),
+        ("os_compute_api:os-availability-zone:detail", ADMIN_API, "GET /os-availability-zone/detail"),
+        # Limits and quotas
+        ("os_compute_api:limits", ANYONE, "GET /limits"),
+        ("os_compute_api:limits:other_project", ADMIN_API, "GET /limits?tenant_id"),
+        ("os_compute_api:os-quota-sets:show", READER, "GET /os-quota-sets/{tenant_id}"),
+        ("os_compute_api:os-quota-sets:defaults", ANYONE, "GET /os-quota-sets/{tenant_id}/defaults"),
+        ("os_compute_api:os-quota-sets:detail", READER, "GET /os-quota-sets/{tenant_id}/detail"),
+    ])
+
+
+def policy(settings) -> Policy:
+    """The compute API's :class:`Policy` (nova's 403 wording)."""
+    return Policy("compute", rules(), settings)
