@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kumo.common.db import declarative_base, utcnow
@@ -99,3 +100,113 @@ class ImageTag(Base):
     image: Mapped[Image] = relationship(back_populates="tags")
 
     __table_args__ = (Index("ix_image_tags_value", "value"),)
+
+
+# --- Metadata definitions (Image API v2 "Metadata definitions"), kumo.image.metadefs ---------
+#
+# A namespace (unique name) holds objects, properties and tags (names unique in the namespace)
+# and associations with resource types (OS::Glance::Image, ...). Deleting a namespace deletes
+# what it holds (ON DELETE CASCADE). Property definitions and object property maps are JSON.
+
+
+class MetadefNamespace(Base):
+    """A metadata definition namespace; ``visibility`` is public or private."""
+
+    __tablename__ = "metadef_namespaces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(80))
+    description: Mapped[str | None] = mapped_column(Text)
+    visibility: Mapped[str] = mapped_column(String(32), default="private")
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    associations: Mapped[list["MetadefAssociation"]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True)
+
+    __table_args__ = (Index("ix_metadef_namespaces_owner", "owner"),)
+
+
+class MetadefObject(Base):
+    """An object definition: ``properties`` (name -> property definition) and ``required`` names."""
+
+    __tablename__ = "metadef_objects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str | None] = mapped_column(Text)
+    required: Mapped[list] = mapped_column(JSON, default=list)
+    properties: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+
+
+class MetadefProperty(Base):
+    """A property definition; ``schema`` holds its JSON-schema keys (title, type, enum, ...)."""
+
+    __tablename__ = "metadef_properties"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    schema: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+
+
+class MetadefTag(Base):
+    """A tag definition of a namespace."""
+
+    __tablename__ = "metadef_tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+
+
+class MetadefResourceType(Base):
+    """A resource type (``OS::Glance::Image``, ...); ``protected`` marks the built-in ones."""
+
+    __tablename__ = "metadef_resource_types"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MetadefAssociation(Base):
+    """A namespace's association with a resource type, with an optional property ``prefix``."""
+
+    __tablename__ = "metadef_namespace_resource_types"
+
+    namespace_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"), primary_key=True)
+    resource_type_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_resource_types.id", ondelete="CASCADE"), primary_key=True)
+    prefix: Mapped[str | None] = mapped_column(String(80))
+    properties_target: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    resource_type: Mapped[MetadefResourceType] = relationship(lazy="selectin")
+
+    @property
+    def name(self) -> str:
+        return self.resource_type.name

@@ -13,7 +13,8 @@ from __future__ import annotations
 from kumo.common.api import create_app
 from kumo.common.db import Database
 from kumo.common.runtime import Component, Runtime
-from kumo.image.api import discovery, errors, images
+from kumo.image.api import discovery, errors, images, metadefs
+from kumo.image.metadefs import MetadefService
 from kumo.image.models import Base
 from kumo.image.service import ImageService
 from kumo.image.store import FileStore
@@ -25,9 +26,10 @@ def component(rt: Runtime) -> Component:
     db = Database(settings.database_url("image"), Base.metadata)
     store = FileStore(settings.image_store)
     service = ImageService(db, store, settings.image.image_size_cap, notify=rt.bus.notify)
-    app = create_app(style="glance", routes=[*discovery.routes, *images.routes],
+    catalog = MetadefService(db)
+    app = create_app(style="glance", routes=[*discovery.routes, *images.routes, *metadefs.routes],
                      validator=rt.validator, public=discovery.is_public,
-                     state={"images": service, "settings": settings})
+                     state={"images": service, "metadefs": catalog, "settings": settings})
     errors.install(app)
     return Component(name="image-api", app=app, port=settings.image.port,
-                     starters=[service.start], stoppers=[db.close])
+                     starters=[service.start, catalog.start], stoppers=[db.close])
