@@ -26,9 +26,11 @@ SERVICES = {
     "network": ("neutron", "network", ""),
 }
 INTERFACES = ("public", "internal", "admin")
-ROLES = ("admin", "member", "reader", "service")
-#: keystone-manage bootstrap's implied roles: admin -> member -> reader.
-IMPLIED = (("admin", "member"), ("member", "reader"))
+ROLES = ("admin", "manager", "member", "reader", "service")
+#: keystone-manage bootstrap's implied roles: admin -> manager -> member -> reader.
+IMPLIED = (("admin", "manager"), ("manager", "member"), ("member", "reader"))
+#: Rules of older bootstraps that the chain above replaces (removed on upgrade).
+OBSOLETE_IMPLIED = (("admin", "member"),)
 
 
 def default_endpoints(settings: Settings) -> dict[str, str]:
@@ -86,9 +88,10 @@ async def bootstrap(settings: Settings, *, admin_password: str, service_password
     """Create (or find) the base identity data; returns the ids.
 
     Makes the schema and Fernet keys; domain ``default``; projects ``admin``
-    and ``service``; roles admin, member, reader (admin implies member,
-    member implies reader) and service; user ``admin`` with role admin on
-    project admin and domain default; the service user
+    and ``service``; roles admin, manager, member, reader (admin implies
+    manager, manager member, member reader; an older admin -> member rule is
+    removed) and service; user ``admin`` with role admin on project admin,
+    domain default and the system; the service user
     (``settings.service_user``) with roles admin and service on its project;
     region ``region``; services identity/image/compute/network with public,
     internal and admin endpoints. ``endpoints`` maps a service type to the
@@ -133,11 +136,16 @@ async def bootstrap(settings: Settings, *, admin_password: str, service_password
             for prior, implied in IMPLIED:
                 if await s.get(m.ImpliedRole, (roles[prior], roles[implied])) is None:
                     s.add(m.ImpliedRole(prior_role_id=roles[prior], implied_role_id=roles[implied]))
+            for prior, implied in OBSOLETE_IMPLIED:
+                old = await s.get(m.ImpliedRole, (roles[prior], roles[implied]))
+                if old is not None:
+                    await s.delete(old)
             admin = await _user(s, "admin", dom_id, hashes[(dom_id, "admin")], admin_project.id)
             service_user = await _user(s, su.username, su.domain_id, hashes[(su.domain_id, su.username)],
                                        service_project.id)
             await _grant(s, m.USER_PROJECT, admin.id, admin_project.id, roles["admin"])
             await _grant(s, m.USER_DOMAIN, admin.id, dom_id, roles["admin"])
+            await _grant(s, m.USER_SYSTEM, admin.id, m.SYSTEM_TARGET, roles["admin"])
             for name in ("admin", "service"):
                 await _grant(s, m.USER_PROJECT, service_user.id, service_project.id, roles[name])
             if await s.get(m.Region, region) is None:

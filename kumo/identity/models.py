@@ -159,3 +159,56 @@ class RevocationEvent(Base):
     #: When the revoked token(s) stop mattering (microseconds); older events can be pruned.
     expires_at: Mapped[int] = mapped_column(Integer)
     revoked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- groups and the assignment kinds built on them (kumo.identity.assignment, .groups) --------
+
+#: Role assignment types beyond the two above. ``assignments.type`` names the actor and target
+#: kinds as keystone does; an assignment inherited to the projects below its target (OS-INHERIT)
+#: has the ``Inh`` suffix, so the existing primary key (type, actor, target, role) needs no new
+#: column. System assignments have ``SYSTEM_TARGET`` as their target id.
+GROUP_PROJECT = "GroupProject"
+GROUP_DOMAIN = "GroupDomain"
+USER_SYSTEM = "UserSystem"
+GROUP_SYSTEM = "GroupSystem"
+INHERITED_SUFFIX = "Inh"
+SYSTEM_TARGET = "system"
+
+
+def assignment_type(actor: str, target: str, inherited: bool = False) -> str:
+    """The ``assignments.type`` of an ``actor`` (user, group) on a ``target`` (project, domain, system)."""
+    kind = actor.capitalize() + target.capitalize()
+    return kind + INHERITED_SUFFIX if inherited else kind
+
+
+def parse_assignment_type(kind: str) -> tuple[str, str, bool]:
+    """``(actor, target, inherited)`` of an ``assignments.type`` value (inverse of assignment_type)."""
+    inherited = kind.endswith(INHERITED_SUFFIX)
+    if inherited:
+        kind = kind[: -len(INHERITED_SUFFIX)]
+    actor = "group" if kind.startswith("Group") else "user"
+    return actor, kind[len(actor):].lower(), inherited
+
+
+class Group(Base):
+    """A set of users that can hold role assignments; unique name within its domain."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("domain_id", "name", name="uq_groups_domain_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[str] = mapped_column(String(64), ForeignKey("domains.id"), index=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Extra attributes given at create/update, shown as top-level fields.
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class GroupMembership(Base):
+    """``user_id`` is a member of ``group_id``."""
+
+    __tablename__ = "group_memberships"
+    __table_args__ = (Index("ix_group_memberships_group", "group_id"),)
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(64), primary_key=True)

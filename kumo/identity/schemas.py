@@ -118,6 +118,18 @@ class RoleUpdate(_Strict):
     description: Description = None
 
 
+class GroupCreate(_Extras):
+    name: Name64
+    domain_id: Id | None = None
+    description: Description = None
+
+
+class GroupUpdate(_Extras):
+    name: Name64 | None = None
+    domain_id: Id | None = None
+    description: Description = None
+
+
 class RegionCreate(_Strict):
     id: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
     description: Description = None

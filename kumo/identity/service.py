@@ -342,6 +342,7 @@ class IdentityService:
         async with self.db.session() as db:
             u = await self._user(db, user_id)
             await db.execute(delete(m.Assignment).where(m.Assignment.actor_id == u.id))
+            await db.execute(delete(m.GroupMembership).where(m.GroupMembership.user_id == u.id))
             await revoke_user_tokens(db, u.id, self.token_expiration)
             await db.delete(u)
 

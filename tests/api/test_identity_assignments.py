@@ -7,7 +7,7 @@ from tests.api.test_identity_base import (admin, fast_bcrypt, hdr, ids, issue, k
 
 async def test_role_crud(ks, admin, ids):
     r = await ks.get("/v3/roles", headers=admin)
-    assert {x["name"] for x in r.json()["roles"]} == {"admin", "member", "reader", "service"}
+    assert {x["name"] for x in r.json()["roles"]} == {"admin", "manager", "member", "reader", "service"}
     assert all(x["domain_id"] is None for x in r.json()["roles"])
     r = await ks.post("/v3/roles", headers=admin, json={"role": {"name": "auditor"}})
     assert r.status_code == 201
@@ -68,7 +68,7 @@ async def test_domain_grants(ks, admin, ids):
 async def test_role_assignments_filters_and_names(ks, admin, ids):
     r = await ks.get("/v3/role_assignments", headers=admin)
     rows = r.json()["role_assignments"]
-    assert len(rows) == 4  # admin: project admin + domain default; kumo: admin + service on service
+    assert len(rows) == 5  # admin: project admin, domain default, system; kumo: admin + service on service
     admin_id, admin_project = ids["user_ids"]["admin"], ids["project_ids"]["admin"]
     r = await ks.get(f"/v3/role_assignments?user.id={admin_id}&scope.project.id={admin_project}", headers=admin)
     (row,) = r.json()["role_assignments"]
@@ -90,7 +90,7 @@ async def test_role_assignments_filters_and_names(ks, admin, ids):
     r = await ks.get("/v3/role_assignments?scope.domain.id=default&scope.project.id=x", headers=admin)
     assert r.status_code == 400
     r = await ks.get("/v3/role_assignments?group.id=anything", headers=admin)
-    assert r.json()["role_assignments"] == []
+    assert r.status_code == 200 and r.json()["role_assignments"] == []
 
 
 async def test_deleting_a_role_or_user_removes_its_assignments(ks, admin, ids):

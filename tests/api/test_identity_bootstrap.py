@@ -27,8 +27,8 @@ async def _counts(settings) -> dict:
 async def test_bootstrap_is_idempotent_and_resets_passwords(settings, fast_bcrypt, mount):
     first = await bootstrap(settings, admin_password="one", service_password="svc-one")
     counts = await _counts(settings)
-    assert counts == {"domains": 1, "projects": 2, "users": 2, "roles": 4, "implied_roles": 2,
-                      "assignments": 4, "regions": 1, "services": 4, "endpoints": 12}
+    assert counts == {"domains": 1, "projects": 2, "users": 2, "roles": 5, "implied_roles": 3,
+                      "assignments": 5, "regions": 1, "services": 4, "endpoints": 12}
     second = await bootstrap(settings, admin_password="two", service_password="svc-two")
     assert second == first
     assert await _counts(settings) == counts

@@ -14,6 +14,7 @@ from kumo.common.db import Database
 from kumo.common.runtime import Component, Runtime
 from kumo.identity import models
 from kumo.identity.api import catalog, projects, roles, tokens, users, v2, versions
+from kumo.identity.api import assignments as role_assignments, groups, implied
 from kumo.identity.assignment import AssignmentService
 from kumo.identity.auth import LocalValidator, TokenService
 from kumo.identity.catalog import CatalogService
@@ -33,6 +34,7 @@ def public(method: str, path: str) -> bool:
 
 
 ROUTES = [*versions.routes, *tokens.routes, *projects.routes, *users.routes, *roles.routes,
+          *groups.routes, *implied.routes, *role_assignments.routes,
           *catalog.routes, *v2.routes]
 
 
