@@ -146,7 +146,7 @@ IDENTITY_FEATURES = {
     "api_v2": False,
     "api_v2_admin": False,
     "api_v3": True,
-    "api_extensions": "",            # none of OS-INHERIT, OS-EC2, OS-TRUST...
+    "api_extensions": "OS-INHERIT",  # not yet OS-EC2, OS-TRUST...
     "domain_specific_drivers": False,
     "security_compliance": False,
     "access_rules": False,
