@@ -51,6 +51,29 @@ class IdentitySettings(BaseModel):
     token_expiration: int = 3600
     #: Seconds a validated token stays in a service's cache.
     cache_seconds: int = 30
+    #: Second listener of the identity API (keystone's historical admin port; 0: none).
+    admin_port: int = 35357
+    #: Bootstrap token acting as a user-less superuser of the identity API only
+    #: (keystone's ``[DEFAULT] admin_token``); empty: not honoured.
+    admin_token: str = ""
+    #: Fernet keys kept by ``kumo manage fernet-rotate`` (keystone's ``max_active_keys``).
+    max_active_keys: int = 3
+    # --- security compliance (keystone's [security_compliance]; 0 / empty / false = off) ---
+    #: Failed password authentications before the user is locked out.
+    lockout_failure_attempts: int = 0
+    #: Seconds a locked-out user stays locked (0 with lockout on: until an admin resets it).
+    lockout_duration: int = 1800
+    #: Days a password stays valid (``password_expires_at``).
+    password_expires_days: int = 0
+    #: A new password must differ from this many previous ones.
+    unique_last_password_count: int = 0
+    #: Days before a user may change its password again.
+    minimum_password_age: int = 0
+    #: Regular expression a new password must match, and its human description.
+    password_regex: str = ""
+    password_regex_description: str = ""
+    #: A user created or reset by an admin must change its password before using it.
+    change_password_upon_first_use: bool = False
 
 
 class ImageSettings(BaseModel):
@@ -59,6 +82,25 @@ class ImageSettings(BaseModel):
     store_dir: str = ""
     #: Largest image data accepted, in bytes (glance's ``image_size_cap``, 1 TiB).
     image_size_cap: int = 1099511627776
+    #: Where interoperable import stages data (glance's staging store); default <state>/image-staging.
+    staging_dir: str = ""
+    #: Per-image limits (glance's names and defaults); past them the API answers 413.
+    image_property_quota: int = 128
+    image_tag_quota: int = 128
+    image_member_quota: int = 128
+    #: Per-project limits: bytes of image data (glance's ``user_storage_quota``, 0 = unlimited),
+    #: images owned, bytes staged and uploads/imports in progress (-1 = unlimited).
+    user_storage_quota: int = 0
+    image_count_total: int = -1
+    image_stage_total: int = -1
+    image_count_uploading: int = -1
+    #: Import methods offered by ``POST /v2/images/{id}/import`` (``/v2/info/import``).
+    enabled_import_methods: list[str] = ["glance-direct", "web-download"]
+    #: Imports convert disk data to this format with qemu-img (``qcow2`` or ``raw``; "" keeps it).
+    import_target_format: str = "qcow2"
+    #: web-download: allowed URL ports (empty: any) and seconds allowed per download.
+    web_download_allowed_ports: list[int] = []
+    web_download_timeout: float = 600
 
 
 class ComputeSettings(BaseModel):
@@ -121,6 +163,10 @@ class Settings(BaseModel):
     @property
     def image_store(self) -> Path:
         return Path(self.image.store_dir or self.path("images"))
+
+    @property
+    def image_staging(self) -> Path:
+        return Path(self.image.staging_dir or self.path("image-staging"))
 
     @property
     def instances_dir(self) -> Path:

@@ -2,8 +2,9 @@
 
 One row per image in ``images`` (Image API v2 "Images" base properties plus
 the store location), extra properties in ``image_properties`` (name -> string
-value) and tags in ``image_tags``. Deleting an image deletes its properties
-and tags (ON DELETE CASCADE and ORM cascade).
+value), tags in ``image_tags``, sharing in ``image_members`` and asynchronous
+work (imports) in ``image_tasks``. Deleting an image deletes its properties,
+tags and members (ON DELETE CASCADE and ORM cascade); its tasks stay, as in glance.
 """
 from __future__ import annotations
 
@@ -54,6 +55,9 @@ class Image(Base):
     tags: Mapped[list["ImageTag"]] = relationship(
         back_populates="image", cascade="all, delete-orphan", lazy="selectin",
         passive_deletes=True)
+    members: Mapped[list["ImageMember"]] = relationship(
+        back_populates="image", cascade="all, delete-orphan", lazy="selectin",
+        passive_deletes=True)
 
     __table_args__ = (
         Index("ix_images_owner", "owner"),
@@ -100,6 +104,57 @@ class ImageTag(Base):
     image: Mapped[Image] = relationship(back_populates="tags")
 
     __table_args__ = (Index("ix_image_tags_value", "value"),)
+
+
+# --- sharing and tasks ---------------------------------------------------------------------------
+
+class ImageMember(Base):
+    """A project an image is shared with (Image API v2 "Image members").
+
+    ``status`` is ``pending`` (just added), ``accepted`` or ``rejected``; only
+    the member project changes it.
+    """
+
+    __tablename__ = "image_members"
+
+    image_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    image: Mapped[Image] = relationship(back_populates="members")
+
+    __table_args__ = (Index("ix_image_members_member", "member_id", "status"),)
+
+
+class ImageTask(Base):
+    """An asynchronous task (Image API v2 "Tasks"): an import of image data.
+
+    ``status``: pending -> processing -> success | failure. ``input`` and
+    ``result`` are JSON text; ``image_id``, ``request_id`` and ``user_id`` tie
+    the task to the image and the request that started it.
+    """
+
+    __tablename__ = "image_tasks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    owner: Mapped[str | None] = mapped_column(String(255))
+    input: Mapped[str] = mapped_column(Text, default="{}")
+    result: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text, default="")
+    image_id: Mapped[str | None] = mapped_column(String(36))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_image_tasks_image", "image_id"),
+                      Index("ix_image_tasks_owner", "owner"))
 
 
 # --- Metadata definitions (Image API v2 "Metadata definitions"), kumo.image.metadefs ---------

@@ -16,7 +16,7 @@ Semantics follow glance:
   property creates or overwrites it, ``replace`` needs it to exist (else 409);
 - ``remove`` of an extra property needs it to exist (409), of a base attribute
   is refused (403); read-only and reserved attributes are 403;
-- malformed operations and values are 400, quotas are 413.
+- malformed operations and values are 400 (the caller checks quotas).
 
 :func:`apply` works on a plain snapshot, so a failing operation changes nothing.
 """
@@ -120,5 +120,4 @@ def apply(state: dict[str, Any], changes: list[Change]) -> dict[str, Any]:
             if change.op == "replace" and key not in new["extra"]:
                 raise Conflict(f"Property {key} does not exist.")
             new["extra"][key] = schemas.validate_property(key, change.value)
-    schemas.check_property_quota(len(new["extra"]))
     return new

@@ -7,21 +7,23 @@ Implements the query string of Image API v2 "List images" (``GET /v2/images``):
 ``owner``, ``checksum``, ``disk_format``, ``container_format`` (each exact or
 ``in:a,b``), ``tag`` (repeatable, all must match), ``size`` (exact) and
 ``size_min``/``size_max`` (bytes), ``protected``, ``os_hidden``, ``created_at``/``updated_at``
-(``gt|gte|lt|lte|eq|neq:<ISO 8601>``), ``member_status`` (accepted, ignored:
-there are no image members) and any other name as an exact extra-property
-match. Bad values are 400.
+(``gt|gte|lt|lte|eq|neq:<ISO 8601>``), ``member_status`` (``accepted`` by
+default, ``pending``, ``rejected``, ``all``: which shared images the caller is a
+member of show) and any other name as an exact extra-property match. Bad values
+are 400. Which images a caller may list is :func:`kumo.image.policy.listed`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import and_, exists, false, func, or_, select, true
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.sql import ColumnElement, Select
 
 from kumo.common.api.body import parse_bool, parse_int
 from kumo.common.api.errors import BadRequest
 from kumo.common.auth.context import RequestContext
+from kumo.image import policy
 from kumo.image.models import Image, ImageProperty, ImageTag
 from kumo.image.schemas import STATUSES
 
@@ -56,6 +58,7 @@ class ListQuery:
     marker: str | None = None
     sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc")])
     visibility: str | None = None
+    member_status: str | None = None
     os_hidden: bool | None = None
     conditions: list[ColumnElement] = field(default_factory=list)
 
@@ -126,6 +129,7 @@ def parse(params: list[tuple[str, str]]) -> ListQuery:
         elif name == "member_status":
             if raw not in MEMBER_STATUSES:
                 raise BadRequest(f"Invalid status: {raw}")
+            q.member_status = raw
         elif name == "status":
             values = _values(raw)
             for v in values:
@@ -150,35 +154,6 @@ def parse(params: list[tuple[str, str]]) -> ListQuery:
     return q
 
 
-def visible(ctx: RequestContext) -> ColumnElement:
-    """Images ``ctx`` may see one by one: all for admins, else public, community and its own."""
-    if ctx.is_admin:
-        return true()
-    return or_(Image.visibility.in_(("public", "community")), _own(ctx))
-
-
-def _own(ctx: RequestContext) -> ColumnElement:
-    return Image.owner == ctx.project_id if ctx.project_id else false()
-
-
-def listed(ctx: RequestContext, visibility: str | None) -> ColumnElement:
-    """Images a list shows for a ``visibility`` filter (None: the default list).
-
-    The default list holds public images and the caller's own (everything
-    for admins); others' community images show only with ``visibility=community``
-    or ``all``, as in glance.
-    """
-    if visibility == "all":
-        return visible(ctx)
-    if ctx.is_admin:
-        return true() if visibility is None else Image.visibility == visibility
-    if visibility is None:
-        return or_(Image.visibility == "public", _own(ctx))
-    if visibility in ("public", "community"):
-        return Image.visibility == visibility
-    return and_(Image.visibility == visibility, _own(ctx))
-
-
 def _sort_columns(q: ListQuery) -> list[tuple[ColumnElement, object, str, str]]:
     pairs = list(q.sort)
     last_dir = pairs[-1][1]
@@ -195,7 +170,7 @@ def _sort_columns(q: ListQuery) -> list[tuple[ColumnElement, object, str, str]]:
 
 def statement(ctx: RequestContext, q: ListQuery, marker: Image | None = None) -> Select:
     """The SELECT for one page (``q.limit + 1`` rows, to tell whether another page follows)."""
-    stmt = select(Image).where(listed(ctx, q.visibility), *q.conditions)
+    stmt = select(Image).where(policy.listed(ctx, q.visibility, q.member_status), *q.conditions)
     stmt = stmt.where(Image.os_hidden == bool(q.os_hidden))
     columns = _sort_columns(q)
     if marker is not None:

@@ -5,15 +5,14 @@ Implements the request rules of Image API v2 "Create image" and "Update image"
 "Schemas" (``GET /v2/schemas/image``, ``GET /v2/schemas/images``).
 
 Errors: :class:`BadRequest` (400) for a wrong type or value, :class:`Forbidden`
-(403) for a read-only or reserved attribute, :class:`PayloadTooLarge` (413)
-past the tag or property quota.
+(403) for a read-only or reserved attribute. Quotas (413) are :mod:`kumo.image.quota`'s.
 """
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from kumo.common.api.errors import BadRequest, Forbidden, PayloadTooLarge
+from kumo.common.api.errors import BadRequest, Forbidden
 
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
@@ -33,8 +32,6 @@ SETTABLE = ("name", "visibility", "protected", "os_hidden", "min_disk", "min_ram
 #: Base attributes that may never be removed with a JSON patch.
 BASE = frozenset(SETTABLE) | READ_ONLY | {"id"}
 
-MAX_TAGS = 128            # glance's image_tag_quota
-MAX_PROPERTIES = 128      # glance's image_property_quota
 MAX_NAME = 255
 MAX_INT = 2**31 - 1
 MAX_PROPERTY_VALUE = 65535
@@ -91,23 +88,10 @@ def validate_tag(tag: Any) -> str:
 
 
 def validate_tags(value: Any) -> list[str]:
-    """A list of tags: strings of 1..255 characters, duplicates dropped, at most 128 (413)."""
+    """A list of tags: strings of 1..255 characters, duplicates dropped."""
     if not isinstance(value, list):
         raise _schema_error(f"{value!r} is not of type 'array' (tags)")
-    tags = list(dict.fromkeys(validate_tag(t) for t in value))
-    check_tag_quota(len(tags))
-    return tags
-
-
-def check_tag_quota(count: int) -> None:
-    if count > MAX_TAGS:
-        raise PayloadTooLarge(f"Maximum number of tags exceeded. Attempted: {count}, Maximum: {MAX_TAGS}")
-
-
-def check_property_quota(count: int) -> None:
-    if count > MAX_PROPERTIES:
-        raise PayloadTooLarge(
-            f"Maximum number of properties exceeded. Attempted: {count}, Maximum: {MAX_PROPERTIES}")
+    return list(dict.fromkeys(validate_tag(t) for t in value))
 
 
 def validate_property(key: str, value: Any) -> str:
@@ -146,7 +130,6 @@ def validate_create(body: Any) -> tuple[dict[str, Any], dict[str, str]]:
             base[key] = validate_value(key, value)
         else:
             extra[key] = validate_property(key, value)
-    check_property_quota(len(extra))
     return base, extra
 
 
@@ -262,3 +245,93 @@ def images_schema() -> dict:
             {"rel": "describedby", "href": "{schema}"},
         ],
     }
+
+
+# --- Members and tasks (schemas, validation) ------------------------------------------------------
+
+MEMBER_STATUSES = ("pending", "accepted", "rejected")
+TASK_TYPES = ("import", "api_image_import")
+TASK_STATUSES = ("pending", "processing", "success", "failure")
+
+
+def validate_member_body(body: Any) -> str:
+    """The project id of a "Create image member" body ``{"member": "<project id>"}``; 400 otherwise."""
+    if not isinstance(body, dict) or set(body) != {"member"}:
+        raise BadRequest("Request body must be {\"member\": \"<project id>\"}.")
+    member = body["member"]
+    if not isinstance(member, str) or not member or len(member) > 255:
+        raise BadRequest(f"Provided object does not match schema 'member': {member!r} is not a "
+                         "string of 1 to 255 characters (member)")
+    return member
+
+
+def validate_member_status(body: Any) -> str:
+    """The status of an "Update image member" body ``{"status": ...}``; 400 for another value."""
+    status = body.get("status") if isinstance(body, dict) else None
+    if status not in MEMBER_STATUSES:
+        raise BadRequest(f"Provided object does not match schema 'member': {status!r} is not one of "
+                         f"{list(MEMBER_STATUSES)} (status)")
+    return status
+
+
+def _stamp(description: str) -> dict:
+    return {"type": "string", "readOnly": True, "description": description}
+
+
+def member_schema() -> dict:
+    """The ``member`` JSON schema document (``GET /v2/schemas/member``)."""
+    return {"name": "member", "properties": {
+        "created_at": _stamp("Date and time of image member creation"),
+        "updated_at": _stamp("Date and time of last modification of image member"),
+        "image_id": {"type": "string", "description": "An identifier for the image",
+                     "pattern": image_schema()["properties"]["id"]["pattern"]},
+        "member_id": {"type": "string", "description": "An identifier for the image member (tenantId)"},
+        "status": {"type": "string", "enum": list(MEMBER_STATUSES),
+                   "description": "The status of this image member"},
+        "schema": {"type": "string", "readOnly": True},
+    }}
+
+
+def members_schema() -> dict:
+    """The ``members`` (list) JSON schema document."""
+    return {"name": "members",
+            "properties": {"members": {"type": "array", "items": member_schema()},
+                           "schema": {"type": "string"}},
+            "links": [{"rel": "describedby", "href": "{schema}"}]}
+
+
+def task_schema() -> dict:
+    """The ``task`` JSON schema document (``GET /v2/schemas/task``)."""
+    return {"name": "task", "properties": {
+        "id": {"type": "string", "description": "An identifier for the task",
+               "pattern": image_schema()["properties"]["id"]["pattern"]},
+        "type": {"type": "string", "enum": list(TASK_TYPES), "description": "The type of task represented by this content"},
+        "status": {"type": "string", "enum": list(TASK_STATUSES), "readOnly": True,
+                   "description": "The current status of this task"},
+        "input": {"type": "object", "description": "The parameters required by task, JSON blob"},
+        "result": {"type": ["null", "object"], "readOnly": True, "description": "The result of current task, JSON blob"},
+        "owner": {"type": "string", "readOnly": True, "description": "An identifier for the owner of this task"},
+        "message": {"type": "string", "readOnly": True,
+                    "description": "Human-readable informative message only included when appropriate"},
+        "image_id": {"type": "string", "readOnly": True, "description": "Image associated with the task"},
+        "request_id": {"type": "string", "readOnly": True, "description": "Request ID that started the task"},
+        "user_id": {"type": "string", "readOnly": True, "description": "User that started the task"},
+        "expires_at": {"type": ["null", "string"], "readOnly": True,
+                       "description": "Datetime when this resource would be subject to removal"},
+        "created_at": _stamp("Datetime when this resource was created"),
+        "updated_at": _stamp("Datetime when this resource was updated"),
+        "self": {"type": "string", "readOnly": True},
+        "schema": {"type": "string", "readOnly": True},
+    }, "required": ["type", "input"],
+        "links": [{"rel": "self", "href": "{self}"}, {"rel": "describedby", "href": "{schema}"}]}
+
+
+def tasks_schema() -> dict:
+    """The ``tasks`` (list) JSON schema document."""
+    item = task_schema()
+    item["properties"] = {k: v for k, v in item["properties"].items() if k not in ("input", "result")}
+    return {"name": "tasks",
+            "properties": {"tasks": {"type": "array", "items": item}, "schema": {"type": "string"},
+                           "first": {"type": "string"}, "next": {"type": "string"}},
+            "links": [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"},
+                      {"rel": "describedby", "href": "{schema}"}]}

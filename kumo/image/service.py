@@ -3,14 +3,17 @@
 
 Every method takes the caller's :class:`RequestContext` and raises
 ``kumo.common.api.errors`` exceptions: 404 for an image the caller cannot see
-(unknown, or another project's private/shared image), 403 for a write the
-caller may not do (reader role, not the owner, admin-only action, protected
-image, read-only attribute), 409 for a wrong status, 400 for bad values and
-413 past a quota or the size cap.
+(unknown, or another project's private image), 403 for a write the caller may
+not do (:mod:`kumo.image.policy`; protected image, read-only attribute), 409
+for a wrong status, 400 for bad values or data that fails inspection
+(:mod:`kumo.image.formats`) and 413 past a quota (:mod:`kumo.image.quota`) or
+the size cap.
 
 Image status: ``queued`` (no data) -> ``saving`` (upload running) -> ``active``
-(data stored) <-> ``deactivated`` (admin). A failed upload returns the image to
-``queued`` and keeps no data.
+(data stored) <-> ``deactivated`` (owner or admin). Interoperable import
+(:mod:`kumo.image.imports`) goes ``queued`` -> ``uploading`` (staged) ->
+``importing`` -> ``active``. A failed upload returns the image to ``queued``
+and keeps no data.
 """
 from __future__ import annotations
 
@@ -25,10 +28,10 @@ from kumo.common.api.errors import (ApiError, BadRequest, Conflict, Forbidden, N
                                     PayloadTooLarge)
 from kumo.common.auth.context import RequestContext
 from kumo.common.db import Database, new_id, utcnow
-from kumo.image import patch, query, schemas
-from kumo.image.formats import FormatInspector
+from kumo.image import patch, policy, query, quota, schemas
+from kumo.image.formats import FormatInspector, FormatRejected
 from kumo.image.models import Image, ImageProperty, ImageTag
-from kumo.image.store import FileStore, SizeLimitExceeded
+from kumo.image.store import FileStore, SizeLimitExceeded, StoredData
 from kumo.image.views import image_view
 
 log = logging.getLogger(__name__)
@@ -40,10 +43,6 @@ class Gone(ApiError):
     status, kind = 410, "Gone"
 
 
-def _denied(action: str) -> Forbidden:
-    return Forbidden(f"You are not authorized to complete {action} action.")
-
-
 async def _no_notify(event_type: str, payload: dict) -> None:
     return None
 
@@ -51,15 +50,20 @@ async def _no_notify(event_type: str, payload: dict) -> None:
 class ImageService:
     """Images in ``db`` with their data in ``store``; uploads larger than ``size_cap`` bytes are 413.
 
-    ``notify(event_type, payload)`` receives ``image.create``, ``image.update``,
-    ``image.upload``, ``image.activate`` and ``image.delete`` with the image's view.
+    ``staging`` holds data staged for import (removed with the image);
+    ``limits`` are the quotas. ``notify(event_type, payload)`` receives
+    ``image.create``, ``image.update``, ``image.upload``, ``image.activate``
+    and ``image.delete`` with the image's view.
     """
 
     def __init__(self, db: Database, store: FileStore, size_cap: int,
-                 notify: Notifier | None = None):
+                 notify: Notifier | None = None, staging: FileStore | None = None,
+                 limits: quota.Limits | None = None):
         self.db = db
         self.store = store
+        self.staging = staging
         self.size_cap = size_cap
+        self.limits = limits or quota.Limits()
         self.notify = notify or _no_notify
 
     async def start(self) -> None:
@@ -71,26 +75,17 @@ class ImageService:
                 await s.execute(update(Image).where(Image.id.in_(stale), Image.status == "saving")
                                 .values(status="queued", updated_at=utcnow()))
 
-    # --- access -----------------------------------------------------------------------------
+    # --- access (the rules live in kumo.image.policy) ------------------------------------------
 
-    @staticmethod
-    def can_see(ctx: RequestContext, image: Image) -> bool:
-        return (ctx.is_admin or image.visibility in ("public", "community")
-                or (ctx.project_id is not None and image.owner == ctx.project_id))
-
-    @staticmethod
-    def check_write(ctx: RequestContext, image: Image | None, action: str) -> None:
-        """403 unless the caller has a writing role and owns the image (or is admin)."""
-        if not ctx.can_write:
-            raise _denied(action)
-        if image is not None and not ctx.owns(image.owner):
-            raise _denied(action)
+    can_see = staticmethod(policy.can_see)
+    check_write = staticmethod(policy.check_write)
 
     async def _load(self, s, ctx: RequestContext, image_id: str) -> Image:
-        image = await s.get(Image, image_id)
-        if image is None or not self.can_see(ctx, image):
-            raise NotFound(f"No image found with ID {image_id}")
-        return image
+        return await policy.load(s, ctx, image_id)
+
+    def _check_counts(self, extra: dict, tags: list) -> None:
+        quota.check_per_image("properties", len(extra), self.limits.properties)
+        quota.check_per_image("tags", len(tags), self.limits.tags)
 
     # --- records ----------------------------------------------------------------------------
 
@@ -104,8 +99,9 @@ class ImageService:
         if owner != ctx.project_id and not ctx.is_admin:
             raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
         if base["visibility"] == "public" and not ctx.is_admin:
-            raise _denied("publicize_image")
+            raise policy.denied("publicize_image")
         tags = base.pop("tags")
+        self._check_counts(extra, tags)
         image_id = base.pop("id", None) or new_id()
         now = utcnow()
         image = Image(id=image_id, status="queued", owner=owner, created_at=now, updated_at=now, **base)
@@ -115,6 +111,7 @@ class ImageService:
             async with self.db.session() as s:
                 if await s.get(Image, image_id) is not None:
                     raise Conflict(f"Image with identifier {image_id} already exists!")
+                await quota.check_new_image(s, self.limits, owner)
                 s.add(image)
         except IntegrityError:
             raise Conflict(f"Image with identifier {image_id} already exists!") from None
@@ -125,6 +122,11 @@ class ImageService:
         """The image, if the caller may see it (else 404)."""
         async with self.db.session() as s:
             return await self._load(s, ctx, image_id)
+
+    async def usage(self, ctx: RequestContext) -> dict:
+        """The caller's project quota usage (``GET /v2/info/usage`` body, see :func:`quota.usage`)."""
+        async with self.db.session() as s:
+            return await quota.usage(s, self.limits, ctx.project_id)
 
     async def list(self, ctx: RequestContext, q: query.ListQuery) -> tuple[list[Image], bool]:
         """One page of visible images and whether more follow. 400 for an unknown marker."""
@@ -145,7 +147,8 @@ class ImageService:
             old = patch.snapshot(image)
             new = patch.apply(old, changes)
             if new["visibility"] == "public" and old["visibility"] != "public" and not ctx.is_admin:
-                raise _denied("publicize_image")
+                raise policy.denied("publicize_image")
+            self._check_counts(new["extra"], new["tags"])
             if new["owner"] != old["owner"] and not ctx.is_admin:
                 raise Forbidden("Only administrators may change the owner of an image.")
             for key in ("disk_format", "container_format"):
@@ -172,6 +175,14 @@ class ImageService:
             if name not in current:
                 image.properties.append(ImageProperty(name=name, value=value))
 
+    @classmethod
+    def change_extra(cls, image: Image, changes: dict[str, str | None]) -> None:
+        """Set extra properties (a None value removes one), keeping the others."""
+        if changes:
+            wanted = {k: v for k, v in image.extra.items() if k not in changes}
+            wanted.update({k: v for k, v in changes.items() if v is not None})
+            cls._set_extra(image, wanted)
+
     @staticmethod
     def _set_tags(image: Image, wanted: list[str]) -> None:
         current = {t.value: t for t in image.tags}
@@ -191,22 +202,24 @@ class ImageService:
                 raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
             view = image_view(image)
             await s.delete(image)
-        try:
-            await self.store.delete(image_id)
-        except OSError:
-            log.exception("image %s deleted but its data file could not be removed", image_id)
+        for store in (self.store, self.staging):
+            try:
+                if store is not None:
+                    await store.delete(image_id)
+            except OSError:
+                log.exception("image %s deleted but its data file could not be removed", image_id)
         view["status"] = "deleted"
         await self.notify("image.delete", view)
 
     async def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
-        """Add ``tag`` (idempotent). 400 for a bad tag, 413 past 128 tags."""
+        """Add ``tag`` (idempotent). 400 for a bad tag, 413 past the tag quota."""
         schemas.validate_tag(tag)
         async with self.db.session() as s:
             image = await self._load(s, ctx, image_id)
             self.check_write(ctx, image, "modify_image")
             if tag in image.tag_list:
                 return
-            schemas.check_tag_quota(len(image.tags) + 1)
+            quota.check_per_image("tags", len(image.tags) + 1, self.limits.tags)
             image.tags.append(ImageTag(value=tag))
             image.updated_at = utcnow()
 
@@ -223,12 +236,11 @@ class ImageService:
         raise NotFound(f"Tag {tag} not found")
 
     async def set_active(self, ctx: RequestContext, image_id: str, active: bool) -> None:
-        """Reactivate (``active=True``) or deactivate an image; admin only (403 otherwise)."""
+        """Reactivate (``active=True``) or deactivate an image: its owner's members or admins (403)."""
         action = "reactivate" if active else "deactivate"
         async with self.db.session() as s:
             image = await self._load(s, ctx, image_id)
-            if not ctx.is_admin:
-                raise _denied(action)
+            self.check_write(ctx, image, action)
             if image.status not in ("active", "deactivated"):
                 raise Forbidden(f"Not allowed to {action} image in status '{image.status}'")
             target = "active" if active else "deactivated"
@@ -245,9 +257,10 @@ class ImageService:
 
         Computes size, md5 ``checksum``, sha512 ``os_hash_value`` and
         ``virtual_size``. 409 unless the image is queued, 400 without
-        disk/container formats, 413 past the size cap, 410 if the image was
-        deleted meanwhile. On any failure the data is dropped and the image is
-        queued again.
+        disk/container formats or for data that fails inspection, 413 past the
+        size cap or the project's storage quota, 410 if the image was deleted
+        meanwhile. On any failure the data is dropped and the image is queued
+        again.
         """
         async with self.db.session() as s:
             image = await self._load(s, ctx, image_id)
@@ -256,8 +269,10 @@ class ImageService:
                 raise Conflict(f"Image status transition from {image.status} to saving is not allowed")
             if not image.disk_format or not image.container_format:
                 raise BadRequest("Properties disk_format, container_format must be set prior to saving data.")
-            if declared_size is not None and declared_size > self.size_cap:
+            cap = await quota.storage_room(s, self.limits, image.owner, self.size_cap)
+            if declared_size is not None and declared_size > cap:
                 raise PayloadTooLarge("The provided image is too large.")
+            await quota.check_start_upload(s, self.limits, image.owner)
             disk_format = image.disk_format
             moved = await s.execute(update(Image).where(Image.id == image_id, Image.status == "queued")
                                     .values(status="saving", updated_at=utcnow()))
@@ -265,39 +280,65 @@ class ImageService:
                 raise Conflict("Image status transition from saving to saving is not allowed")
         inspector = FormatInspector()
         try:
-            stored = await self.store.write(image_id, chunks, size_cap=self.size_cap,
-                                            inspect=inspector.feed)
+            stored = await self.store.write(image_id, chunks, size_cap=cap, inspect=inspector.feed)
+            try:
+                inspector.check(disk_format)
+            except FormatRejected as e:
+                await self.store.delete(image_id)
+                raise BadRequest(str(e)) from None
         except BaseException as e:
-            await self._requeue(image_id)
+            await self.requeue(image_id, "saving")
             if isinstance(e, SizeLimitExceeded):
                 raise PayloadTooLarge("The provided image is too large.") from None
             raise
+        return await self.activate(image_id, "saving", stored,
+                                   virtual_size=inspector.virtual_size(disk_format, stored.size))
+
+    async def activate(self, image_id: str, from_status: str, stored: StoredData, *,
+                       virtual_size: int | None, disk_format: str | None = None,
+                       extra: dict[str, str | None] | None = None) -> Image:
+        """Record stored data and make the image ``active`` (from ``from_status`` only).
+
+        ``disk_format`` replaces the format (after a conversion); ``extra``
+        sets (or, for None values, removes) extra properties. 410 (and the
+        data removed) if the image was deleted or moved on meanwhile; on any
+        failure the image is returned to ``queued`` without data.
+        """
         values = dict(status="active", size=stored.size, checksum=stored.md5,
                       os_hash_algo="sha512", os_hash_value=stored.sha512,
-                      virtual_size=inspector.virtual_size(disk_format, stored.size),
-                      location=stored.location, updated_at=utcnow())
+                      virtual_size=virtual_size, location=stored.location, updated_at=utcnow())
+        if disk_format:
+            values["disk_format"] = disk_format
         try:
             async with self.db.session() as s:
-                done = await s.execute(update(Image).where(Image.id == image_id, Image.status == "saving")
+                done = await s.execute(update(Image).where(Image.id == image_id, Image.status == from_status)
                                        .values(**values))
                 if done.rowcount != 1:
                     raise Gone(f"Image {image_id} could not be found after upload. "
                                "The image may have been deleted during the upload.")
                 image = await s.get(Image, image_id, populate_existing=True)
+                self.change_extra(image, extra or {})
         except BaseException:
             await self.store.delete(image_id)
-            await self._requeue(image_id)
+            await self.requeue(image_id, from_status)
             raise
         view = image_view(image)
         await self.notify("image.upload", view)
         await self.notify("image.activate", view)
         return image
 
-    async def _requeue(self, image_id: str) -> None:
+    async def requeue(self, image_id: str, from_status: str, extra: dict[str, str | None] | None = None) -> None:
+        """Return the image to ``queued`` (if still in ``from_status``) without data; never raises.
+
+        ``extra`` sets or removes (None) extra properties at the same time.
+        """
         try:
             async with self.db.session() as s:
-                await s.execute(update(Image).where(Image.id == image_id, Image.status == "saving")
-                                .values(status="queued", updated_at=utcnow()))
+                image = await s.get(Image, image_id)
+                if image is None or image.status != from_status:
+                    return
+                image.status, image.size, image.updated_at = "queued", None, utcnow()
+                self.change_extra(image, extra or {})
         except Exception:
             log.exception("could not return image %s to queued after a failed upload", image_id)
 

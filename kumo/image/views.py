@@ -2,12 +2,18 @@
 
 Base properties are always present (``null`` when unset); extra properties
 follow at the top level; ``self``, ``file`` and ``schema`` are relative URLs;
-timestamps are ISO 8601 UTC with a ``Z``.
+timestamps are ISO 8601 UTC with a ``Z``. An image with data names its store
+(``"stores": "file"``, as glance with one store). Also the member ("Image
+members") and task ("Tasks") representations.
 """
 from __future__ import annotations
 
+import json
+
 from kumo.common.db import isotime
-from kumo.image.models import Image
+from kumo.image.models import Image, ImageMember, ImageTask
+
+STORE_ID = "file"
 
 
 def image_view(image: Image) -> dict:
@@ -37,4 +43,30 @@ def image_view(image: Image) -> dict:
         "file": f"/v2/images/{image.id}/file",
         "schema": "/v2/schemas/image",
     })
+    if image.status in ("active", "deactivated") and image.location:
+        body["stores"] = STORE_ID
+    return body
+
+
+def member_view(member: ImageMember) -> dict:
+    """``{"image_id", "member_id", "status", "created_at", "updated_at", "schema"}``."""
+    return {"image_id": member.image_id, "member_id": member.member_id, "status": member.status,
+            "created_at": isotime(member.created_at), "updated_at": isotime(member.updated_at),
+            "schema": "/v2/schemas/member"}
+
+
+def task_view(task: ImageTask, detail: bool = True, image: bool = False) -> dict:
+    """A task: ``id``, ``type``, ``status``, ``owner``, timestamps, ``self``, ``schema``;
+    ``input``/``result``/``message`` with ``detail``; ``image_id``/``request_id``/``user_id``
+    with ``image`` (the form of ``GET /v2/images/{id}/tasks``)."""
+    body = {"id": task.id, "type": task.type, "status": task.status, "owner": task.owner,
+            "expires_at": isotime(task.expires_at) if task.expires_at else None,
+            "created_at": isotime(task.created_at), "updated_at": isotime(task.updated_at),
+            "self": f"/v2/tasks/{task.id}", "schema": "/v2/schemas/task"}
+    if detail:
+        body["input"] = json.loads(task.input or "{}")
+        body["result"] = json.loads(task.result) if task.result else None
+        body["message"] = task.message or ""
+    if image:
+        body.update(image_id=task.image_id, request_id=task.request_id, user_id=task.user_id)
     return body

@@ -210,8 +210,10 @@ async def test_deactivate_reactivate(client):
     r = await client.post(f"/v2/images/{img['id']}/actions/deactivate", headers=admin)
     assert r.status_code == 403
     assert (await upload(client, img["id"], b"payload")).status_code == 204
-    r = await client.post(f"/v2/images/{img['id']}/actions/deactivate")
-    assert r.status_code == 403  # not admin
+    r = await client.post(f"/v2/images/{img['id']}/actions/deactivate", headers=as_token("reader-token"))
+    assert r.status_code == 403  # a reader of the owning project
+    r = await client.post(f"/v2/images/{img['id']}/actions/deactivate", headers=as_token("alt-token"))
+    assert r.status_code == 404  # another project does not see the image
     r = await client.post(f"/v2/images/{img['id']}/actions/deactivate", headers=admin)
     assert r.status_code == 204
     assert (await client.get(f"/v2/images/{img['id']}")).json()["status"] == "deactivated"
@@ -222,6 +224,13 @@ async def test_deactivate_reactivate(client):
     assert r.status_code == 204
     assert (await client.get(f"/v2/images/{img['id']}")).json()["status"] == "active"
     assert (await client.get(f"/v2/images/{img['id']}/file")).content == b"payload"
+    # the owner's members deactivate and reactivate their own images (glance's default policy)
+    r = await client.post(f"/v2/images/{img['id']}/actions/deactivate")
+    assert r.status_code == 204
+    assert (await client.get(f"/v2/images/{img['id']}")).json()["status"] == "deactivated"
+    r = await client.post(f"/v2/images/{img['id']}/actions/reactivate")
+    assert r.status_code == 204
+    assert (await client.get(f"/v2/images/{img['id']}")).json()["status"] == "active"
 
 
 async def test_schemas(client):

@@ -124,11 +124,13 @@ async def test_qcow2_virtual_size_from_header(client, tmp_path):
     assert shown["size"] == len(data)
 
 
-async def test_qcow2_format_with_other_data_is_accepted(client):
+async def test_qcow2_format_with_other_data_is_refused(client, settings):
     img = await create(client, name="fake-qcow2", disk_format="qcow2")
-    assert (await upload(client, img["id"], b"not a qcow2 file at all" * 10)).status_code == 204
+    r = await upload(client, img["id"], b"not a qcow2 file at all" * 10)
+    assert r.status_code == 400 and "disk_format qcow2" in r.text
     shown = (await client.get(f"/v2/images/{img['id']}")).json()
-    assert shown["status"] == "active" and shown["virtual_size"] is None
+    assert shown["status"] == "queued" and shown["size"] is None and shown["checksum"] is None
+    assert list(settings.image_store.iterdir()) == []
 
 
 async def test_iso_and_other_formats_virtual_size(client):

@@ -57,7 +57,7 @@ async def test_visibility_isolation(client):
 
 
 async def test_filters(client):
-    a = await create(client, name="a", disk_format="qcow2", tags=["x", "y"], os_distro="debian")
+    a = await create(client, name="a", disk_format="ami", tags=["x", "y"], os_distro="debian")
     await upload(client, a["id"], b"1" * 100)
     b = await create(client, name="b", disk_format="raw", tags=["x"], os_distro="ubuntu")
     await upload(client, b["id"], b"2" * 10)

@@ -167,15 +167,15 @@ async def test_v21_form_under_v21_type_only(client):
 
 async def test_formats_only_while_queued(client):
     img = await create(client, name="f")
-    r = await patch(client, img["id"], [{"op": "replace", "path": "/disk_format", "value": "qcow2"}])
-    assert r.status_code == 200 and r.json()["disk_format"] == "qcow2"
+    r = await patch(client, img["id"], [{"op": "replace", "path": "/disk_format", "value": "iso"}])
+    assert r.status_code == 200 and r.json()["disk_format"] == "iso"
     await upload(client, img["id"], b"data")
     r = await patch(client, img["id"], [{"op": "replace", "path": "/disk_format", "value": "raw"}])
     assert r.status_code == 403
     r = await patch(client, img["id"], [{"op": "replace", "path": "/container_format", "value": "ovf"}])
     assert r.status_code == 403
     r = await patch(client, img["id"], [{"op": "replace", "path": "/name", "value": "renamed"}])
-    assert r.status_code == 200 and r.json()["disk_format"] == "qcow2"
+    assert r.status_code == 200 and r.json()["disk_format"] == "iso"
 
 
 async def test_admin_may_publicize_and_change_owner(client):

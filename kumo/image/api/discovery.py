@@ -3,11 +3,10 @@
 - ``GET /`` -> 300 and ``GET /versions`` -> 200, body ``{"versions": [{"id": "v2.16",
   "status": "CURRENT", "links": [{"rel": "self", "href": "http://host:9292/v2/"}]}, ...]}``
   (Image API v2 "Versions"); no token needed.
-- ``GET /v2/schemas/image`` and ``GET /v2/schemas/images`` -> 200, JSON schema
+- ``GET /v2/schemas/{image,images,member,members,task,tasks}`` -> 200, JSON schema
   documents (Image API v2 "Schemas").
-- ``GET /v2/info/import`` -> 200, ``{"import-methods": {"description", "type": "array",
-  "value": []}}`` (Image API v2 "Interoperable image import": no import method is
-  offered; data goes through ``PUT /v2/images/{id}/file``).
+
+The ``/v2/info/*`` documents are served by :mod:`kumo.image.api.imports`.
 """
 from __future__ import annotations
 
@@ -39,17 +38,15 @@ async def versions(request: Request) -> JSONResponse:
     return JSONResponse(versions_body(request))
 
 
-async def image_schema(request: Request) -> JSONResponse:
-    return JSONResponse(schemas.image_schema())
+_SCHEMAS = {"image": schemas.image_schema, "images": schemas.images_schema,
+            "member": schemas.member_schema, "members": schemas.members_schema,
+            "task": schemas.task_schema, "tasks": schemas.tasks_schema}
 
 
-async def images_schema(request: Request) -> JSONResponse:
-    return JSONResponse(schemas.images_schema())
-
-
-async def import_info(request: Request) -> JSONResponse:
-    return JSONResponse({"import-methods": {
-        "description": "Import methods available.", "type": "array", "value": []}})
+def _schema_route(name: str) -> Route:
+    async def show(request: Request) -> JSONResponse:
+        return JSONResponse(_SCHEMAS[name]())
+    return Route(f"/v2/schemas/{name}", show, methods=["GET"])
 
 
 def is_public(method: str, path: str) -> bool:
@@ -60,7 +57,5 @@ def is_public(method: str, path: str) -> bool:
 routes = [
     Route("/", root, methods=["GET"]),
     Route("/versions", versions, methods=["GET"]),
-    Route("/v2/schemas/image", image_schema, methods=["GET"]),
-    Route("/v2/schemas/images", images_schema, methods=["GET"]),
-    Route("/v2/info/import", import_info, methods=["GET"]),
+    *(_schema_route(name) for name in _SCHEMAS),
 ]

@@ -21,14 +21,16 @@ import os
 import re
 from urllib.parse import urlencode
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from kumo.common.api import context
-from kumo.common.api.body import json_body, parse_int
-from kumo.common.api.errors import ApiError, BadRequest, NotFound, UnsupportedMediaType
+from kumo.common.api.body import json_body
+from kumo.common.api.errors import ApiError, NotFound, UnsupportedMediaType
 from kumo.image import patch, query
+from kumo.image.api import common
+from kumo.image.api.common import receive_data
 from kumo.image.service import ImageService
 from kumo.image.views import image_view
 
@@ -41,10 +43,6 @@ class RangeNotSatisfiable(ApiError):
 
 def _svc(request: Request) -> ImageService:
     return request.app.state.images
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 async def create_image(request: Request) -> JSONResponse:
@@ -75,7 +73,7 @@ async def show_image(request: Request) -> JSONResponse:
 
 async def update_image(request: Request) -> JSONResponse:
     ctx = context(request)
-    media_type = _media_type(request)
+    media_type = common.media_type(request)
     if media_type not in patch.MEDIA_TYPES:
         raise UnsupportedMediaType(
             f"Unsupported Content-Type: use {patch.MEDIA_TYPES[0]}",
@@ -95,24 +93,9 @@ async def delete_image(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _declared_size(request: Request) -> int | None:
-    for header in ("x-openstack-image-size", "content-length"):
-        raw = request.headers.get(header)
-        if raw:
-            return parse_int(f"{header} header", raw)
-    return None
-
-
 async def upload_data(request: Request) -> Response:
-    ctx = context(request)
-    if _media_type(request) != "application/octet-stream":
-        raise UnsupportedMediaType(
-            f"Content-Type {_media_type(request) or 'None'} is not supported; use application/octet-stream")
-    try:
-        await _svc(request).upload(ctx, request.path_params["image_id"], request.stream(),
-                                   _declared_size(request))
-    except ClientDisconnect:
-        raise BadRequest("The client disconnected before the image data was complete.") from None
+    ctx, image_id = context(request), request.path_params["image_id"]
+    await receive_data(request, lambda chunks, size: _svc(request).upload(ctx, image_id, chunks, size))
     return Response(status_code=204)
 
 

@@ -1,0 +1,281 @@
+"""Interoperable image import (Image API v2 "Interoperable image import") and legacy import tasks.
+
+- ``stage``: ``PUT /v2/images/{id}/stage`` streams data into the staging
+  store (``[image] staging_dir``); the image goes ``queued`` -> ``uploading``
+  and records the staged size. A failed stage returns it to ``queued`` with
+  nothing staged.
+- ``start_import``: ``POST /v2/images/{id}/import`` with method
+  ``glance-direct`` (an ``uploading`` image) or ``web-download`` (a ``queued``
+  image and an http(s) ``uri``) moves the image to ``importing``, records an
+  ``api_image_import`` task and the ``os_glance_import_task`` property, and
+  returns; the work runs in the background.
+- ``create_task``: ``POST /v2/tasks`` (type ``import``, admins) creates an
+  image from ``image_properties`` and web-downloads ``import_from`` into it.
+
+The background work downloads (web-download, bounded by the size cap and
+storage quota), checks and converts the data (:mod:`kumo.image.convert`), then
+streams it into the image store and activates the image. On failure the image
+returns to ``queued`` with ``os_glance_failed_import`` set and no data in the
+store or staging area, and the task fails with the reason.
+
+Errors: 400 for a bad body, an unknown or disabled method, a URL that does not
+pass filtering, missing disk/container formats; 403 when the caller may not
+write the image; 404 unknown image; 409 for the wrong image status or an
+unknown store; 413 past the size cap or a quota.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, Sequence
+
+from sqlalchemy import update
+
+from kumo.common.api.errors import ApiError, BadRequest, Conflict, PayloadTooLarge
+from kumo.common.auth.context import RequestContext
+from kumo.common.db import utcnow
+from kumo.image import convert, fetch, policy, quota
+from kumo.image.formats import FormatRejected
+from kumo.image.models import Image
+from kumo.image.service import ImageService
+from kumo.image.store import SizeLimitExceeded
+from kumo.image.tasks import TaskService, check_tasks_api
+from kumo.image.views import STORE_ID
+
+log = logging.getLogger(__name__)
+
+METHODS = ("glance-direct", "web-download")
+TASK_PROPERTY, FAILED_PROPERTY = "os_glance_import_task", "os_glance_failed_import"
+
+
+class ImportFailed(Exception):
+    """The background import could not complete (the message is the task's)."""
+
+
+class ImportService:
+    """Staging and imports for the images of ``images``; tasks recorded in ``tasks``.
+
+    ``methods``: the enabled import methods; ``target_format``: convert imports
+    to it ("" keeps the format); ``allowed_ports``/``download_timeout``: web-download
+    limits (``[image]`` settings).
+    """
+
+    def __init__(self, images: ImageService, tasks: TaskService, methods: Sequence[str] = METHODS,
+                 target_format: str = "qcow2", allowed_ports: Sequence[int] = (),
+                 download_timeout: float = 600):
+        if images.staging is None:
+            raise ValueError("imports need a staging store")
+        self.images, self.tasks = images, tasks
+        self.staging = images.staging
+        self.methods = [m for m in methods if m in METHODS]
+        self.target_format = target_format if target_format in convert.TARGETS else ""
+        self.allowed_ports = list(allowed_ports)
+        self.download_timeout = download_timeout
+        self._running: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        """Clean up after a crash: drop partial staged data, requeue interrupted imports, fail their tasks."""
+        self.staging.prepare()
+        async with self.images.db.session() as s:
+            await s.execute(update(Image).where(Image.status == "importing")
+                            .values(status="queued", size=None, updated_at=utcnow()))
+            await s.execute(update(Image).where(Image.status == "uploading",
+                                                Image.id.not_in(self._staged_ids()))
+                            .values(status="queued", size=None, updated_at=utcnow()))
+        await self.tasks.fail_interrupted()
+
+    def _staged_ids(self) -> list[str]:
+        return [p.name for p in self.staging.root.iterdir() if "." not in p.name]
+
+    async def stop(self) -> None:
+        """Cancel running imports (their images return to ``queued`` on the next start)."""
+        for task in list(self._running):
+            task.cancel()
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait for the running imports (tests)."""
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
+
+    # --- stage ------------------------------------------------------------------------------
+
+    async def stage(self, ctx: RequestContext, image_id: str, chunks: AsyncIterable[bytes],
+                    declared_size: int | None = None) -> None:
+        """Stage the image's data for ``glance-direct``: queued -> uploading (409 otherwise)."""
+        async with self.images.db.session() as s:
+            image = await policy.load(s, ctx, image_id)
+            policy.check_write(ctx, image, "upload_image")
+            if image.status != "queued":
+                raise Conflict(f"Image status transition from {image.status} to uploading is not allowed")
+            cap = await quota.staging_room(s, self.images.limits, image.owner, self.images.size_cap)
+            if declared_size is not None and declared_size > cap:
+                raise PayloadTooLarge("The provided image is too large.")
+            await quota.check_start_upload(s, self.images.limits, image.owner)
+            moved = await s.execute(update(Image).where(Image.id == image_id, Image.status == "queued")
+                                    .values(status="uploading", updated_at=utcnow()))
+            if moved.rowcount != 1:
+                raise Conflict("Image status transition from uploading to uploading is not allowed")
+        try:
+            stored = await self.staging.write(image_id, chunks, size_cap=cap)
+            async with self.images.db.session() as s:
+                done = await s.execute(update(Image).where(Image.id == image_id, Image.status == "uploading")
+                                       .values(size=stored.size, updated_at=utcnow()))
+                if done.rowcount != 1:
+                    raise Conflict(f"Image {image_id} was deleted or changed during staging.")
+        except BaseException as e:
+            await asyncio.shield(self.staging.delete(image_id))
+            await self.images.requeue(image_id, "uploading")
+            if isinstance(e, SizeLimitExceeded):
+                raise PayloadTooLarge("The provided image is too large.") from None
+            raise
+
+    # --- import -----------------------------------------------------------------------------
+
+    def _parse(self, body: object) -> tuple[str, str | None]:
+        if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
+            raise BadRequest("Request body must have a 'method' object.")
+        name = body["method"].get("name")
+        if name not in self.methods:
+            raise BadRequest(f"Import method {name!r} is not valid; available: {', '.join(self.methods)}.")
+        stores = body.get("stores")
+        if stores is not None:
+            if not isinstance(stores, list) or not all(isinstance(x, str) for x in stores):
+                raise BadRequest("'stores' must be a list of store identifiers.")
+            for store in stores:
+                if store != STORE_ID:
+                    raise Conflict(f"Store for identifier {store} not found")
+        for flag in ("all_stores", "all_stores_must_succeed"):
+            if flag in body and not isinstance(body[flag], bool):
+                raise BadRequest(f"'{flag}' must be a boolean.")
+        uri = None
+        if name == "web-download":
+            uri = fetch.check_url(body["method"].get("uri"), self.allowed_ports)
+        return name, uri
+
+    async def start_import(self, ctx: RequestContext, image_id: str, body: object) -> None:
+        """Begin importing (202 for the API); the image goes ``importing`` and a task records the run."""
+        method, uri = self._parse(body)
+        async with self.images.db.session() as s:
+            image = await policy.load(s, ctx, image_id)
+            policy.check_write(ctx, image, "import_image")
+            if not image.disk_format or not image.container_format:
+                raise BadRequest("'disk_format' and 'container_format' need to be set before import.")
+            wanted = "uploading" if method == "glance-direct" else "queued"
+            if image.status != wanted:
+                if method == "glance-direct":
+                    raise Conflict("Image needs to be staged before 'glance-direct' method can be used")
+                raise Conflict(f"Image status {image.status} is not valid for the {method} method")
+            if method == "web-download":
+                await quota.check_start_upload(s, self.images.limits, image.owner)
+        task = await self.tasks.add(ctx, "api_image_import", {
+            "image_id": image_id, "import_req": body, "backend": [STORE_ID]}, image_id, owner=image.owner)
+        await self._begin(image_id, wanted, task.id, method, uri)
+
+    async def _begin(self, image_id: str, from_status: str, task_id: str, method: str, uri: str | None) -> None:
+        async with self.images.db.session() as s:
+            image = await s.get(Image, image_id)
+            if image is None or image.status != from_status:
+                await self.tasks.finish(task_id, False, message="The image changed before the import began.")
+                raise Conflict(f"Image {image_id} changed before the import began.")
+            image.status, image.updated_at = "importing", utcnow()
+            self.images.change_extra(image, {TASK_PROPERTY: task_id, FAILED_PROPERTY: None})
+            owner, disk_format = image.owner, image.disk_format
+        job = asyncio.get_running_loop().create_task(
+            self._run(image_id, task_id, method, uri, owner, disk_format))
+        self._running.add(job)
+        job.add_done_callback(self._running.discard)
+
+    async def _run(self, image_id: str, task_id: str, method: str, uri: str | None,
+                   owner: str | None, disk_format: str) -> None:
+        try:
+            if method == "web-download":
+                await self._download(image_id, uri, owner)
+            await self._store(image_id, owner, disk_format)
+        except BaseException as e:
+            if isinstance(e, (ImportFailed, FormatRejected)):
+                reason = str(e)
+            elif isinstance(e, ApiError):
+                reason = e.message
+            elif isinstance(e, asyncio.CancelledError):
+                reason = "the import was interrupted"
+            else:
+                reason = f"unexpected error: {type(e).__name__}"
+                log.exception("import of image %s failed", image_id)
+            await asyncio.shield(self._fail(image_id, task_id, reason))
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            return
+        await self.tasks.finish(task_id, True, result={"image_id": image_id})
+
+    async def _fail(self, image_id: str, task_id: str, reason: str) -> None:
+        log.info("import of image %s failed: %s", image_id, reason)
+        await self.staging.delete(image_id)
+        await self.images.requeue(image_id, "importing", {TASK_PROPERTY: None, FAILED_PROPERTY: STORE_ID})
+        await self.tasks.finish(task_id, False, message=f"Import of image {image_id} failed: {reason}")
+
+    async def _room(self, owner: str | None) -> int:
+        async with self.images.db.session() as s:
+            try:
+                return await quota.storage_room(s, self.images.limits, owner, self.images.size_cap)
+            except PayloadTooLarge as e:
+                raise ImportFailed(e.message) from None
+
+    async def _download(self, image_id: str, uri: str, owner: str | None) -> None:
+        cap = await self._room(owner)
+        try:
+            async with asyncio.timeout(self.download_timeout):
+                async with fetch.open_url(uri, self.allowed_ports, timeout=min(60.0, self.download_timeout)) as body:
+                    await self.staging.write(image_id, body, size_cap=cap)
+        except fetch.FetchError as e:
+            raise ImportFailed(str(e)) from None
+        except SizeLimitExceeded:
+            raise ImportFailed("the image data exceeds the size cap or the storage quota") from None
+        except TimeoutError:
+            raise ImportFailed(f"the download took longer than {self.download_timeout:g} s") from None
+
+    async def _store(self, image_id: str, owner: str | None, disk_format: str) -> None:
+        staged = self.staging.path(image_id)
+        prepared = await convert.prepare(staged, disk_format, self.target_format)
+        try:
+            f = await asyncio.to_thread(open, prepared.path, "rb")
+            try:
+                stored = await self.images.store.write(image_id, self.staging.iter_file(f),
+                                                       size_cap=await self._room(owner))
+            except SizeLimitExceeded:
+                raise ImportFailed("the image data exceeds the size cap or the storage quota") from None
+            finally:
+                f.close()
+        finally:
+            if prepared.temporary:
+                await asyncio.shield(asyncio.to_thread(prepared.path.unlink, missing_ok=True))
+        await self.staging.delete(image_id)
+        await self.images.activate(image_id, "importing", stored, virtual_size=prepared.virtual_size,
+                                   disk_format=prepared.disk_format,
+                                   extra={TASK_PROPERTY: None, FAILED_PROPERTY: None})
+
+    # --- legacy tasks -----------------------------------------------------------------------
+
+    async def create_task(self, ctx: RequestContext, body: object):
+        """``POST /v2/tasks`` type ``import``: a new image filled from ``input.import_from``."""
+        check_tasks_api(ctx)
+        if not isinstance(body, dict) or body.get("type") != "import":
+            raise BadRequest("Invalid type value: only 'import' tasks are supported.")
+        task_input = body.get("input")
+        if not isinstance(task_input, dict) or not isinstance(task_input.get("image_properties"), dict):
+            raise BadRequest("Input of an import task needs 'import_from', 'import_from_format' "
+                             "and 'image_properties'.")
+        uri = fetch.check_url(task_input.get("import_from"), self.allowed_ports)
+        if task_input.get("import_from_format") not in (None, *convert.CONVERTIBLE, "iso"):
+            raise BadRequest(f"Invalid import_from_format {task_input.get('import_from_format')!r}")
+        props = dict(task_input["image_properties"])
+        props.setdefault("disk_format", task_input.get("import_from_format") or "raw")
+        props.setdefault("container_format", "bare")
+        image = await self.images.create(ctx, props)
+        task = await self.tasks.add(ctx, "import", task_input, image.id)
+        try:
+            await self._begin(image.id, "queued", task.id, "web-download", uri)
+        except Conflict:
+            pass
+        return await self.tasks.get(ctx, task.id)
