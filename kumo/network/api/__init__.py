@@ -11,6 +11,7 @@ from kumo.common.api import create_app
 from kumo.common.db import Database
 from kumo.common.runtime import Component, Runtime
 from kumo.network.api.routes import routes
+from kumo.network import policies
 from kumo.network.models import Base
 from kumo.network.service import NetworkService
 
@@ -36,7 +37,7 @@ def component(rt: Runtime) -> Component:
     """Build the network API component for ``rt``."""
     settings = rt.settings
     db = Database(settings.database_url("network"), Base.metadata)
-    service = NetworkService(db, settings, rt.bus)
+    service = NetworkService(db, settings, rt.bus, policies.policy(settings))
     app = create_app(style="neutron", routes=routes(), validator=rt.validator, public=_public,
                      state={"service": service, "settings": settings, "bus": rt.bus})
     endpoint = NetworkServerEndpoint(service)

@@ -53,7 +53,8 @@ class AgentsMixin(ServiceBase):
         return await self.write(tx)
 
     async def list_agents(self, ctx: RequestContext) -> list[dict]:
-        if not ctx.is_admin:
+        """The agents ``get_agent`` shows the caller (admins: all; others: none)."""
+        if not self.allowed(ctx, "get_agent", {}):
             return []
 
         async def tx(s: AsyncSession) -> list[dict]:
@@ -61,8 +62,10 @@ class AgentsMixin(ServiceBase):
             return [agent_view(a) for a in rows]
         return await self.read(tx)
 
-    async def _agent(self, s: AsyncSession, ctx: RequestContext, agent_id: str) -> Agent:
-        row = await s.get(Agent, agent_id) if ctx.is_admin else None
+    async def _agent(self, s: AsyncSession, ctx: RequestContext, agent_id: str,
+                     action: str = "get_agent") -> Agent:
+        """The agent if ``action`` allows the caller (admin only by default), else 404."""
+        row = await s.get(Agent, agent_id) if self.allowed(ctx, action, {}) else None
         if row is None:
             raise errors.not_found("agent", agent_id)
         return row
@@ -75,7 +78,7 @@ class AgentsMixin(ServiceBase):
     async def update_agent(self, ctx: RequestContext, agent_id: str, body: dict) -> dict:
         """Change ``admin_state_up`` / ``description`` (admin only; others 404)."""
         async def tx(s: AsyncSession) -> dict:
-            row = await self._agent(s, ctx, agent_id)
+            row = await self._agent(s, ctx, agent_id, "update_agent")
             if "admin_state_up" in body:
                 row.admin_state_up = body["admin_state_up"]
             if "description" in body:
@@ -86,7 +89,7 @@ class AgentsMixin(ServiceBase):
 
     async def delete_agent(self, ctx: RequestContext, agent_id: str) -> None:
         async def tx(s: AsyncSession) -> None:
-            await s.delete(await self._agent(s, ctx, agent_id))
+            await s.delete(await self._agent(s, ctx, agent_id, "delete_agent"))
         await self.write(tx)
 
     # --- tags ---------------------------------------------------------------
@@ -94,17 +97,15 @@ class AgentsMixin(ServiceBase):
                         write: bool):
         if collection == "networks":
             obj = await self.get_network(s, ctx, ident)
-            owner = self.network_owner(ctx, obj)
+            target = self.network_target(obj)
         elif collection == "subnets":
             obj, net = await self.get_subnet(s, ctx, ident)
-            owner = self.network_owner(ctx, net) or obj.project_id == ctx.project_id
+            target = self.child_target(obj.project_id, net)
         else:
-            obj, _ = await self.get_port(s, ctx, ident)
-            owner = True
+            obj, net = await self.get_port(s, ctx, ident)
+            target = self.port_target(obj, net)
         if write:
-            if not owner:
-                raise errors.policy(f"update_{collection[:-1]}:tags")
-            self.require_write(ctx, f"update_{collection[:-1]}:tags")
+            self.authorize(ctx, f"update_{collection[:-1]}:tags", target)
         return obj
 
     async def get_tags(self, ctx: RequestContext, collection: str, ident: str) -> list[str]:

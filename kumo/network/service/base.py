@@ -1,13 +1,11 @@
 """Shared plumbing of the network service: transactions, visibility, DHCP notices.
 
-Visibility and write rules follow neutron's default policies:
-
-- a network is visible to its project, to everyone when ``shared`` or
-  ``router:external``, and to admins; a subnet is visible when its network is;
-  a port is visible to its project, to the network's project and to admins;
-- invisible resources are 404 ``<Resource>NotFound``; visible ones the caller
-  may not change are 403 ``PolicyNotAuthorized``; a reader (no member or admin
-  role) may change nothing (403).
+Visibility and write rules are the policy's (:mod:`kumo.network.policies`,
+neutron's defaults): a network is visible to its project, to everyone when
+``shared`` or ``router:external``, and to admins; a subnet is visible when its
+network is; a port to its project, the network's project and admins. Invisible
+resources are 404 ``<Resource>NotFound``; visible ones the caller may not
+change are 403 ``PolicyNotAuthorized``; a reader may change nothing (403).
 """
 from __future__ import annotations
 
@@ -22,9 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kumo.common.api.errors import Conflict
 from kumo.common.auth.context import RequestContext
 from kumo.common.db import Database
+from kumo.common.policy import Policy
 from kumo.config import Settings
-from kumo.network import errors
+from kumo.network import errors, policies
 from kumo.network.models import Network, Port, Subnet
+from kumo.network.policies import ADMIN_ATTRIBUTES, PUBLIC_OUTPUT
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,10 +37,11 @@ DHCP_TOPIC = "dhcp_agent"
 class ServiceBase:
     """Database, settings and bus of the network service, plus common checks."""
 
-    def __init__(self, db: Database, settings: Settings, bus):
+    def __init__(self, db: Database, settings: Settings, bus, policy: Policy | None = None):
         self.db = db
         self.settings = settings
         self.bus = bus
+        self.policy = policy or policies.policy(settings)
         # One writer at a time in this process: IP and MAC choices read then
         # insert, so they must not interleave. Other processes are kept honest by
         # the unique keys (the loser of a race retries, see write()).
@@ -69,52 +70,83 @@ class ServiceBase:
         async with self.db.session() as s:
             return await fn(s)
 
-    # --- rules ------------------------------------------------------------
-    @staticmethod
-    def require_write(ctx: RequestContext, rule: str) -> None:
-        """403 unless the caller has a role that may change resources."""
-        if not ctx.can_write:
-            raise errors.policy(rule)
+    # --- rules (kumo.network.policies) ---------------------------------------
+    def admin(self, ctx: RequestContext) -> bool:
+        """``context_is_admin``: lists are not scoped to the caller's project."""
+        return self.policy.is_admin(ctx)
+
+    def allowed(self, ctx: RequestContext, action: str, target: dict) -> bool:
+        return self.policy.check(ctx, action, target)
+
+    def authorize(self, ctx: RequestContext, action: str, target: dict) -> None:
+        """403 PolicyNotAuthorized unless the policy allows ``action`` on ``target``."""
+        self.policy.authorize(ctx, action, target)
+
+    def authorize_attributes(self, ctx: RequestContext, op: str, resource: str, keys, target: dict) -> None:
+        """``<op>_<resource>:<key>`` for each attribute key given (403 on the first refused)."""
+        for key in keys:
+            self.authorize(ctx, f"{op}_{resource}:{key}", target)
+
+    def shown(self, ctx: RequestContext, resource: str, view: dict, target: dict) -> dict:
+        """``view`` without the attributes ``get_<resource>:<attr>`` hides from the caller."""
+        for attr in ADMIN_ATTRIBUTES.get(resource, ()):
+            if attr in view and attr not in PUBLIC_OUTPUT and \
+                    not self.allowed(ctx, f"get_{resource}:{attr}", target):
+                del view[attr]
+        return view
 
     @staticmethod
-    def network_visible(ctx: RequestContext, net: Network) -> bool:
-        return ctx.is_admin or net.project_id == ctx.project_id or net.shared or net.external
+    def network_target(net: Network) -> dict:
+        return {"id": net.id, "project_id": net.project_id, "shared": net.shared,
+                "router:external": net.external}
 
     @staticmethod
-    def network_owner(ctx: RequestContext, net: Network) -> bool:
-        return ctx.is_admin or net.project_id == ctx.project_id
+    def child_target(project_id: str | None, net: Network, **extra) -> dict:
+        """Target of a subnet or port of ``project_id`` on ``net`` (also for creates)."""
+        return {"project_id": project_id, "network_id": net.id, "network:project_id": net.project_id,
+                "network:shared": net.shared, "network:router:external": net.external, **extra}
 
-    @staticmethod
-    def visible_networks_clause(ctx: RequestContext):
-        if ctx.is_admin:
+    def authorize_create(self, ctx: RequestContext, action: str, project_id: str | None) -> None:
+        """Before looking the network up: 403 if the caller may not ``action`` (create_subnet,
+        create_port) even on a network of its own (a reader), so it learns nothing of others'."""
+        self.authorize(ctx, action, {"project_id": project_id, "network:project_id": ctx.project_id})
+
+    def scope_clause(self, ctx: RequestContext):
+        """SQL filter of the networks a list starts from: the caller's project's, shared and
+        external ones (None for admins: all)."""
+        if self.admin(ctx):
             return None
         return or_(Network.project_id == ctx.project_id, Network.shared.is_(True),
                    Network.external.is_(True))
 
     async def get_network(self, s: AsyncSession, ctx: RequestContext, net_id: str) -> Network:
-        """The network if ``ctx`` may see it, else 404 NetworkNotFound."""
+        """The network if ``get_network`` allows the caller, else 404 NetworkNotFound."""
         net = await s.get(Network, net_id)
-        if net is None or not self.network_visible(ctx, net):
+        if net is None or not self.allowed(ctx, "get_network", self.network_target(net)):
             raise errors.not_found("network", net_id)
         return net
 
     async def get_subnet(self, s: AsyncSession, ctx: RequestContext, subnet_id: str
                          ) -> tuple[Subnet, Network]:
+        """The subnet and its network if ``get_subnet`` allows the caller, else 404."""
         subnet = await s.get(Subnet, subnet_id)
         net = await s.get(Network, subnet.network_id) if subnet else None
-        if subnet is None or net is None or not (
-                self.network_visible(ctx, net) or subnet.project_id == ctx.project_id):
+        if subnet is None or net is None or not self.allowed(
+                ctx, "get_subnet", self.child_target(subnet.project_id, net)):
             raise errors.not_found("subnet", subnet_id)
         return subnet, net
 
     async def get_port(self, s: AsyncSession, ctx: RequestContext, port_id: str
                        ) -> tuple[Port, Network]:
+        """The port and its network if ``get_port`` allows the caller, else 404."""
         port = await s.get(Port, port_id)
         net = await s.get(Network, port.network_id) if port else None
-        if port is None or net is None or not (
-                ctx.is_admin or port.project_id == ctx.project_id or net.project_id == ctx.project_id):
+        if port is None or net is None or not self.allowed(ctx, "get_port", self.port_target(port, net)):
             raise errors.not_found("port", port_id)
         return port, net
+
+    def port_target(self, port: Port, net: Network) -> dict:
+        return self.child_target(port.project_id, net, device_owner=port.device_owner)
 
     async def has_dhcp(self, s: AsyncSession, net_id: str) -> bool:
         found = await s.scalar(select(Subnet.id).where(

@@ -17,6 +17,7 @@ from kumo.common.api.errors import NotFound
 from kumo.common.auth.context import RequestContext
 from kumo.network import errors
 from kumo.network.models import Network, Port
+from kumo.network.policies import ADMIN_ATTRIBUTES
 from kumo.network.service.base import AUTO_DELETE_OWNERS, ServiceBase
 from kumo.network.service.views import network_view
 
@@ -63,15 +64,15 @@ class NetworksMixin(ServiceBase):
             raise errors.vlan_in_use(segid, physnet)
         return kind, physnet, segid
 
-    def _check_admin_attrs(self, ctx: RequestContext, body: dict, op: str,
-                           current: Network | None = None) -> None:
+    def _check_admin_attrs(self, ctx: RequestContext, body: dict, op: str, target: dict) -> None:
+        """``<op>_network:<attr>`` for each admin attribute given (a create's default values pass)."""
         defaults = {"shared": False, "router:external": False}
-        for key in ("shared", "router:external", *PROVIDER_KEYS):
-            if key not in body or ctx.is_admin:
-                continue
-            if op == "create" and key in defaults and body[key] == defaults[key]:
-                continue
-            raise errors.policy(f"{op}_network:{key}")
+        keys = [key for key in ADMIN_ATTRIBUTES["network"] if key in body and not (
+            op == "create" and key in defaults and body[key] == defaults[key])]
+        self.authorize_attributes(ctx, op, "network", keys, target)
+
+    def _network_view(self, ctx: RequestContext, net: Network) -> dict:
+        return self.shown(ctx, "network", network_view(net), self.network_target(net))
 
     @staticmethod
     def _check_mtu(mtu: int | None) -> int:
@@ -88,11 +89,11 @@ class NetworksMixin(ServiceBase):
         attributes; 400 for bad provider attributes or MTU; 409 for a physical
         network or VLAN already in use.
         """
-        self.require_write(ctx, "create_network")
         project = body.pop("project_id", None) or ctx.project_id
-        if project != ctx.project_id and not ctx.is_admin:
-            raise errors.policy("create_network")
-        self._check_admin_attrs(ctx, body, "create")
+        target = {"project_id": project, "shared": body.get("shared", False),
+                  "router:external": body.get("router:external", False)}
+        self.authorize(ctx, "create_network", target)
+        self._check_admin_attrs(ctx, body, "create", target)
         if body.get("availability_zone_hints"):
             zone = body["availability_zone_hints"][0]
             raise NotFound(f"AvailabilityZone {zone} could not be found.",
@@ -109,24 +110,25 @@ class NetworksMixin(ServiceBase):
                           availability_zone_hints=[], tags=body["tags"], subnets=[])
             s.add(net)
             await s.flush()
-            return network_view(net, ctx.is_admin)
+            return self._network_view(ctx, net)
 
         return await self.write(tx)
 
     async def list_networks(self, ctx: RequestContext) -> list[dict]:
-        """Views of every network ``ctx`` may see, sorted by id."""
+        """Views of every network ``ctx`` may see (scope, then ``get_network``), sorted by id."""
         async def tx(s: AsyncSession) -> list[dict]:
             q = select(Network).order_by(Network.id)
-            clause = self.visible_networks_clause(ctx)
+            clause = self.scope_clause(ctx)
             if clause is not None:
                 q = q.where(clause)
-            return [network_view(n, ctx.is_admin) for n in (await s.scalars(q)).all()]
+            return [self._network_view(ctx, n) for n in (await s.scalars(q)).all()
+                    if self.allowed(ctx, "get_network", self.network_target(n))]
         return await self.read(tx)
 
     async def show_network(self, ctx: RequestContext, net_id: str) -> dict:
         """One network's view; 404 NetworkNotFound if ``ctx`` cannot see it."""
         async def tx(s: AsyncSession) -> dict:
-            return network_view(await self.get_network(s, ctx, net_id), ctx.is_admin)
+            return self._network_view(ctx, await self.get_network(s, ctx, net_id))
         return await self.read(tx)
 
     async def update_network(self, ctx: RequestContext, net_id: str, body: dict) -> dict:
@@ -138,10 +140,9 @@ class NetworksMixin(ServiceBase):
         """
         async def tx(s: AsyncSession) -> tuple[dict, bool]:
             net = await self.get_network(s, ctx, net_id)
-            if not self.network_owner(ctx, net):
-                raise errors.policy("update_network")
-            self.require_write(ctx, "update_network")
-            self._check_admin_attrs(ctx, body, "update", net)
+            target = self.network_target(net)
+            self.authorize(ctx, "update_network", target)
+            self._check_admin_attrs(ctx, body, "update", target)
             current = {"provider:network_type": net.network_type,
                        "provider:physical_network": net.physical_network,
                        "provider:segmentation_id": net.segmentation_id}
@@ -165,7 +166,7 @@ class NetworksMixin(ServiceBase):
                     setattr(net, column, body[key])
             net.touch()
             await s.flush()
-            return network_view(net, ctx.is_admin), await self.has_dhcp(s, net.id)
+            return self._network_view(ctx, net), await self.has_dhcp(s, net.id)
 
         return await self.write_view(tx, net_id)
 
@@ -177,9 +178,7 @@ class NetworksMixin(ServiceBase):
         """
         async def tx(s: AsyncSession) -> None:
             net = await self.get_network(s, ctx, net_id)
-            if not self.network_owner(ctx, net):
-                raise errors.policy("delete_network")
-            self.require_write(ctx, "delete_network")
+            self.authorize(ctx, "delete_network", self.network_target(net))
             busy = await s.scalar(select(Port.id).where(
                 Port.network_id == net.id, Port.device_owner.notin_(AUTO_DELETE_OWNERS)).limit(1))
             if busy:

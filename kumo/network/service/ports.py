@@ -43,8 +43,9 @@ def random_mac() -> str:
 
 
 class PortsMixin(ServiceBase):
-    def _view(self, port: Port, ctx: RequestContext) -> dict:
-        return port_view(port, ctx.is_admin, self.settings.network.dns_domain)
+    def _port_view(self, ctx: RequestContext, port: Port, net: Network) -> dict:
+        return self.shown(ctx, "port", port_view(port, self.settings.network.dns_domain),
+                          self.port_target(port, net))
 
     def bind(self, port: Port, net: Network) -> None:
         """Set the port's binding:vif_* and status from its host and network."""
@@ -87,22 +88,20 @@ class PortsMixin(ServiceBase):
         raise Conflict(f"Unable to generate unique mac on network {net_id}.",
                        kind="MacAddressGenerationFailure")
 
-    @staticmethod
-    def _owner_only(ctx: RequestContext, owner: bool, body: dict, op: str, create: bool) -> None:
-        if not ctx.is_admin:
-            if body.get("binding:host_id") or body.get("binding:profile") or \
-                    (not create and ("binding:host_id" in body or "binding:profile" in body)):
-                raise errors.policy(f"{op}_port:binding:host_id")
-            if not create and "mac_address" in body:
-                raise errors.policy(f"{op}_port:mac_address")
-        if owner:
-            return
-        if create and "mac_address" in body:
-            raise errors.policy(f"{op}_port:mac_address")
+    def _check_attrs(self, ctx: RequestContext, body: dict, op: str, target: dict) -> None:
+        """``<op>_port:<attr>`` for the guarded inputs given: binding:host_id and binding:profile
+        (a create's empty values pass), mac_address, fixed_ips[].ip_address, a network:*
+        device_owner."""
+        create = op == "create"
+        keys = [k for k in ("binding:host_id", "binding:profile")
+                if body.get(k) or (not create and k in body)]
+        if "mac_address" in body:
+            keys.append("mac_address")
         if any("ip_address" in f for f in body.get("fixed_ips") or []):
-            raise errors.policy(f"{op}_port:fixed_ips:ip_address")
+            keys.append("fixed_ips:ip_address")
         if (body.get("device_owner") or "").startswith("network:"):
-            raise errors.policy(f"{op}_port:device_owner")
+            keys.append("device_owner")
+        self.authorize_attributes(ctx, op, "port", keys, target)
 
     async def create_port(self, ctx: RequestContext, body: dict) -> dict:
         """Create a port from a parsed body; its view (admins also see binding:*).
@@ -111,17 +110,14 @@ class PortsMixin(ServiceBase):
         and owner/admin-only inputs; 400 for a bad or foreign address; 409
         MacAddressInUse, IpAddressAlreadyAllocated, IpAddressGenerationFailure.
         """
-        self.require_write(ctx, "create_port")
         project = body.pop("project_id", None) or ctx.project_id
-        if project != ctx.project_id and not ctx.is_admin:
-            raise errors.policy("create_port")
+        self.authorize_create(ctx, "create_port", project)
 
         async def tx(s: AsyncSession) -> tuple[dict, bool]:
             net = await self.get_network(s, ctx, body["network_id"])
-            owner = self.network_owner(ctx, net)
-            if not (owner or net.shared):
-                raise errors.policy("create_port")
-            self._owner_only(ctx, owner, body, "create", True)
+            target = self.child_target(project, net, device_owner=body.get("device_owner", ""))
+            self.authorize(ctx, "create_port", target)
+            self._check_attrs(ctx, body, "create", target)
             mac = body.get("mac_address")
             if mac is None:
                 mac = await self._new_mac(s, net.id)
@@ -142,23 +138,24 @@ class PortsMixin(ServiceBase):
             self.bind(port, net)
             s.add(port)
             await s.flush()
-            return self._view(port, ctx), await self.has_dhcp(s, net.id)
+            return self._port_view(ctx, port, net), await self.has_dhcp(s, net.id)
 
         return await self.write_view(tx)
 
     async def list_ports(self, ctx: RequestContext) -> list[dict]:
-        """Views of every port ``ctx`` may see (its project's, its networks'), sorted by id."""
+        """Views of every port ``ctx`` may see (scoped to its project's ports and its networks'
+        ports, then ``get_port``), sorted by id."""
         async def tx(s: AsyncSession) -> list[dict]:
-            q = select(Port).order_by(Port.id)
-            if not ctx.is_admin:
-                q = q.join(Network, Network.id == Port.network_id).where(
-                    or_(Port.project_id == ctx.project_id, Network.project_id == ctx.project_id))
-            return [self._view(p, ctx) for p in (await s.scalars(q)).all()]
+            q = select(Port, Network).join(Network, Network.id == Port.network_id).order_by(Port.id)
+            if not self.admin(ctx):
+                q = q.where(or_(Port.project_id == ctx.project_id, Network.project_id == ctx.project_id))
+            return [self._port_view(ctx, p, n) for p, n in (await s.execute(q)).all()
+                    if self.allowed(ctx, "get_port", self.port_target(p, n))]
         return await self.read(tx)
 
     async def show_port(self, ctx: RequestContext, port_id: str) -> dict:
         async def tx(s: AsyncSession) -> dict:
-            return self._view((await self.get_port(s, ctx, port_id))[0], ctx)
+            return self._port_view(ctx, *(await self.get_port(s, ctx, port_id)))
         return await self.read(tx)
 
     async def update_port(self, ctx: RequestContext, port_id: str, body: dict) -> dict:
@@ -170,8 +167,9 @@ class PortsMixin(ServiceBase):
         """
         async def tx(s: AsyncSession) -> tuple[dict, bool]:
             port, net = await self.get_port(s, ctx, port_id)
-            self.require_write(ctx, "update_port")
-            self._owner_only(ctx, self.network_owner(ctx, net), body, "update", False)
+            target = self.port_target(port, net)
+            self.authorize(ctx, "update_port", target)
+            self._check_attrs(ctx, body, "update", target)
             if "mac_address" in body and body["mac_address"] != port.mac_address:
                 if port.binding_vif_type not in ("unbound", "binding_failed"):
                     raise Conflict(f"Unable to complete operation on port {port.id}, port is "
@@ -200,7 +198,7 @@ class PortsMixin(ServiceBase):
             self.bind(port, net)
             port.touch()
             await s.flush()
-            return self._view(port, ctx), await self.has_dhcp(s, net.id)
+            return self._port_view(ctx, port, net), await self.has_dhcp(s, net.id)
 
         return await self.write_view(tx)
 
@@ -208,7 +206,7 @@ class PortsMixin(ServiceBase):
         """Delete a port and free its addresses. 404 if invisible, 403 for readers."""
         async def tx(s: AsyncSession) -> tuple[str, bool]:
             port, net = await self.get_port(s, ctx, port_id)
-            self.require_write(ctx, "delete_port")
+            self.authorize(ctx, "delete_port", self.port_target(port, net))
             await s.delete(port)
             return net.id, await self.has_dhcp(s, net.id)
 

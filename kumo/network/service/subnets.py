@@ -41,14 +41,12 @@ class SubnetsMixin(ServiceBase):
         404 NetworkNotFound for an invisible network; 403 for readers and for
         other projects' networks (admins excepted); 400/409 as in the module doc.
         """
-        self.require_write(ctx, "create_subnet")
         version = body.get("ip_version")
         cidr = ipam.parse_cidr(body["cidr"], version)
         version = cidr.version
         _check_versions(version, body)
         project = body.pop("project_id", None) or ctx.project_id
-        if project != ctx.project_id and not ctx.is_admin:
-            raise errors.policy("create_subnet")
+        self.authorize_create(ctx, "create_subnet", project)
         if "gateway_ip" in body:
             gateway = ipam.check_gateway(cidr, body["gateway_ip"])
         else:
@@ -60,8 +58,7 @@ class SubnetsMixin(ServiceBase):
 
         async def tx(s: AsyncSession) -> dict:
             net = await self.get_network(s, ctx, body["network_id"])
-            if not self.network_owner(ctx, net):
-                raise errors.policy("create_subnet")
+            self.authorize(ctx, "create_subnet", self.child_target(project, net))
             for other in net.subnets:
                 if ipaddress.ip_network(other.cidr).overlaps(cidr):
                     raise errors.invalid_input(
@@ -83,13 +80,14 @@ class SubnetsMixin(ServiceBase):
         return view
 
     async def list_subnets(self, ctx: RequestContext) -> list[dict]:
-        """Views of every subnet ``ctx`` may see, sorted by id."""
+        """Views of every subnet ``ctx`` may see (scope, then ``get_subnet``), sorted by id."""
         async def tx(s: AsyncSession) -> list[dict]:
-            q = select(Subnet).join(Network, Network.id == Subnet.network_id).order_by(Subnet.id)
-            clause = self.visible_networks_clause(ctx)
+            q = select(Subnet, Network).join(Network, Network.id == Subnet.network_id).order_by(Subnet.id)
+            clause = self.scope_clause(ctx)
             if clause is not None:
                 q = q.where(or_(clause, Subnet.project_id == ctx.project_id))
-            return [subnet_view(x) for x in (await s.scalars(q)).all()]
+            return [subnet_view(x) for x, n in (await s.execute(q)).all()
+                    if self.allowed(ctx, "get_subnet", self.child_target(x.project_id, n))]
         return await self.read(tx)
 
     async def show_subnet(self, ctx: RequestContext, subnet_id: str) -> dict:
@@ -102,9 +100,7 @@ class SubnetsMixin(ServiceBase):
         dns_nameservers, host_routes, enable_dhcp); the new view. 404/403/400/409."""
         async def tx(s: AsyncSession) -> dict:
             subnet, net = await self.get_subnet(s, ctx, subnet_id)
-            if not (self.network_owner(ctx, net) or subnet.project_id == ctx.project_id):
-                raise errors.policy("update_subnet")
-            self.require_write(ctx, "update_subnet")
+            self.authorize(ctx, "update_subnet", self.child_target(subnet.project_id, net))
             cidr = ipaddress.ip_network(subnet.cidr)
             _check_versions(cidr.version, body)
             gateway = subnet.gateway_ip
@@ -135,9 +131,7 @@ class SubnetsMixin(ServiceBase):
         """
         async def tx(s: AsyncSession) -> str:
             subnet, net = await self.get_subnet(s, ctx, subnet_id)
-            if not (self.network_owner(ctx, net) or subnet.project_id == ctx.project_id):
-                raise errors.policy("delete_subnet")
-            self.require_write(ctx, "delete_subnet")
+            self.authorize(ctx, "delete_subnet", self.child_target(subnet.project_id, net))
             rows = (await s.execute(
                 select(IPAllocation, Port.device_owner).join(Port, Port.id == IPAllocation.port_id)
                 .where(IPAllocation.subnet_id == subnet.id))).all()

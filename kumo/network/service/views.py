@@ -1,8 +1,7 @@
 """The JSON shapes of networks, subnets, ports and agents (Networking API v2.0).
 
-Attributes that neutron's default policy shows only to admins (``provider:*``,
-``binding:host_id``, ``binding:profile``, ``binding:vif_type``,
-``binding:vif_details``) are left out for other callers, as neutron does.
+Views carry every attribute; the service drops those the policy hides from the
+caller (``get_network:provider:*``, ``get_port:binding:*``: admin only by default).
 """
 from __future__ import annotations
 
@@ -16,8 +15,8 @@ AGENT_DOWN_TIME = 75
 DHCP_AZ = "nova"
 
 
-def network_view(net: Network, admin: bool) -> dict:
-    out = {
+def network_view(net: Network) -> dict:
+    return {
         "id": net.id,
         "name": net.name,
         "tenant_id": net.project_id,
@@ -40,12 +39,10 @@ def network_view(net: Network, admin: bool) -> dict:
         "revision_number": net.revision_number,
         "is_default": False,
         "l2_adjacency": True,
+        "provider:network_type": net.network_type,
+        "provider:physical_network": net.physical_network,
+        "provider:segmentation_id": net.segmentation_id,
     }
-    if admin:
-        out["provider:network_type"] = net.network_type
-        out["provider:physical_network"] = net.physical_network
-        out["provider:segmentation_id"] = net.segmentation_id
-    return out
 
 
 def subnet_view(subnet: Subnet) -> dict:
@@ -80,9 +77,9 @@ def hostname(port: Port, ip: str) -> str:
     return port.dns_name or "host-" + ip.replace(".", "-").replace(":", "-")
 
 
-def port_view(port: Port, admin: bool, dns_domain: str = "openstacklocal") -> dict:
+def port_view(port: Port, dns_domain: str = "openstacklocal") -> dict:
     ips = [{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips]
-    out = {
+    return {
         "id": port.id,
         "name": port.name,
         "network_id": port.network_id,
@@ -110,13 +107,11 @@ def port_view(port: Port, admin: bool, dns_domain: str = "openstacklocal") -> di
         "created_at": isotime(port.created_at),
         "updated_at": isotime(port.updated_at),
         "revision_number": port.revision_number,
+        "binding:host_id": port.binding_host_id,
+        "binding:profile": dict(port.binding_profile or {}),
+        "binding:vif_type": port.binding_vif_type,
+        "binding:vif_details": dict(port.binding_vif_details or {}),
     }
-    if admin:
-        out["binding:host_id"] = port.binding_host_id
-        out["binding:profile"] = dict(port.binding_profile or {})
-        out["binding:vif_type"] = port.binding_vif_type
-        out["binding:vif_details"] = dict(port.binding_vif_details or {})
-    return out
 
 
 def _agent_time(value: datetime | None) -> str | None:
