@@ -69,10 +69,11 @@ async def run(settings: Settings, names: list[str]) -> None:
             comp = load(name)(rt)
             await comp.start()
             started.append(comp)
-            cfg = uvicorn.Config(comp.app, host=settings.common.bind_host, port=comp.port,
-                                 log_level="warning", lifespan="off", access_log=False)
-            server = _Server(cfg)
-            servers.append((server, asyncio.create_task(server.serve(), name=name)))
+            for port in [comp.port, *comp.extra_ports]:  # extra_ports: e.g. identity's admin port
+                cfg = uvicorn.Config(comp.app, host=settings.common.bind_host, port=port,
+                                     log_level="warning", lifespan="off", access_log=False)
+                server = _Server(cfg)
+                servers.append((server, asyncio.create_task(server.serve(), name=name)))
         for server, task in servers:
             while not server.started:
                 if task.done():

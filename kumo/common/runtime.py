@@ -47,6 +47,8 @@ class Component:
     name: str
     app: Any = None
     port: int | None = None
+    #: More ports the same ``app`` is served on (identity's admin port 35357).
+    extra_ports: list[int] = field(default_factory=list)
     starters: list = field(default_factory=list)
     stoppers: list = field(default_factory=list)
 

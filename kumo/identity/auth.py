@@ -1,36 +1,44 @@
 """Issuing, validating and revoking tokens (Identity API v3: "Authentication and token management").
 
 :class:`TokenService` implements ``POST /v3/auth/tokens`` (methods
-``password`` and ``token``; project, domain or no scope),
-``GET``/``HEAD /v3/auth/tokens`` and ``DELETE /v3/auth/tokens``. A token
-only carries who, how, which scope and until when (see
+``password``, ``token`` and ``application_credential``; project, domain,
+system (``{"system": {"all": true}}``), trust (``{"OS-TRUST:trust": {"id"}}``)
+or no scope), ``GET``/``HEAD /v3/auth/tokens`` and ``DELETE /v3/auth/tokens``.
+A token only carries who, how, which scope and until when (see
 :mod:`kumo.identity.tokens`); names, roles and the catalog are looked up
 each time it is validated, so a deleted role assignment, a disabled user or
-project, or a deleted project invalidates it at once. Revocations are
-events in the database, so they hold across restarts and processes.
+project, a deleted project, trust or application credential invalidates it
+at once. Revocations are events in the database, so they hold across
+restarts and processes.
 
 Errors: Unauthorized (401) for any failed authentication, BadRequest (400)
-for a malformed request, :class:`TokenNotFound` (404) for a subject token
-that is invalid, expired or revoked.
+for a malformed request, Forbidden (403) for rescoping a trust or
+application credential token, :class:`TokenNotFound` (404) for a subject
+token that is invalid, expired or revoked.
 """
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 
 from sqlalchemy import delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from kumo.common.api.errors import BadRequest, NotFound, Unauthorized
+from kumo.common.api.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from kumo.common.db import Database
 from kumo.identity import models as m
 from kumo.identity import schemas as s
+from kumo.identity import tokens as clock
+from kumo.identity.appcreds import AppCredService
 from kumo.identity.assignment import AssignmentService
 from kumo.identity.catalog import CatalogService
 from kumo.identity.service import IdentityService
-from kumo.identity import tokens as clock
-from kumo.identity.tokens import InvalidToken, KeyRepository, TokenFormatter, TokenPayload, isotime_us, new_audit_id
+from kumo.identity.tokens import (InvalidToken, KeyRepository, TokenFormatter, TokenPayload, datetime_us,
+                                  isotime_us, new_audit_id)
+from kumo.identity.trusts import TrustService, usable
 
 UNAUTHORIZED = "The request you have made requires authentication."
-METHODS = ("password", "token")
+METHODS = ("password", "token", "application_credential")
 
 
 class TokenNotFound(NotFound):
@@ -54,6 +62,16 @@ class Resolved:
     project_domain: m.Domain | None
     domain: m.Domain | None
     roles: list[m.Role]
+    trust: m.Trust | None = None
+    app_cred: m.ApplicationCredential | None = None
+
+
+@dataclass
+class _Scope:
+    project_id: str | None = None
+    domain_id: str | None = None
+    system: bool = False
+    trust: m.Trust | None = None
 
 
 def _ref(d: m.Domain) -> dict:
@@ -69,6 +87,8 @@ class TokenService:
         self.catalog = catalog
         self.formatter = TokenFormatter(keys)
         self.expiration = expiration
+        self.appcreds = AppCredService(db, identity, assignments)
+        self.trusts = TrustService(db, assignments)
 
     # --- issuing -------------------------------------------------------------------------
 
@@ -81,6 +101,7 @@ class TokenService:
         user_id: str | None = None
         expires_at: int | None = None
         parent_audit: str | None = None
+        app_cred: m.ApplicationCredential | None = None
         out_methods: list[str] = []
         if "password" in methods:
             if ident.password is None:
@@ -92,6 +113,14 @@ class TokenService:
                 domain_id=dom.id if dom else None, domain_name=dom.name if dom else None)
             user_id = user.id
             out_methods.append("password")
+        if "application_credential" in methods:
+            if ident.application_credential is None:
+                raise BadRequest("Expecting to find application_credential in identity.")
+            app_cred = await self.appcreds.authenticate(ident.application_credential)
+            if user_id is not None and user_id != app_cred.user_id:
+                raise Unauthorized(UNAUTHORIZED)
+            user_id = app_cred.user_id
+            out_methods.append("application_credential")
         if "token" in methods:
             if ident.token is None:
                 raise BadRequest("Expecting to find token in identity.")
@@ -99,19 +128,30 @@ class TokenService:
                 parent = (await self._resolve(ident.token.id)).payload
             except (TokenNotFound, _Invalid):
                 raise Unauthorized(UNAUTHORIZED) from None
+            if parent.trust_id:
+                raise Forbidden("A trust-scoped token cannot be used to get another token.")
+            if parent.app_cred_id:
+                raise Forbidden("A token created with an application credential cannot be rescoped.")
             if user_id is not None and user_id != parent.user_id:
                 raise Unauthorized(UNAUTHORIZED)
             user_id = parent.user_id
             expires_at = parent.expires_at
             parent_audit = parent.audit_ids[-1]
             out_methods = ["token", *out_methods, *parent.methods]
-        project_id, domain_id = await self._scope(user_id, req.auth.scope)
+        scope = await self._scope(user_id, req.auth.scope, app_cred)
         issued = clock.now_us()
+        expires = expires_at or issued + self.expiration * 1_000_000
+        for limit in (app_cred.expires_at if app_cred else None, scope.trust.expires_at if scope.trust else None):
+            if limit is not None:
+                expires = min(expires, datetime_us(limit))
+        token_user = user_id
+        if scope.trust is not None and scope.trust.impersonation:
+            token_user = scope.trust.trustor_user_id
         payload = TokenPayload(
-            user_id=user_id, methods=list(dict.fromkeys(out_methods)), issued_at=issued,
-            expires_at=expires_at or issued + self.expiration * 1_000_000,
+            user_id=token_user, methods=list(dict.fromkeys(out_methods)), issued_at=issued, expires_at=expires,
             audit_ids=[new_audit_id()] + ([parent_audit] if parent_audit else []),
-            project_id=project_id, domain_id=domain_id)
+            project_id=scope.project_id, domain_id=scope.domain_id, system=scope.system,
+            trust_id=scope.trust.id if scope.trust else None, app_cred_id=app_cred.id if app_cred else None)
         token = self.formatter.pack(payload)
         try:
             resolved = await self._load(payload)
@@ -119,8 +159,14 @@ class TokenService:
             raise Unauthorized(UNAUTHORIZED) from None
         return token, await self.body(resolved, nocatalog=nocatalog)
 
-    async def _scope(self, user_id: str, scope: s.Scope | str | None) -> tuple[str | None, str | None]:
-        """``(project_id, domain_id)`` the token is for; 401 if the user may not have it."""
+    async def _scope(self, user_id: str, scope: s.Scope | str | None,
+                     app_cred: m.ApplicationCredential | None) -> _Scope:
+        """What the token is scoped to; 401 if the user may not have it."""
+        if app_cred is not None:
+            if isinstance(scope, s.Scope) and (scope.project is None or (
+                    scope.project.id and scope.project.id != app_cred.project_id)):
+                raise Unauthorized("An application credential token is scoped to its project only.")
+            return _Scope(project_id=app_cred.project_id)
         async with self.db.session() as db:
             if scope is None:
                 user = await db.get(m.User, user_id)
@@ -130,33 +176,44 @@ class TokenService:
                 project = await db.get(m.Project, pid) if pid else None
                 if project is not None and project.enabled and \
                         await self.assignments.roles_on(user_id, project_id=project.id, db=db):
-                    return project.id, None
-                return None, None
+                    return _Scope(project_id=project.id)
+                return _Scope()
             if isinstance(scope, str):
-                return None, None
+                return _Scope()
             if scope.system is not None:
-                raise Unauthorized("The user has no access to the system scope.")
+                if not scope.system.all:
+                    raise BadRequest("Only the system scope {'all': true} exists.")
+                if not await self.assignments.roles_on(user_id, system=True, db=db):
+                    raise Unauthorized(f"User {user_id} has no access to the system.")
+                return _Scope(system=True)
             if scope.project is not None:
-                ref = scope.project
-                if ref.id:
-                    project = await db.get(m.Project, ref.id)
-                else:
-                    dom = await self.identity.find_domain(db, id=ref.domain.id, name=ref.domain.name)
-                    project = await self.identity.find_project(db, name=ref.name, domain_id=dom.id) \
-                        if dom else None
-                if project is None:
-                    raise Unauthorized(UNAUTHORIZED)
-                if not await self.assignments.roles_on(user_id, project_id=project.id, db=db):
-                    raise Unauthorized(f"User {user_id} has no access to project {project.id}.")
-                return project.id, None
+                return _Scope(project_id=await self._project_scope(db, user_id, scope.project))
             if scope.domain is not None:
                 dom = await self.identity.find_domain(db, id=scope.domain.id, name=scope.domain.name)
                 if dom is None:
                     raise Unauthorized(UNAUTHORIZED)
                 if not await self.assignments.roles_on(user_id, domain_id=dom.id, db=db):
                     raise Unauthorized(f"User {user_id} has no access to domain {dom.id}.")
-                return None, dom.id
-        return None, None
+                return _Scope(domain_id=dom.id)
+        if scope.trust is not None:
+            try:
+                trust = await self.trusts.consume(scope.trust.id, user_id)
+            except (NotFound, Forbidden) as e:
+                raise Unauthorized(str(e)) from None
+            return _Scope(project_id=trust.project_id, trust=trust)
+        return _Scope()
+
+    async def _project_scope(self, db: AsyncSession, user_id: str, ref: s.ProjectScope) -> str:
+        if ref.id:
+            project = await db.get(m.Project, ref.id)
+        else:
+            dom = await self.identity.find_domain(db, id=ref.domain.id, name=ref.domain.name)
+            project = await self.identity.find_project(db, name=ref.name, domain_id=dom.id) if dom else None
+        if project is None:
+            raise Unauthorized(UNAUTHORIZED)
+        if not await self.assignments.roles_on(user_id, project_id=project.id, db=db):
+            raise Unauthorized(f"User {user_id} has no access to project {project.id}.")
+        return project.id
 
     # --- validating ----------------------------------------------------------------------
 
@@ -185,9 +242,10 @@ class TokenService:
         return await self._load(payload)
 
     async def _load(self, payload: TokenPayload) -> Resolved:
+        """The rows of a token: a revocation check, the user, the scope and the roles (few queries)."""
         async with self.db.session() as db:
             q = select(m.RevocationEvent.id).where(or_(
-                m.RevocationEvent.audit_id == payload.audit_id,
+                m.RevocationEvent.audit_id.in_(payload.audit_ids[:1]),
                 (m.RevocationEvent.user_id == payload.user_id)
                 & (m.RevocationEvent.issued_before >= payload.issued_at))).limit(1)
             if (await db.scalars(q)).first() is not None:
@@ -196,23 +254,63 @@ class TokenService:
             user_domain = await db.get(m.Domain, user.domain_id) if user else None
             if user is None or not user.enabled or user_domain is None or not user_domain.enabled:
                 raise _Invalid("user")
-            project = project_domain = domain = None
-            roles: list[m.Role] = []
+            r = Resolved(payload, user, user_domain, None, None, None, [])
             if payload.project_id:
-                project = await db.get(m.Project, payload.project_id)
-                project_domain = await db.get(m.Domain, project.domain_id) if project else None
-                if project is None or not project.enabled or project_domain is None or \
-                        not project_domain.enabled:
+                r.project = await db.get(m.Project, payload.project_id)
+                r.project_domain = await db.get(m.Domain, r.project.domain_id) if r.project else None
+                if r.project is None or not r.project.enabled or r.project_domain is None or \
+                        not r.project_domain.enabled:
                     raise _Invalid("project")
-                roles = await self.assignments.roles_on(user.id, project_id=project.id, db=db)
+                if payload.trust_id:
+                    await self._trust_roles(db, r)
+                else:
+                    r.roles = await self.assignments.roles_on(user.id, project_id=r.project.id, db=db)
             elif payload.domain_id:
-                domain = await db.get(m.Domain, payload.domain_id)
-                if domain is None or not domain.enabled:
+                r.domain = await db.get(m.Domain, payload.domain_id)
+                if r.domain is None or not r.domain.enabled:
                     raise _Invalid("domain")
-                roles = await self.assignments.roles_on(user.id, domain_id=domain.id, db=db)
-            if (project or domain) and not roles:
+                r.roles = await self.assignments.roles_on(user.id, domain_id=r.domain.id, db=db)
+            elif payload.system:
+                r.roles = await self.assignments.roles_on(user.id, system=True, db=db)
+            elif payload.trust_id:
+                await self._trust_roles(db, r)
+            if payload.app_cred_id:
+                await self._app_cred_roles(db, r)
+            if (payload.project_id or payload.domain_id or payload.system) and not r.roles:
                 raise _Invalid("no roles")
-        return Resolved(payload, user, user_domain, project, project_domain, domain, roles)
+        return r
+
+    async def _trust_roles(self, db: AsyncSession, r: Resolved) -> None:
+        """A trust token keeps the trust's roles while the trustor still holds them all."""
+        trust = await db.get(m.Trust, r.payload.trust_id)
+        if not usable(trust):
+            raise _Invalid("trust")
+        other = trust.trustee_user_id if r.payload.user_id == trust.trustor_user_id else trust.trustor_user_id
+        if r.payload.user_id not in (trust.trustor_user_id, trust.trustee_user_id):
+            raise _Invalid("trust")
+        counterpart = await db.get(m.User, other)
+        if counterpart is None or not counterpart.enabled:
+            raise _Invalid("trust user")
+        if trust.project_id:
+            held = await self.assignments.roles_on(trust.trustor_user_id, project_id=trust.project_id, db=db)
+            wanted = set(trust.role_ids or [])
+            r.roles = [role for role in held if role.id in wanted]
+            if len(r.roles) < len(wanted):
+                raise _Invalid("trustor lost a role")
+        r.trust = trust
+
+    async def _app_cred_roles(self, db: AsyncSession, r: Resolved) -> None:
+        """An application credential token has the credential's roles while the user holds them."""
+        cred = await db.get(m.ApplicationCredential, r.payload.app_cred_id)
+        if cred is None or cred.user_id != r.user.id or cred.project_id != r.payload.project_id or \
+                (cred.expires_at is not None and datetime_us(cred.expires_at) <= clock.now_us()):
+            raise _Invalid("application credential")
+        wanted = set(cred.role_ids or [])
+        held = {role.id: role for role in r.roles}
+        if not wanted <= set(held):
+            raise _Invalid("user lost a role")
+        r.roles = [held[i] for i in held if i in wanted]
+        r.app_cred = cred
 
     async def body(self, r: Resolved, *, nocatalog: bool = False) -> dict:
         """The v3 token body (``{"token": {...}}``) of a resolved token."""
@@ -220,7 +318,7 @@ class TokenService:
         token = {
             "methods": list(p.methods),
             "user": {"id": r.user.id, "name": r.user.name, "domain": _ref(r.user_domain),
-                     "password_expires_at": None},
+                     "password_expires_at": await self._password_expiry(r.user)},
             "audit_ids": list(p.audit_ids),
             "expires_at": isotime_us(p.expires_at),
             "issued_at": isotime_us(p.issued_at),
@@ -230,11 +328,35 @@ class TokenService:
             token["is_domain"] = False
         if r.domain is not None:
             token["domain"] = _ref(r.domain)
-        if r.project is not None or r.domain is not None:
+        if p.system:
+            token["system"] = {"all": True}
+        if r.trust is not None:
+            t = r.trust
+            token["OS-TRUST:trust"] = {"id": t.id, "impersonation": t.impersonation,
+                                       "trustee_user": {"id": t.trustee_user_id},
+                                       "trustor_user": {"id": t.trustor_user_id}}
+        if r.app_cred is not None:
+            token["application_credential"] = await self._app_cred_body(r.app_cred)
+        if r.project is not None or r.domain is not None or p.system:
             token["roles"] = [{"id": role.id, "name": role.name} for role in r.roles]
             if not nocatalog:
                 token["catalog"] = await self.catalog.catalog(r.project.id if r.project else None)
         return {"token": token}
+
+    async def _password_expiry(self, user: m.User) -> str | None:
+        if not self.identity.compliance.settings.password_expires_days:
+            return None
+        details = await self.identity.user_details([user])
+        expires = details[user.id][1]
+        return expires.strftime("%Y-%m-%dT%H:%M:%S.%f") if expires else None
+
+    async def _app_cred_body(self, cred: m.ApplicationCredential) -> dict:
+        out = {"id": cred.id, "name": cred.name, "restricted": not cred.unrestricted}
+        rules = await self.appcreds.rules_of(cred.id)
+        if rules:
+            out["access_rules"] = [{"id": a.id, "service": a.service, "method": a.method, "path": a.path}
+                                   for a in rules]
+        return out
 
     # --- revoking ------------------------------------------------------------------------
 
@@ -249,18 +371,32 @@ class TokenService:
         return payload
 
 
+#: The body the bootstrap admin token validates to: no user, system scope, role admin.
+def admin_token_body() -> dict:
+    return {"token": {"methods": ["token"], "user": {"id": "", "name": "", "domain": {"id": "", "name": ""}},
+                      "system": {"all": True}, "roles": [{"id": "", "name": "admin"}],
+                      "expires_at": "", "issued_at": "", "audit_ids": []}}
+
+
 class LocalValidator:
     """The identity API's own token check for ``create_app`` (no HTTP round trip).
 
     Returns the token body without catalog; raises Unauthorized for any
-    token that does not validate.
+    token that does not validate. ``admin_token`` (``[identity] admin_token``,
+    empty: off) is accepted as a user-less superuser of the identity API, as
+    keystone's AdminTokenAuthMiddleware did; other services never accept it
+    because they validate through ``GET /v3/auth/tokens``, which does not.
     """
 
-    def __init__(self, tokens: TokenService):
+    def __init__(self, tokens: TokenService, admin_token: str = ""):
         self.tokens = tokens
+        self.admin_token = admin_token
 
     async def validate(self, token: str) -> dict:
+        if self.admin_token and hmac.compare_digest(token.encode(), self.admin_token.encode()):
+            return admin_token_body()
         try:
             return await self.tokens.validate(token, nocatalog=True)
         except NotFound:
             raise Unauthorized(UNAUTHORIZED) from None
+

@@ -212,3 +212,100 @@ class GroupMembership(Base):
 
     user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     group_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+# --- authentication: application credentials, access rules, trusts, user options, password history ----------
+# (kumo.identity.appcreds, kumo.identity.trusts, kumo.identity.security)
+
+class ApplicationCredential(Base):
+    """A user's secret for one project with a subset of the user's roles there.
+
+    ``secret_hash`` is bcrypt; ``role_ids`` the delegated role ids; ``unrestricted`` lets
+    its tokens create application credentials and trusts.
+    """
+
+    __tablename__ = "application_credentials"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_application_credentials_user_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccessRule(Base):
+    """An API call (service type, method, path glob) an application credential may make."""
+
+    __tablename__ = "access_rules"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    service: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(16))
+
+
+class AppCredAccessRule(Base):
+    __tablename__ = "application_credential_access_rules"
+
+    app_cred_id: Mapped[str] = mapped_column(String(64), ForeignKey("application_credentials.id",
+                                                                    ondelete="CASCADE"), primary_key=True)
+    access_rule_id: Mapped[str] = mapped_column(String(64), ForeignKey("access_rules.id"), primary_key=True,
+                                                index=True)
+
+
+class Trust(Base):
+    """OS-TRUST: the trustor delegates ``role_ids`` on ``project_id`` to the trustee."""
+
+    __tablename__ = "trusts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    trustor_user_id: Mapped[str] = mapped_column(String(64), index=True)
+    trustee_user_id: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    impersonation: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: Tokens that may still be issued with it (None: unlimited).
+    remaining_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    allow_redelegation: Mapped[bool] = mapped_column(Boolean, default=False)
+    redelegation_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    redelegated_trust_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UserOption(Base):
+    """A user option (``lock_password``, ``multi_factor_auth_rules``...) and its JSON value."""
+
+    __tablename__ = "user_options"
+
+    user_id: Mapped[str] = mapped_column(String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class PasswordHistory(Base):
+    """Earlier password hashes of a user (``unique_last_password_count``), newest last."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(64), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginFailure(Base):
+    """Consecutive failed password authentications of a user (``lockout_failure_attempts``)."""
+
+    __tablename__ = "login_failures"
+
+    user_id: Mapped[str] = mapped_column(String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)

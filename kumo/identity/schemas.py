@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from kumo.identity.passwords import MAX_LENGTH
 
@@ -92,6 +92,8 @@ class UserCreate(_Extras):
     password: Password | None = None
     enabled: StrictBool = True
     default_project_id: Id | None = None
+    #: User options (kumo.identity.security.OPTIONS), checked by the service.
+    options: dict[str, Any] | None = None
 
 
 class UserUpdate(_Extras):
@@ -100,6 +102,7 @@ class UserUpdate(_Extras):
     password: Password | None = None
     enabled: StrictBool | None = None
     default_project_id: Id | None = None
+    options: dict[str, Any] | None = None
 
 
 class PasswordChange(_Strict):
@@ -209,10 +212,38 @@ class TokenMethod(_Strict):
     id: Annotated[StrictStr, Field(min_length=1)]
 
 
+class AppCredMethod(_Strict):
+    """The ``application_credential`` method: ``id``, or ``name`` with its ``user``."""
+
+    id: StrictStr | None = None
+    name: StrictStr | None = None
+    user: AppCredUser | None = None
+    secret: Annotated[StrictStr, Field(min_length=1, max_length=MAX_LENGTH)]
+
+    @model_validator(mode="after")
+    def _which(self):
+        if not self.id and not (self.name and self.user is not None):
+            raise ValueError("an application credential needs an id, or a name and a user")
+        return self
+
+
+class AppCredUser(_Strict):
+    id: StrictStr | None = None
+    name: StrictStr | None = None
+    domain: DomainRef | None = None
+
+    @model_validator(mode="after")
+    def _who(self):
+        if not self.id and not (self.name and self.domain is not None):
+            raise ValueError("a user needs an id, or a name and a domain")
+        return self
+
+
 class Identity(_Strict):
     methods: Annotated[list[StrictStr], Field(min_length=1)]
     password: PasswordMethod | None = None
     token: TokenMethod | None = None
+    application_credential: AppCredMethod | None = None
 
 
 class ProjectScope(_Strict):
@@ -229,16 +260,26 @@ class ProjectScope(_Strict):
         return self
 
 
+class SystemScope(_Strict):
+    all: StrictBool = False
+
+
+class TrustScope(_Strict):
+    id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
 class Scope(_Strict):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
     project: ProjectScope | None = None
     domain: DomainRef | None = None
-    system: dict | None = None
+    system: SystemScope | None = None
+    trust: TrustScope | None = Field(default=None, alias="OS-TRUST:trust")
 
     @model_validator(mode="after")
     def _single(self):
-        given = [k for k in ("project", "domain", "system") if getattr(self, k) is not None]
+        given = [k for k in ("project", "domain", "system", "trust") if getattr(self, k) is not None]
         if len(given) > 1:
-            raise ValueError("only one of project, domain or system may be given")
+            raise ValueError("only one of project, domain, system or OS-TRUST:trust may be given")
         return self
 
 
@@ -250,3 +291,55 @@ class Auth(_Strict):
 
 class AuthRequest(_Strict):
     auth: Auth
+
+
+# --- authentication: application credentials and trusts (kumo.identity.appcreds, .trusts) ----------
+
+class RoleRef(_Strict):
+    id: StrictStr | None = None
+    name: StrictStr | None = None
+    domain_id: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _which(self):
+        if not self.id and not self.name:
+            raise ValueError("a role needs an id or a name")
+        return self
+
+
+class AccessRuleRef(_Strict):
+    """An access rule: an existing one by ``id``, or ``service`` + ``method`` + ``path``."""
+
+    id: StrictStr | None = None
+    service: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+    method: Literal["HEAD", "GET", "POST", "PUT", "PATCH", "DELETE"] | None = None
+    path: Annotated[StrictStr, Field(min_length=1, max_length=255, pattern=r"^/.*")] | None = None
+
+    @model_validator(mode="after")
+    def _which(self):
+        if not self.id and not (self.service and self.method and self.path):
+            raise ValueError("an access rule needs an id, or service, method and path")
+        return self
+
+
+class AppCredCreate(_Strict):
+    name: Name255
+    description: Description = None
+    secret: Annotated[StrictStr, Field(min_length=1, max_length=MAX_LENGTH)] | None = None
+    #: ISO 8601 time (naive times are UTC), or None for no expiry.
+    expires_at: StrictStr | None = None
+    roles: list[RoleRef] | None = None
+    unrestricted: StrictBool = False
+    access_rules: list[AccessRuleRef] | None = None
+
+
+class TrustCreate(_Strict):
+    trustor_user_id: Id
+    trustee_user_id: Id
+    impersonation: StrictBool
+    project_id: Id | None = None
+    roles: list[RoleRef] = []
+    expires_at: StrictStr | None = None
+    remaining_uses: Annotated[StrictInt, Field(ge=1)] | None = None
+    allow_redelegation: StrictBool = False
+    redelegation_count: Annotated[StrictInt, Field(ge=0)] | None = None

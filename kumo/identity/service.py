@@ -20,6 +20,7 @@ from kumo.common.db import Database, utcnow
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity.passwords import check_password, hash_password
+from kumo.identity import security
 from kumo.identity import tokens as clock
 
 
@@ -52,9 +53,11 @@ async def _dummy_hash() -> str:
 class IdentityService:
     """Domains, projects and users stored in the identity database."""
 
-    def __init__(self, db: Database, token_expiration: int = 3600):
+    def __init__(self, db: Database, token_expiration: int = 3600,
+                 compliance: security.Compliance | None = None):
         self.db = db
         self.token_expiration = token_expiration
+        self.compliance = compliance or security.Compliance()
 
     # --- domains ---------------------------------------------------------------------------
 
@@ -278,7 +281,12 @@ class IdentityService:
                           user_id: str | None = None) -> m.User:
         """Create a user (404 unknown domain, 409 duplicate name in the domain)."""
         domain_id = data.domain_id or default_domain_id
+        options = security.validate_options(dict(data.options or {}))
+        if data.password is not None:
+            self.compliance.check_format(data.password)
         hashed = await asyncio.to_thread(hash_password, data.password) if data.password is not None else None
+        if hashed and self.compliance.settings.change_password_upon_first_use:
+            options["_password_reset_by_admin"] = True
         try:
             async with self.db.session() as db:
                 await self._domain(db, domain_id)
@@ -290,6 +298,8 @@ class IdentityService:
                 if user_id:
                     u.id = user_id
                 db.add(u)
+                await db.flush()
+                await security.save_options(db, u.id, options)
         except IntegrityError:
             raise conflict("user", data.name, domain_id) from None
         return u
@@ -298,7 +308,9 @@ class IdentityService:
         """Change a user; disabling it or setting its password revokes its tokens."""
         fields = data.model_fields_set
         hashed = None
+        options = security.validate_options(dict(data.options or {}))
         if "password" in fields and data.password is not None:
+            self.compliance.check_format(data.password)
             hashed = await asyncio.to_thread(hash_password, data.password)
         try:
             async with self.db.session() as db:
@@ -316,8 +328,10 @@ class IdentityService:
                 if "default_project_id" in fields:
                     u.default_project_id = data.default_project_id
                 if hashed is not None:
-                    u.password_hash, u.password_changed_at = hashed, utcnow()
+                    await self.compliance.record_change(db, u, hashed, by_admin=True)
                     revoke = True
+                if options:
+                    await security.save_options(db, u.id, options)
                 extras = data.extras()
                 if extras:
                     u.extra = {**(u.extra or {}), **extras}
@@ -328,21 +342,42 @@ class IdentityService:
         return u
 
     async def change_password(self, user_id: str, data: s.PasswordChange) -> None:
-        """The user's own password change: 401 if ``original_password`` is wrong."""
-        user = await self.get_user(user_id)
+        """The user's own password change: 401 if ``original_password`` is wrong, 400 if the
+        security compliance rules refuse the new password. Revokes the user's tokens."""
+        async with self.db.session() as db:
+            user = await self._user(db, user_id)
+            options = (await security.load_options(db, [user.id]))[user.id]
         if not await asyncio.to_thread(check_password, data.original_password, user.password_hash):
             raise Unauthorized("The request you have made requires authentication.")
+        async with self.db.session() as db:
+            await self.compliance.check_change(db, user, options, data.password, self_service=True)
         hashed = await asyncio.to_thread(hash_password, data.password)
         async with self.db.session() as db:
             u = await self._user(db, user_id)
-            u.password_hash, u.password_changed_at = hashed, utcnow()
+            await self.compliance.record_change(db, u, hashed, by_admin=False)
             await revoke_user_tokens(db, u.id, self.token_expiration)
+
+    async def user_details(self, users: list[m.User]) -> dict[str, tuple[dict, object]]:
+        """``{user_id: (options, password_expires_at)}`` for rendering users (one query);
+        internal options (``_...``) are left out."""
+        async with self.db.session() as db:
+            options = await security.load_options(db, [u.id for u in users])
+        out = {}
+        for u in users:
+            opts = options.get(u.id, {})
+            out[u.id] = ({k: v for k, v in opts.items() if not k.startswith("_")},
+                         self.compliance.password_expires_at(u, opts))
+        return out
 
     async def delete_user(self, user_id: str) -> None:
         async with self.db.session() as db:
             u = await self._user(db, user_id)
             await db.execute(delete(m.Assignment).where(m.Assignment.actor_id == u.id))
             await db.execute(delete(m.GroupMembership).where(m.GroupMembership.user_id == u.id))
+            await db.execute(delete(m.ApplicationCredential).where(m.ApplicationCredential.user_id == u.id))
+            await db.execute(delete(m.AccessRule).where(m.AccessRule.user_id == u.id))
+            await db.execute(delete(m.Trust).where((m.Trust.trustor_user_id == u.id)
+                                                   | (m.Trust.trustee_user_id == u.id)))
             await revoke_user_tokens(db, u.id, self.token_expiration)
             await db.delete(u)
 
@@ -359,10 +394,15 @@ class IdentityService:
                 if domain is not None:
                     user = await self.find_user(db, name=name, domain_id=domain.id)
             domain = await db.get(m.Domain, user.domain_id) if user else None
+            options = (await security.load_options(db, [user.id]))[user.id] if user else {}
         # Unknown users cost a bcrypt check too, so timing does not tell which names exist.
         hashed = user.password_hash if user and user.password_hash else await _dummy_hash()
         ok = await asyncio.to_thread(check_password, password, hashed)
         ok = ok and user is not None and bool(user.password_hash)
-        if not ok or not user.enabled or domain is None or not domain.enabled:
+        if user is None or not user.enabled or domain is None or not domain.enabled:
             raise Unauthorized("The request you have made requires authentication.")
+        async with self.db.session() as db:
+            refused = await self.compliance.check_login(db, user, options, ok)
+        if refused:
+            raise Unauthorized(refused)
         return user

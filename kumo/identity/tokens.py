@@ -10,7 +10,11 @@ A token is a Fernet token (AES-128-CBC + HMAC-SHA256) of a small JSON
 payload, with the base64 padding stripped as keystone does::
 
     {"u": user id, "m": [methods], "i": issued at, "e": expires at,
-     "a": [audit ids], "p": project id | "d": domain id}
+     "a": [audit ids], "p": project id | "d": domain id | "s": 1 (system),
+     "t": trust id, "c": application credential id}
+
+``u`` is the user the token speaks for (the trustor of an impersonating
+trust, else the trustee).
 
 Times are integer microseconds since the epoch (UTC).
 """
@@ -41,6 +45,27 @@ def isotime_us(us: int) -> str:
     """Microseconds since the epoch as keystone writes token times: ``2026-01-01T10:00:00.000000Z``."""
     dt = datetime.fromtimestamp(us // 1_000_000, timezone.utc).replace(microsecond=us % 1_000_000)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_isotime(value: str) -> datetime:
+    """An ISO 8601 time (``2026-01-01T10:00:00Z``, ``...00.123456``, ``+01:00``) as naive UTC.
+
+    Times without a zone are UTC. Raises ValueError for anything else.
+    """
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if "T" not in value and " " not in value.strip():
+        raise ValueError("a time needs a date and a time of day")
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def datetime_us(value: datetime) -> int:
+    """A naive UTC datetime in microseconds since the epoch."""
+    return int(value.replace(tzinfo=timezone.utc).timestamp()) * 1_000_000 + value.microsecond
 
 
 def new_audit_id() -> str:
@@ -138,6 +163,10 @@ class TokenPayload:
     audit_ids: list[str]
     project_id: str | None = None
     domain_id: str | None = None
+    #: Scoped to the whole system (``{"system": {"all": true}}``).
+    system: bool = False
+    trust_id: str | None = None
+    app_cred_id: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -161,6 +190,12 @@ class TokenFormatter:
             data["p"] = payload.project_id
         if payload.domain_id:
             data["d"] = payload.domain_id
+        if payload.system:
+            data["s"] = 1
+        if payload.trust_id:
+            data["t"] = payload.trust_id
+        if payload.app_cred_id:
+            data["c"] = payload.app_cred_id
         raw = json.dumps(data, separators=(",", ":")).encode()
         token = self.keys.crypto().encrypt_at_time(raw, payload.issued_at // 1_000_000)
         return token.decode().rstrip("=")
@@ -178,7 +213,8 @@ class TokenFormatter:
                 user_id=_str(data["u"]), methods=[_str(m) for m in data["m"]],
                 issued_at=_int(data["i"]), expires_at=_int(data["e"]),
                 audit_ids=[_str(a) for a in data["a"]],
-                project_id=data.get("p"), domain_id=data.get("d"))
+                project_id=_opt(data.get("p")), domain_id=_opt(data.get("d")), system=data.get("s") == 1,
+                trust_id=_opt(data.get("t")), app_cred_id=_opt(data.get("c")))
         except (_FernetInvalid, ValueError, KeyError, TypeError, UnicodeError) as e:
             raise InvalidToken("not a valid token") from e
         if not payload.audit_ids:
@@ -190,6 +226,10 @@ def _str(value) -> str:
     if not isinstance(value, str):
         raise TypeError("expected a string")
     return value
+
+
+def _opt(value) -> str | None:
+    return None if value is None else _str(value)
 
 
 def _int(value) -> int:

@@ -30,12 +30,16 @@ def project(p: m.Project, base: str) -> dict:
     return body
 
 
-def user(u: m.User, base: str) -> dict:
+def user(u: m.User, base: str, details: tuple | None = None) -> dict:
+    """``details`` is ``(options, password_expires_at)`` from ``IdentityService.user_details``."""
+    options, expires = details or ({}, None)
     body = dict(u.extra or {})
     body.update({"id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
-                 "default_project_id": u.default_project_id, "password_expires_at": None, "options": {},
+                 "default_project_id": u.default_project_id, "options": dict(options),
+                 "password_expires_at": expires.strftime("%Y-%m-%dT%H:%M:%S.%f") if expires else None,
                  "links": _self(base, f"users/{u.id}")})
     return body
+
 
 
 def role(r: m.Role, base: str) -> dict:

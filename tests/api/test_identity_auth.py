@@ -41,7 +41,7 @@ async def test_password_project_scoped_token(ks, ids, settings):
     assert t["project"] == {"id": ids["project_ids"]["admin"], "name": "admin",
                             "domain": {"id": "default", "name": "Default"}}
     assert t["is_domain"] is False
-    assert {role["name"] for role in t["roles"]} == {"admin", "member", "reader"}
+    assert {role["name"] for role in t["roles"]} == {"admin", "manager", "member", "reader"}
     assert all(set(role) == {"id", "name"} for role in t["roles"])
     assert len(t["audit_ids"]) == 1 and len(t["audit_ids"][0]) == 22
     issued = datetime.fromisoformat(t["issued_at"].replace("Z", "+00:00"))
@@ -76,7 +76,7 @@ async def test_project_scope_by_domain_name(ks, ids):
                                                     "password": "service-secret"}
     _, t = await issue(ks, body)
     assert t["project"]["id"] == ids["project_ids"]["service"]
-    assert {r["name"] for r in t["roles"]} == {"admin", "member", "reader", "service"}
+    assert {r["name"] for r in t["roles"]} == {"admin", "manager", "member", "reader", "service"}
 
 
 async def test_domain_scoped_token(ks):
@@ -167,8 +167,14 @@ async def test_token_method_with_invalid_token_is_401(ks):
     assert r.status_code == 401 and r.json() == UNAUTHORIZED
 
 
-async def test_system_scope_is_refused(ks):
+async def test_system_scope_needs_a_system_role(ks, admin):
     body = password_auth(project=None)
+    body["auth"]["scope"] = {"system": {"all": True}}
+    token, t = await issue(ks, body)  # bootstrap gives admin the admin role on the system
+    assert t["system"] == {"all": True} and "project" not in t and "domain" not in t
+    assert {r["name"] for r in t["roles"]} >= {"admin", "reader"} and t["catalog"]
+    await make_user(ks, admin, "nosys", "pw-n")
+    body = password_auth("nosys", "pw-n", project=None)
     body["auth"]["scope"] = {"system": {"all": True}}
     r = await ks.post("/v3/auth/tokens", json=body)
     assert r.status_code == 401

@@ -14,7 +14,7 @@ async def test_v2_password_token_with_tenant_name(ks, ids):
                                "description": "Bootstrap project for initializing the cloud.", "enabled": True}
     assert token["expires"].endswith("Z") and len(token["expires"]) == 20
     assert access["user"]["id"] == ids["user_ids"]["admin"] and access["user"]["username"] == "admin"
-    assert {r["name"] for r in access["user"]["roles"]} == {"admin", "member", "reader"}
+    assert {r["name"] for r in access["user"]["roles"]} == {"admin", "manager", "member", "reader"}
     compute = [s for s in access["serviceCatalog"] if s["type"] == "compute"][0]
     (ep,) = compute["endpoints"]
     assert ep["publicURL"] == ep["internalURL"] == ep["adminURL"] == "http://127.0.0.1:8774/v2.1"

@@ -14,10 +14,12 @@ from kumo.common.db import Database
 from kumo.common.runtime import Component, Runtime
 from kumo.identity import models
 from kumo.identity.api import catalog, projects, roles, tokens, users, v2, versions
+from kumo.identity.api import appcreds, trusts
 from kumo.identity.api import assignments as role_assignments, groups, implied
 from kumo.identity.assignment import AssignmentService
 from kumo.identity.auth import LocalValidator, TokenService
 from kumo.identity.catalog import CatalogService
+from kumo.identity.security import Compliance
 from kumo.identity.service import IdentityService
 from kumo.identity.tokens import KeyRepository, setup_keys
 
@@ -29,13 +31,17 @@ _PUBLIC = {
 
 
 def public(method: str, path: str) -> bool:
-    """Routes that need no token: discovery and token creation."""
+    """Routes that need no token: discovery, token creation and a user's own password change
+    (``POST /v3/users/{id}/password``: the original password is the proof)."""
+    if method == "POST" and path.startswith("/v3/users/") and path.endswith("/password") and \
+            path.count("/") == 4:
+        return True
     return (method, path) in _PUBLIC
 
 
 ROUTES = [*versions.routes, *tokens.routes, *projects.routes, *users.routes, *roles.routes,
           *groups.routes, *implied.routes, *role_assignments.routes,
-          *catalog.routes, *v2.routes]
+          *catalog.routes, *v2.routes, *appcreds.routes, *trusts.routes]
 
 
 def component(rt: Runtime) -> Component:
@@ -43,12 +49,13 @@ def component(rt: Runtime) -> Component:
     settings = rt.settings
     db = Database(settings.database_url("identity"), models.Base.metadata)
     expiration = settings.identity.token_expiration
-    identity = IdentityService(db, token_expiration=expiration)
+    identity = IdentityService(db, token_expiration=expiration, compliance=Compliance(settings.identity))
     assignments = AssignmentService(db)
     cat = CatalogService(db)
     keys = KeyRepository(settings.fernet_keys)
     token_service = TokenService(db, identity, assignments, cat, keys, expiration)
-    app = create_app(style="keystone", routes=ROUTES, validator=LocalValidator(token_service), public=public,
+    app = create_app(style="keystone", routes=ROUTES, validator=LocalValidator(token_service, settings.identity.admin_token),
+                     public=public,
                      state={"settings": settings, "db": db, "identity": identity, "assignments": assignments,
                             "catalog": cat, "tokens": token_service})
 
@@ -59,5 +66,7 @@ def component(rt: Runtime) -> Component:
     async def stop() -> None:
         await db.close()
 
+    admin_port = settings.identity.admin_port
     return Component(name="identity-api", app=app, port=settings.identity.port,
+                     extra_ports=[admin_port] if admin_port and admin_port != settings.identity.port else [],
                      starters=[start], stoppers=[stop])

@@ -7,7 +7,8 @@
   user or has the admin or service role.
 - ``DELETE /v3/auth/tokens`` -> 204 (revokes the subject token).
 - ``GET /v3/auth/catalog`` -> ``{"catalog": [...]}`` (403 for an unscoped token),
-  ``GET /v3/auth/projects`` and ``/v3/auth/domains``: what the caller may scope to.
+  ``GET /v3/auth/projects``, ``/v3/auth/domains`` and ``/v3/auth/system``
+  (``{"system": [{"all": true}]}`` or ``[]``): what the caller may scope to.
 """
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ async def revoke(request: Request):
 
 async def auth_catalog(request: Request):
     ctx = context(request)
-    if not ctx.project_id and not ctx.domain_id:
+    if not ctx.project_id and not ctx.domain_id and not ctx.system:
         raise Forbidden("A scoped token is required to get the service catalog.")
     entries = await catalog(request).catalog(ctx.project_id)
     return json({"catalog": entries, "links": {"self": f"{base(request)}/v3/auth/catalog",
@@ -89,6 +90,14 @@ async def auth_domains(request: Request):
                  "links": views.collection_links(root, "auth/domains")})
 
 
+async def auth_system(request: Request):
+    ctx = context(request)
+    has = bool(ctx.user_id) and bool(await assignments(request).roles_on(ctx.user_id, system=True))
+    root = base(request)
+    return json({"system": [{"all": True}] if has else [],
+                 "links": {"self": f"{root}/v3/auth/system", "previous": None, "next": None}})
+
+
 routes = [
     Route("/v3/auth/tokens", issue, methods=["POST"]),
     Route("/v3/auth/tokens", check, methods=["GET"]),
@@ -96,4 +105,5 @@ routes = [
     Route("/v3/auth/catalog", auth_catalog, methods=["GET"]),
     Route("/v3/auth/projects", auth_projects, methods=["GET"]),
     Route("/v3/auth/domains", auth_domains, methods=["GET"]),
+    Route("/v3/auth/system", auth_system, methods=["GET"]),
 ]

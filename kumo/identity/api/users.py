@@ -4,8 +4,14 @@
   ``GET/PATCH/DELETE /v3/users/{user_id}``: admin, except that a user may
   read itself.
 - ``POST /v3/users/{user_id}/password`` ``{"user": {"password",
-  "original_password"}}`` -> 204: the user itself (or an admin); 401 if the
-  original password is wrong. The user's tokens are revoked.
+  "original_password"}}`` -> 204: needs no token (the original password is the
+  proof, so a user with an expired password can change it), but a token, if
+  sent, must be the user's own or an admin's (403); 401 if the
+  original password is wrong, 400 if the security compliance rules refuse the
+  new password (history, minimum age, regex, ``lock_password``). The user's
+  tokens are revoked.
+- Users show ``options`` (kumo.identity.security.OPTIONS) and
+  ``password_expires_at`` (``[identity] password_expires_days``).
 - ``GET /v3/users/{user_id}/projects``: projects the user has a role on
   (the user itself or an admin).
 
@@ -32,30 +38,38 @@ def _self(request: Request):
 async def list_users(request: Request):
     enforce(request, "list_users")
     q = request.query_params
-    found = await identity(request).list_users(name=q.get("name"), domain_id=q.get("domain_id"),
-                                               enabled=query_bool(request, "enabled"))
+    svc = identity(request)
+    found = await svc.list_users(name=q.get("name"), domain_id=q.get("domain_id"),
+                                 enabled=query_bool(request, "enabled"))
+    details = await svc.user_details(found)
     root = base(request)
-    return json({"users": [views.user(u, root) for u in found], "links": views.collection_links(root, "users")})
+    return json({"users": [views.user(u, root, details[u.id]) for u in found],
+                 "links": views.collection_links(root, "users")})
+
+
+async def _render(request: Request, u, status: int = 200):
+    details = await identity(request).user_details([u])
+    return json({"user": views.user(u, base(request), details[u.id])}, status=status)
 
 
 async def create_user(request: Request):
     ctx = enforce(request, "create_user")
     data = await body(request, "user", s.UserCreate)
     u = await identity(request).create_user(data, default_domain(ctx))
-    return json({"user": views.user(u, base(request))}, status=201)
+    return await _render(request, u, 201)
 
 
 async def show_user(request: Request):
     enforce(request, "get_user", _self(request))
     u = await identity(request).get_user(request.path_params["user_id"])
-    return json({"user": views.user(u, base(request))})
+    return await _render(request, u)
 
 
 async def update_user(request: Request):
     enforce(request, "update_user")
     data = await body(request, "user", s.UserUpdate)
     u = await identity(request).update_user(request.path_params["user_id"], data)
-    return json({"user": views.user(u, base(request))})
+    return await _render(request, u)
 
 
 async def delete_user(request: Request):
@@ -65,7 +79,8 @@ async def delete_user(request: Request):
 
 
 async def change_password(request: Request):
-    enforce(request, "change_password", _self(request))
+    if getattr(request.state, "context", None) is not None:  # a token came: it must be the user's (or an admin's)
+        enforce(request, "identity:change_password", _self(request))
     data = await body(request, "user", s.PasswordChange)
     await identity(request).change_password(request.path_params["user_id"], data)
     return no_content()
