@@ -3,7 +3,8 @@
 ``component(rt)`` builds the ``image-api`` :class:`Component`: its database
 (``settings.database_url("image")``), its file store (``settings.image_store``)
 and staging store (``settings.image_staging``), the services
-(``app.state.images``, ``members``, ``tasks``, ``imports``) and the Starlette
+(``app.state.images``, ``members``, ``tasks``, ``imports``, ``metadefs``: the
+metadata definitions catalog, :mod:`kumo.image.metadefs`) and the Starlette
 app with glance's error bodies (plain text, or JSON for clients that accept
 it: :mod:`kumo.image.api.errors`). ``start()`` creates the schema and store
 directories and requeues uploads and imports a crash interrupted; ``stop()``
