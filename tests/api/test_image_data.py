@@ -274,3 +274,21 @@ async def test_notifications(client, rt):
     await rt.bus.drain()
     assert events == [("image.create", img["id"], "queued"), ("image.upload", img["id"], "active"),
                       ("image.activate", img["id"], "active"), ("image.delete", img["id"], "deleted")]
+
+
+@pytest.mark.parametrize("options,reason", [
+    (["-b", "/etc/passwd", "-F", "raw"], "backing file"),
+    (["-o", "data_file=SCRATCH"], "external data file"),
+])
+async def test_qcow2_naming_host_files_is_refused(client, settings, tmp_path, options, reason):
+    path = tmp_path / "evil.qcow2"
+    cmd = ["qemu-img", "create", "-q", "-f", "qcow2", *options, str(path), "1M"]
+    if options[-1] == "data_file=SCRATCH":  # qemu-img creates the data file: a scratch path
+        cmd[cmd.index(options[-1])] = f"data_file={tmp_path / 'scratch.raw'}"
+    subprocess.run(cmd, check=True)
+    img = await create(client, name="evil", disk_format="qcow2")
+    r = await upload(client, img["id"], path.read_bytes())
+    assert r.status_code == 400 and reason in r.text
+    shown = (await client.get(f"/v2/images/{img['id']}")).json()
+    assert shown["status"] == "queued" and shown["checksum"] is None
+    assert list(settings.image_store.iterdir()) == []

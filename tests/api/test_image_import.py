@@ -1,0 +1,260 @@
+"""Interoperable import: staging, glance-direct, web-download, conversion, tasks, info documents."""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from kumo.image.api import component
+from tests.api.test_image_support import OCTET, as_token, create, upload
+
+ADMIN = as_token("admin-token")
+
+
+@pytest.fixture
+def web():
+    """A loopback HTTP server: ``web.files[path] = bytes``; ``web.url(path)``."""
+    files: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.files = files
+    server.url = lambda path: f"http://127.0.0.1:{server.server_address[1]}{path}"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+async def env(mount, rt):
+    client = await mount(component)
+    return client, rt
+
+
+def imports_of(client):
+    return client._transport.apps[client.base_url.netloc.decode()].app.state.imports
+
+
+def qcow2(tmp_path, *options: str, size: str = "1M") -> bytes:
+    path = tmp_path / "src.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", *options, str(path), size], check=True)
+    return path.read_bytes()
+
+
+def files_under(path) -> list[str]:
+    return sorted(p.name for p in path.iterdir()) if path.exists() else []
+
+
+async def stage(client, image_id: str, data: bytes, token: str = "demo-token"):
+    return await client.put(f"/v2/images/{image_id}/stage", content=data, headers={**OCTET, **as_token(token)})
+
+
+async def start_import(client, image_id: str, method: str, token: str = "demo-token", **extra):
+    body = {"method": {"name": method, **extra}}
+    return await client.post(f"/v2/images/{image_id}/import", json=body, headers=as_token(token))
+
+
+async def finished(client, image_id: str) -> dict:
+    await imports_of(client).drain()
+    return (await client.get(f"/v2/images/{image_id}")).json()
+
+
+async def test_info_documents(env):
+    client, _ = env
+    r = await client.get("/v2/info/import")
+    assert r.status_code == 200
+    assert r.json()["import-methods"]["value"] == ["glance-direct", "web-download"]
+    r = await client.get("/v2/info/stores")
+    assert r.json() == {"stores": [{"id": "file", "description": "Local file store", "default": True}]}
+    img = await create(client, name="u")
+    await upload(client, img["id"], b"x" * 3000)
+    usage = (await client.get("/v2/info/usage")).json()["usage"]
+    assert usage["image_count_total"] == {"limit": -1, "usage": 1}
+    assert usage["image_size_total"] == {"limit": -1, "usage": 1}  # MiB, rounded up
+    assert usage["image_count_uploading"]["usage"] == 0
+
+
+async def test_glance_direct_with_conversion_and_task(env, settings, tmp_path):
+    client, _ = env
+    img = await create(client, name="direct", disk_format="raw")
+    data = bytes(range(256)) * 4096  # 1 MiB
+    r = await stage(client, img["id"], data)
+    assert r.status_code == 204, r.text
+    shown = (await client.get(f"/v2/images/{img['id']}")).json()
+    assert shown["status"] == "uploading" and shown["size"] == len(data)
+    assert files_under(settings.image_staging) == [img["id"]]
+    r = await start_import(client, img["id"], "glance-direct")
+    assert r.status_code == 202, r.text
+    request_id = r.headers["x-openstack-request-id"]
+    shown = await finished(client, img["id"])
+    assert shown["status"] == "active" and shown["stores"] == "file"
+    assert shown["disk_format"] == "qcow2"  # [image] import_target_format
+    assert shown["virtual_size"] == len(data)
+    assert "os_glance_import_task" not in shown and "os_glance_failed_import" not in shown
+    stored = (await client.get(f"/v2/images/{img['id']}/file")).content
+    assert stored[:4] == b"QFI\xfb" and shown["size"] == len(stored)
+    assert shown["checksum"] == hashlib.md5(stored).hexdigest()
+    assert shown["os_hash_value"] == hashlib.sha512(stored).hexdigest()
+    back = tmp_path / "back.raw"
+    (tmp_path / "got.qcow2").write_bytes(stored)
+    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(tmp_path / "got.qcow2"),
+                    str(back)], check=True)
+    assert back.read_bytes() == data
+    assert files_under(settings.image_staging) == []
+    tasks = (await client.get(f"/v2/images/{img['id']}/tasks")).json()["tasks"]
+    assert len(tasks) == 1
+    assert tasks[0]["status"] == "success" and tasks[0]["request_id"] == request_id
+    assert tasks[0]["type"] == "api_image_import"
+    assert tasks[0]["input"]["import_req"]["method"]["name"] == "glance-direct"
+    assert tasks[0]["result"] == {"image_id": img["id"]}
+
+
+async def test_web_download_keeps_bytes_without_conversion(mount, settings, web, tmp_path):
+    settings.image.import_target_format = ""
+    client = await mount(component)
+    data = qcow2(tmp_path)
+    web.files["/disk.qcow2"] = data
+    img = await create(client, name="web", disk_format="qcow2")
+    r = await start_import(client, img["id"], "web-download", uri=web.url("/disk.qcow2"))
+    assert r.status_code == 202, r.text
+    shown = await finished(client, img["id"])
+    assert shown["status"] == "active", shown
+    assert shown["checksum"] == hashlib.md5(data).hexdigest() and shown["virtual_size"] == 1024 ** 2
+    assert (await client.get(f"/v2/images/{img['id']}/file")).content == data
+
+
+async def test_web_download_failure_requeues_and_leaves_nothing(env, settings, web, tmp_path):
+    client, _ = env
+    missing = await create(client, name="missing", disk_format="qcow2")
+    assert (await start_import(client, missing["id"], "web-download", uri=web.url("/nope"))).status_code == 202
+    web.files["/backed.qcow2"] = qcow2(tmp_path, "-b", "/etc/passwd", "-F", "raw")
+    backed = await create(client, name="backed", disk_format="qcow2")
+    r = await start_import(client, backed["id"], "web-download", uri=web.url("/backed.qcow2"))
+    assert r.status_code == 202
+    for img, reason in ((missing, "404"), (backed, "backing file")):
+        shown = await finished(client, img["id"])
+        assert shown["status"] == "queued" and shown["size"] is None and shown["checksum"] is None
+        assert shown["os_glance_failed_import"] == "file"
+        task = (await client.get(f"/v2/images/{img['id']}/tasks")).json()["tasks"][0]
+        assert task["status"] == "failure" and reason in task["message"]
+    assert files_under(settings.image_staging) == [] and files_under(settings.image_store) == []
+    # a failed import can be retried
+    web.files["/nope"] = b"\0" * 512
+    patch_raw = [{"op": "replace", "path": "/disk_format", "value": "raw"}]
+    r = await client.patch(f"/v2/images/{missing['id']}", json=patch_raw,
+                           headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
+    assert r.status_code == 200
+    assert (await start_import(client, missing["id"], "web-download", uri=web.url("/nope"))).status_code == 202
+    shown = await finished(client, missing["id"])
+    assert shown["status"] == "active" and "os_glance_failed_import" not in shown
+
+
+@pytest.mark.parametrize("extra,status", [
+    ({"uri": "file:///etc/passwd"}, 400),
+    ({"uri": "gopher://example.com/x"}, 400),
+    ({}, 400),
+])
+async def test_web_download_url_filtering(env, extra, status):
+    client, _ = env
+    img = await create(client, name="f")
+    r = await start_import(client, img["id"], "web-download", **extra)
+    assert r.status_code == status
+    assert (await client.get(f"/v2/images/{img['id']}")).json()["status"] == "queued"
+
+
+async def test_import_errors(env):
+    client, _ = env
+    img = await create(client, name="e")
+    assert (await start_import(client, img["id"], "glance-direct")).status_code == 409  # nothing staged
+    assert (await start_import(client, img["id"], "copy-image")).status_code == 400
+    r = await client.post(f"/v2/images/{img['id']}/import", json={"method": "glance-direct"})
+    assert r.status_code == 400
+    r = await client.post(f"/v2/images/{img['id']}/import",
+                          json={"method": {"name": "glance-direct"}, "stores": ["ceph"]})
+    assert r.status_code == 409
+    assert (await stage(client, img["id"], b"abc", token="alt-token")).status_code == 404
+    assert (await stage(client, img["id"], b"abc", token="reader-token")).status_code == 403
+    assert (await stage(client, img["id"], b"abc")).status_code == 204
+    assert (await stage(client, img["id"], b"abc")).status_code == 409  # already staged
+    r = await start_import(client, img["id"], "web-download", uri="http://127.0.0.1:1/x")
+    assert r.status_code == 409  # staged images import with glance-direct
+    r = await client.put(f"/v2/images/{img['id']}/stage", content=b"x",
+                         headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+
+
+async def test_stage_size_cap_and_delete_leave_nothing(mount, settings):
+    settings.image.image_size_cap = 100
+    client = await mount(component)
+    img = await create(client, name="big")
+    r = await stage(client, img["id"], b"x" * 101)
+    assert r.status_code == 413
+    assert (await client.get(f"/v2/images/{img['id']}")).json()["status"] == "queued"
+    assert files_under(settings.image_staging) == []
+    assert (await stage(client, img["id"], b"x" * 100)).status_code == 204
+    assert (await client.delete(f"/v2/images/{img['id']}")).status_code == 204
+    assert files_under(settings.image_staging) == []
+
+
+async def test_storage_quota(mount, settings):
+    settings.image.user_storage_quota = 1000
+    client = await mount(component)
+    first = await create(client, name="fits")
+    assert (await upload(client, first["id"], b"a" * 900)).status_code == 204
+    second = await create(client, name="too-big")
+    assert (await upload(client, second["id"], b"b" * 200)).status_code == 413
+    shown = (await client.get(f"/v2/images/{second['id']}")).json()
+    assert shown["status"] == "queued" and shown["size"] is None
+    assert (await upload(client, second["id"], b"b" * 100)).status_code == 204
+
+
+async def test_image_count_quota(mount, settings):
+    settings.image.image_count_total = 1
+    client = await mount(component)
+    await create(client, name="one")
+    r = await client.post("/v2/images", json={"name": "two"})
+    assert r.status_code == 413
+
+
+async def test_legacy_import_task(env, web, tmp_path):
+    client, _ = env
+    web.files["/t.qcow2"] = qcow2(tmp_path)
+    body = {"type": "import", "input": {"import_from": web.url("/t.qcow2"), "import_from_format": "qcow2",
+                                        "image_properties": {"name": "from-task", "disk_format": "qcow2",
+                                                             "container_format": "bare"}}}
+    assert (await client.post("/v2/tasks", json=body)).status_code == 403  # tasks API is admin-only
+    r = await client.post("/v2/tasks", json=body, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    task = r.json()
+    assert task["type"] == "import" and task["status"] == "processing"
+    assert task["self"] == f"/v2/tasks/{task['id']}" and task["schema"] == "/v2/schemas/task"
+    await imports_of(client).drain()
+    done = (await client.get(f"/v2/tasks/{task['id']}", headers=ADMIN)).json()
+    assert done["status"] == "success" and done["expires_at"]
+    image = (await client.get(f"/v2/images/{done['result']['image_id']}", headers=ADMIN)).json()
+    assert image["status"] == "active" and image["name"] == "from-task"
+    listed = (await client.get("/v2/tasks?status=success", headers=ADMIN)).json()
+    assert [t["id"] for t in listed["tasks"]] == [task["id"]] and "input" not in listed["tasks"][0]
+    bad = dict(body, type="export")
+    assert (await client.post("/v2/tasks", json=bad, headers=ADMIN)).status_code == 400
+    bad = {"type": "import", "input": dict(body["input"], import_from="file:///etc/shadow")}
+    assert (await client.post("/v2/tasks", json=bad, headers=ADMIN)).status_code == 400
+    assert (await client.get("/v2/tasks/nope", headers=ADMIN)).status_code == 404
+    for name in ("task", "tasks"):
+        r = await client.get(f"/v2/schemas/{name}")
+        assert r.status_code == 200 and r.json()["name"] == name
