@@ -21,6 +21,7 @@ from kumo.common.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from kumo.common.auth.context import RequestContext
 from kumo.common.db import Database
 from kumo.image.models import MetadefNamespace
+from kumo.image.policy import denied
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
@@ -30,7 +31,7 @@ SORT_DIRS = ("asc", "desc")
 def require_admin(ctx: RequestContext, action: str) -> None:
     """403 unless the caller has the admin role (glance's ``metadef_admin`` rule)."""
     if not ctx.is_admin:
-        raise Forbidden(f"You are not authorized to complete {action} action.")
+        raise denied(action)
 
 
 def visible(ctx: RequestContext) -> ColumnElement:
