@@ -39,6 +39,8 @@ the run is stopped past it and the partial results counted),
 from __future__ import annotations
 
 import configparser
+import functools
+import http.server
 import os
 import shutil
 import signal
@@ -123,15 +125,15 @@ COMPUTE_FEATURES = {
 SCHEDULER_FILTERS = "ComputeFilter,VCPUFilter,RamFilter,DiskFilter"
 
 #: kumo/image/api: images CRUD, data upload/download, tags, deactivate,
-#: reactivate, schemas; no import methods, no locations, no stores, no tasks,
-#: no members, no metadefs. Uploaded data is not checked against disk_format.
+#: reactivate, schemas, members, tasks, metadefs, interoperable import
+#: (glance-direct, web-download) into one store ``file``; no locations.
 IMAGE_FEATURES = {
     "api_v2": True,
-    "import_image": False,
+    "import_image": True,            # kumo.image.imports
     "os_glance_reserved": True,      # kumo.image.schemas refuses os_glance*
     "manage_locations": False,
-    "image_conversion": False,
-    "image_format_enforcement": False,
+    "image_conversion": True,        # imports convert to [image] import_target_format
+    "image_format_enforcement": True,  # kumo.image.formats refuses data that is not its disk_format
     "do_secure_hash": True,          # sha512 os_hash_value on upload
     "http_store_enabled": False,
     "store_weight_enabled": False,
@@ -142,14 +144,14 @@ IMAGE_FEATURES = {
 #: endpoints, the v2.0 token call. No trusts, groups, credentials, policies,
 #: application credentials, OS-* extensions, domain configs, limits.
 IDENTITY_FEATURES = {
-    "trust": False,
+    "trust": True,                   # kumo.identity.trusts
     "api_v2": False,
     "api_v2_admin": False,
     "api_v3": True,
-    "api_extensions": "OS-INHERIT",  # not yet OS-EC2, OS-TRUST...
+    "api_extensions": "OS-INHERIT,OS-TRUST",
     "domain_specific_drivers": False,
-    "security_compliance": False,
-    "access_rules": False,
+    "security_compliance": True,     # kumo.identity.security ([identity] settings, see identity_compliance)
+    "access_rules": True,            # kumo.identity.appcreds
     "immutable_user_source": False,
 }
 
@@ -190,6 +192,15 @@ def ensure_alt_image(conn) -> str:
         sys.exit(f"image {ALT_IMAGE} ({image_id}) did not become active")
     log(f"created public image {ALT_IMAGE} ({image_id}) from {IMAGE_FILE}")
     return image_id
+
+
+def serve_image_file() -> str:
+    """Serve ``build/cirros.qcow2`` on loopback for the run (web-download imports); its URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(IMAGE_FILE.parent))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/{IMAGE_FILE.name}"
 
 
 def image_id(conn, name: str) -> str:
@@ -248,6 +259,17 @@ def ensure_workspace() -> None:
     log(f"created the tempest workspace {WORKSPACE}")
 
 
+def identity_compliance() -> dict:
+    """tempest's security compliance options, from the cloud's ``[identity]`` settings ($KUMO_CONFIG)."""
+    sys.path.insert(0, str(ROOT))
+    from kumo import config
+    ident = config.load().identity
+    return {"user_lockout_failure_attempts": ident.lockout_failure_attempts,
+            "user_lockout_duration": ident.lockout_duration,
+            "user_unique_last_password_count": ident.unique_last_password_count,
+            "user_minimum_password_age": ident.minimum_password_age}
+
+
 def _flags(values: dict) -> dict:
     return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in values.items()}
 
@@ -272,6 +294,7 @@ def write_config(facts: dict, run_validation: bool) -> Path:
     conf["identity"] = {
         "uri_v3": facts["uri_v3"], "auth_version": "v3", "region": facts["region"],
         "v3_endpoint_type": "public", "admin_role": "admin", "default_domain_id": "default",
+        **identity_compliance(),
     }
     conf["identity-feature-enabled"] = _flags(IDENTITY_FEATURES)
     conf["compute"] = {
@@ -285,7 +308,8 @@ def write_config(facts: dict, run_validation: bool) -> Path:
         COMPUTE_FEATURES, scheduler_enabled_filters=SCHEDULER_FILTERS,
         dhcp_domain=".novalocal"))
     conf["image"] = {"region": facts["region"], "endpoint_type": "publicURL",
-                     "build_timeout": "120", "build_interval": "1"}
+                     "build_timeout": "120", "build_interval": "1",
+                     "http_image": facts["http_image"], "http_qcow2_image": facts["http_image"]}
     conf["image-feature-enabled"] = _flags(IMAGE_FEATURES)
     conf["network"] = {
         "region": facts["region"], "endpoint_type": "publicURL",
@@ -498,6 +522,7 @@ def main(argv: list[str]) -> int:
     conn = connect(os.environ.get("OS_CLOUD", "admin"))
     ensure_workspace()
     facts = cloud_facts(conn)
+    facts["http_image"] = serve_image_file()
     path = write_config(facts, run_validation)
     log(f"wrote {path} (region {facts['region']}, image {facts['image_ref']}, "
         f"alt {facts['image_ref_alt']}, compute {MIN_MICROVERSION}-{facts['max_microversion']}, "
