@@ -80,7 +80,7 @@ def serve(names: list[str] = typer.Argument(..., help="component names, or 'all'
     logging.basicConfig(**target, level=settings.common.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(supervisor.run(settings, wanted))
+    supervisor.main(settings, wanted)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,24 @@ class _Server(uvicorn.Server):
         yield
 
 
+def event_loop_factory():
+    """uvloop's loop factory when uvloop is installed (faster sockets and HTTP), else None (asyncio's).
+
+    uvicorn parses HTTP with httptools when it is installed (its ``http="auto"``).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def main(settings: Settings, names: list[str]) -> None:
+    """Run ``names`` (see :func:`run`) on a new event loop from :func:`event_loop_factory`."""
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(run(settings, names))
+
+
 async def run(settings: Settings, names: list[str]) -> None:
     """Run ``names`` until SIGTERM/SIGINT. Raises on a component that fails to start."""
     rt = Runtime.create(settings)

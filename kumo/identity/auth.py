@@ -31,6 +31,7 @@ from kumo.identity import schemas as s
 from kumo.identity import tokens as clock
 from kumo.identity.appcreds import AppCredService
 from kumo.identity.assignment import AssignmentService
+from kumo.identity.cache import TokenCache
 from kumo.identity.catalog import CatalogService
 from kumo.identity.service import IdentityService
 from kumo.identity.tokens import (InvalidToken, KeyRepository, TokenFormatter, TokenPayload, datetime_us,
@@ -84,8 +85,10 @@ class TokenService:
         self.db = db
         self.identity = identity
         self.assignments = assignments
-        self.catalog = catalog
-        self.formatter = TokenFormatter(keys)
+        #: Resolved tokens and catalogs, dropped on any identity write (kumo.identity.cache).
+        self.cache = TokenCache(db)
+        self.catalog = self.cache.catalogs(catalog)
+        self.formatter = self.cache.formatter(TokenFormatter(keys))
         self.expiration = expiration
         self.appcreds = AppCredService(db, identity, assignments)
         self.trusts = TrustService(db, assignments)
@@ -239,7 +242,7 @@ class TokenService:
             raise TokenNotFound(token) from None
         if payload.expired():
             raise TokenNotFound(token)
-        return await self._load(payload)
+        return await self.cache.load(token, self._load, payload)
 
     async def _load(self, payload: TokenPayload) -> Resolved:
         """The rows of a token: a revocation check, the user, the scope and the roles (few queries)."""

@@ -10,12 +10,12 @@ import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 
 def new_id() -> str:
@@ -69,7 +69,10 @@ class Database:
         self.engine = create_async_engine(url, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        #: Called (no arguments) after each commit of a session that wrote something.
+        self.write_listeners: list[Callable[[], None]] = []
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=_Session,
+                                           info={_DB: self})
 
     async def create_schema(self) -> None:
         """Create missing tables (the initial schema)."""
@@ -85,6 +88,39 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+_DB = "kumo.db"
+_WROTE = "kumo.wrote"
+
+
+class _Session(Session):
+    """A session that tells its Database's ``write_listeners`` when a write is committed."""
+
+
+@event.listens_for(_Session, "after_flush")
+def _flushed(session, _flush_context) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(_Session, "do_orm_execute")
+def _executed(state) -> None:
+    if not state.is_select:  # bulk insert/update/delete through session.execute()
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(_Session, "after_commit")
+def _committed(session) -> None:
+    # After the commit: a reader that loaded the old rows before this point
+    # saw the generation before the listeners ran, so it cannot pass stale data off as current.
+    if session.info.pop(_WROTE, False):
+        for listener in list(session.info[_DB].write_listeners):
+            listener()
+
+
+@event.listens_for(_Session, "after_rollback")
+def _rolled_back(session) -> None:
+    session.info.pop(_WROTE, None)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
