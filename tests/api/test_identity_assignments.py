@@ -63,10 +63,14 @@ async def test_domain_grants(ks, admin, ids):
     url = f"/v3/domains/default/users/{user['id']}/roles/{reader}"
     assert (await ks.put(url, headers=admin)).status_code == 204
     assert (await ks.head(url, headers=admin)).status_code == 204
-    _, t = await issue(ks, password_auth("du", "pw", project=None, domain="default"))
+    token, t = await issue(ks, password_auth("du", "pw", project=None, domain="default"))
     assert [x["name"] for x in t["roles"]] == ["reader"]
+    subject = {**admin, "X-Subject-Token": token}
+    assert (await ks.get("/v3/auth/tokens", headers=subject)).status_code == 200
     assert (await ks.put(f"/v3/domains/nope/users/{user['id']}/roles/{reader}", headers=admin)).status_code == 404
     assert (await ks.delete(url, headers=admin)).status_code == 204
+    # Losing its only role on the domain: the token stops validating, no new one is issued.
+    assert (await ks.get("/v3/auth/tokens", headers=subject)).status_code == 404
     r = await ks.post("/v3/auth/tokens", json=password_auth("du", "pw", project=None, domain="default"))
     assert r.status_code == 401
 
@@ -392,3 +396,41 @@ async def test_bootstrap_upgrades_an_older_install(settings, ids, svc):
     assert [r.name for r in await svc.roles_on(admin_id, system=True)] == ["admin", "manager", "member", "reader"]
     assert [r.name for r in await svc.roles_on(admin_id, project_id=ids["project_ids"]["admin"])] == [
         "admin", "manager", "member", "reader"]
+
+
+async def test_roles_on_is_one_statement(ks, admin, ids, svc):
+    from sqlalchemy import event
+    r = await ks.post("/v3/domains", headers=admin, json={"domain": {"name": "fast"}})
+    dom = r.json()["domain"]["id"]
+    top = await make_project(ks, admin, "ftop", domain_id=dom)
+    mid = await make_project(ks, admin, "fmid", domain_id=dom, parent_id=top["id"])
+    leaf = await make_project(ks, admin, "fleaf", domain_id=dom, parent_id=mid["id"])
+    user = await make_user(ks, admin, "fu", "pw", domain_id=dom)
+    group = await _group(ks, admin, "fg")
+    await ks.put(f"/v3/groups/{group['id']}/users/{user['id']}", headers=admin)
+    roles = {n: await _role(ks, admin, n) for n in ("direct", "bygroup", "fromdomain", "fromtop", "implied")}
+    await ks.put(f"/v3/roles/{roles['fromtop']['id']}/implies/{roles['implied']['id']}", headers=admin)
+    await ks.put(f"/v3/projects/{leaf['id']}/users/{user['id']}/roles/{roles['direct']['id']}", headers=admin)
+    await ks.put(f"/v3/projects/{leaf['id']}/groups/{group['id']}/roles/{roles['bygroup']['id']}", headers=admin)
+    await ks.put(f"/v3/OS-INHERIT/domains/{dom}/groups/{group['id']}/roles/{roles['fromdomain']['id']}"
+                 "/inherited_to_projects", headers=admin)
+    await ks.put(f"/v3/OS-INHERIT/projects/{top['id']}/users/{user['id']}/roles/{roles['fromtop']['id']}"
+                 "/inherited_to_projects", headers=admin)
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, params, context, executemany):
+        seen.append(statement)
+
+    engine = svc.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        async with svc.db.session() as db:
+            seen.clear()
+            found = await svc.roles_on(user["id"], project_id=leaf["id"], db=db)
+            assert len(seen) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert [r.name for r in found] == ["bygroup", "direct", "fromdomain", "fromtop", "implied"]
+    assert [r.name for r in await svc.roles_on(user["id"], project_id=top["id"])] == ["fromdomain"]
+    assert [r.name for r in await svc.roles_on(user["id"], project_id=mid["id"])] == [
+        "fromdomain", "fromtop", "implied"]
