@@ -9,9 +9,11 @@ from starlette.responses import JSONResponse, Response
 
 from kumo.common.api import context
 from kumo.common.api.body import json_body, validate
-from kumo.common.api.errors import Forbidden, PayloadTooLarge
+from kumo.common.api.errors import PayloadTooLarge
 from kumo.common.api.versions import base_url
 from kumo.common.auth.context import RequestContext
+from kumo.common.policy import Policy
+from kumo.identity import policies
 from kumo.identity.assignment import AssignmentService
 from kumo.identity.auth import TokenService
 from kumo.identity.catalog import CatalogService
@@ -71,14 +73,33 @@ def no_content() -> Response:
     return Response(status_code=204)
 
 
-# --- policy (keystone's default rules, simplified to admin / owner) ---------------------------
+# --- policy (kumo.identity.policies: keystone's defaults on the common engine) ----------------
 
-def enforce(request: Request, action: str, allowed=None) -> RequestContext:
-    """The caller's context; Forbidden (403) unless it is an admin or ``allowed(ctx)`` is true."""
+def policy(request: Request) -> Policy:
+    """The identity API's :class:`~kumo.common.policy.Policy`, built on first use."""
+    state = request.app.state
+    rules = getattr(state, "policy", None)
+    if rules is None:
+        rules = state.policy = policies.policy(state.settings)
+    return rules
+
+
+def enforce(request: Request, action: str, allowed=None, target: dict | None = None) -> RequestContext:
+    """The caller's context if the policy allows ``action`` (``identity:`` prefix optional);
+    Forbidden (403, keystone's message) otherwise.
+
+    The target is the URL's path parameters (``user_id``, ``project_id``, ``domain_id``...)
+    updated with ``target`` (e.g. a credential's owner ``{"user_id": ...}``). ``allowed(ctx)``
+    is the handlers' older way to grant more (self-service); it still allows when true.
+    """
     ctx = context(request)
-    if ctx.is_admin or (allowed is not None and allowed(ctx)):
+    name = action if action.startswith("identity:") else f"identity:{action}"
+    rules = policy(request)
+    if rules.check(ctx, name, {**request.path_params, **(target or {})}):
         return ctx
-    raise Forbidden(f"You are not authorized to perform the requested action: identity:{action}.")
+    if allowed is not None and allowed(ctx):
+        return ctx
+    raise rules.denial(name)
 
 
 def default_domain(ctx: RequestContext) -> str:
