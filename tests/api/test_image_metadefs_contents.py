@@ -61,7 +61,7 @@ async def test_object_conflicts_and_bad_bodies(client):
     assert (await client.post(OBJECTS, json={"name": "a"}, headers=ADMIN)).status_code == 409
     assert (await client.put(f"{OBJECTS}/b", json={"name": "a"}, headers=ADMIN)).status_code == 409
     for bad in ({}, {"name": ""}, {"name": "c", "size": 1}, {"name": "c", "required": "x"},
-                {"name": "c", "properties": {"p": {"type": "string"}}}):
+                {"name": "c", "properties": {"p": {"type": "string"}}}, {"name": "c", "required": ["a", "a"]}):
         assert (await client.post(OBJECTS, json=bad, headers=ADMIN)).status_code == 400, bad
     r = await client.post(OBJECTS, json={"name": "c", "updated_at": "x"}, headers=ADMIN)
     assert r.status_code == 403

@@ -133,8 +133,11 @@ def object_body(data: Any) -> dict:
 
 
 def _object_values(model: ObjectBody) -> dict:
+    required = list(model.required or [])
+    if len(set(required)) != len(required):
+        raise BadRequest(f"Object {model.name}: 'required' lists a property name twice.")
     return {"name": model.name, "description": model.description,
-            "required": list(model.required or []), "properties": _property_map(model.properties)}
+            "required": required, "properties": _property_map(model.properties)}
 
 
 def property_body(data: Any) -> tuple[str, dict]:
