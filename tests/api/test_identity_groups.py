@@ -135,3 +135,28 @@ async def test_groups_need_admin(ks, admin, ids):
     assert (await ks.put(f"/v3/groups/{g['id']}/users/{user['id']}", headers=h)).status_code == 403
     assert (await ks.delete(f"/v3/groups/{g['id']}", headers=h)).status_code == 403
     assert (await ks.get(f"/v3/groups/{g['id']}", headers=admin)).status_code == 200
+
+
+async def test_a_domain_manager_manages_the_groups_of_its_domain(ks, admin, ids):
+    r = await ks.post("/v3/domains", headers=admin, json={"domain": {"name": "managed"}})
+    dom = r.json()["domain"]["id"]
+    boss = await make_user(ks, admin, "boss", "pw")
+    manager = (await ks.get("/v3/roles?name=manager", headers=admin)).json()["roles"][0]["id"]
+    assert (await ks.put(f"/v3/domains/{dom}/users/{boss['id']}/roles/{manager}", headers=admin)).status_code == 204
+    token, t = await issue(ks, password_auth("boss", "pw", project=None, domain=dom))
+    assert {x["name"] for x in t["roles"]} == {"manager", "member", "reader"}
+    h = hdr(token)
+    r = await ks.post("/v3/groups", headers=h, json={"group": {"name": "mine", "domain_id": dom}})
+    assert r.status_code == 201, r.text
+    mine = r.json()["group"]
+    r = await ks.post("/v3/groups", headers=h, json={"group": {"name": "theirs", "domain_id": "default"}})
+    assert r.status_code == 403
+    r = await ks.post("/v3/groups", headers=h, json={"group": {"name": "implicit"}})  # the token's domain
+    assert r.status_code == 201 and r.json()["group"]["domain_id"] == dom
+    theirs = await make_group(ks, admin, "theirs")
+    assert (await ks.get(f"/v3/groups/{mine['id']}", headers=h)).status_code == 200
+    assert (await ks.get(f"/v3/groups/{theirs['id']}", headers=h)).status_code == 403
+    assert (await ks.put(f"/v3/groups/{mine['id']}/users/{boss['id']}", headers=h)).status_code == 204
+    assert (await ks.put(f"/v3/groups/{theirs['id']}/users/{boss['id']}", headers=h)).status_code == 403
+    assert (await ks.delete(f"/v3/groups/{theirs['id']}", headers=h)).status_code == 403
+    assert (await ks.delete(f"/v3/groups/{mine['id']}", headers=h)).status_code == 204

@@ -21,6 +21,7 @@ from kumo.common.api.body import query_bool
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity import views
+from kumo.common.api import context
 from kumo.identity.api.common import assignments, base, body, default_domain, enforce, json, no_content
 from kumo.identity.groups import GroupService
 
@@ -38,41 +39,48 @@ def _groups(request: Request) -> GroupService:
 
 
 async def list_groups(request: Request):
-    enforce(request, "list_groups")
     q = request.query_params
+    enforce(request, "list_groups", target={"domain_id": q["domain_id"]} if q.get("domain_id") else None)
     found = await _groups(request).list_groups(name=q.get("name"), domain_id=q.get("domain_id"))
     root = base(request)
     return json({"groups": [group_view(g, root) for g in found], "links": views.collection_links(root, "groups")})
 
 
 async def create_group(request: Request):
-    ctx = enforce(request, "create_group")
     data = await body(request, "group", s.GroupCreate)
-    g = await _groups(request).create_group(data, default_domain(ctx))
+    domain_id = data.domain_id or default_domain(context(request))
+    enforce(request, "create_group", target={"domain_id": domain_id})
+    g = await _groups(request).create_group(data, domain_id)
     return json({"group": group_view(g, base(request))}, status=201)
 
 
-async def show_group(request: Request):
-    enforce(request, "get_group")
+async def _group(request: Request, action: str) -> m.Group:
+    """The URL's group (404 if unknown) once the policy allows ``action`` on its domain."""
     g = await _groups(request).get_group(request.path_params["group_id"])
+    enforce(request, action, target={"domain_id": g.domain_id})
+    return g
+
+
+async def show_group(request: Request):
+    g = await _group(request, "get_group")
     return json({"group": group_view(g, base(request))})
 
 
 async def update_group(request: Request):
-    enforce(request, "update_group")
+    await _group(request, "update_group")
     data = await body(request, "group", s.GroupUpdate)
     g = await _groups(request).update_group(request.path_params["group_id"], data)
     return json({"group": group_view(g, base(request))})
 
 
 async def delete_group(request: Request):
-    enforce(request, "delete_group")
+    await _group(request, "delete_group")
     await _groups(request).delete_group(request.path_params["group_id"])
     return no_content()
 
 
 async def group_users(request: Request):
-    enforce(request, "list_users_in_group")
+    await _group(request, "list_users_in_group")
     group_id = request.path_params["group_id"]
     q = request.query_params
     found = await _groups(request).users_in_group(group_id, name=q.get("name"), domain_id=q.get("domain_id"),
@@ -85,14 +93,14 @@ async def group_users(request: Request):
 async def membership(request: Request):
     svc = _groups(request)
     group_id, user_id = request.path_params["group_id"], request.path_params["user_id"]
+    action = {"PUT": "add_user_to_group", "DELETE": "remove_user_from_group"}.get(request.method,
+                                                                                  "check_user_in_group")
+    await _group(request, action)
     if request.method == "PUT":
-        enforce(request, "add_user_to_group")
         await svc.add_user(group_id, user_id)
     elif request.method == "DELETE":
-        enforce(request, "remove_user_from_group")
         await svc.remove_user(group_id, user_id)
     else:
-        enforce(request, "check_user_in_group")
         await svc.check_user(group_id, user_id)
     return no_content()
 
