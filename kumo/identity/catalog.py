@@ -4,7 +4,9 @@ The catalog a scoped token carries lists every enabled service that has
 enabled endpoints, each endpoint as ``{id, interface, region, region_id,
 url}``. Endpoint URLs may hold ``$(project_id)s`` / ``$(tenant_id)s``
 (also ``%(...)s``): they are filled with the token's project, and such
-endpoints are left out of catalogs without a project. Errors: NotFound (404)
+endpoints are left out of catalogs without a project. A project with
+OS-EP-FILTER associations only sees its associated endpoints
+(:mod:`kumo.identity.endpoint_filter`). Errors: NotFound (404)
 for unknown ids in the path, BadRequest (400) for a body naming an unknown
 service or region, Conflict (409) for an existing region id.
 """
@@ -16,12 +18,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kumo.common.api.errors import BadRequest, Conflict
+from kumo.common.api.errors import BadRequest, Conflict, Forbidden
 from kumo.common.db import Database
 from kumo.identity import models as m
 from kumo.identity import schemas as s
+from kumo.identity.endpoint_filter import allowed_endpoint_ids, forget_endpoints
 from kumo.identity.models import new_hex_id
-from kumo.identity.service import not_found
+from kumo.identity.resource import not_found
 
 _SUBST = re.compile(r"[$%]\((project_id|tenant_id)\)s")
 
@@ -33,6 +36,10 @@ def substitute(url: str, project_id: str | None) -> str | None:
     if not project_id:
         return None
     return _SUBST.sub(project_id, url)
+
+
+def _duplicate_region(region_id: str) -> Conflict:
+    return Conflict(f"Conflict occurred attempting to store region - Duplicate ID, {region_id}.")
 
 
 class CatalogService:
@@ -50,26 +57,87 @@ class CatalogService:
 
     async def get_region(self, region_id: str) -> m.Region:
         async with self.db.session() as db:
-            r = await db.get(m.Region, region_id)
-        if r is None:
-            raise not_found("region", region_id)
-        return r
+            return await self._region(db, region_id)
 
-    async def create_region(self, data: s.RegionCreate) -> m.Region:
-        region_id = data.id or new_hex_id()
+    async def create_region(self, data: s.RegionCreate, region_id: str | None = None) -> m.Region:
+        """Create a region (id from the path of ``PUT``, the body, or a new hex id).
+
+        409 if the id exists, 400 if the body's id differs from the path's or
+        the parent region is unknown.
+        """
+        if region_id and data.id and data.id != region_id:
+            raise BadRequest("The region id in the body does not match the id in the URL.")
+        region_id = region_id or data.id or new_hex_id()
         try:
             async with self.db.session() as db:
                 if await db.get(m.Region, region_id) is not None:
-                    raise Conflict(f"Conflict occurred attempting to store region - "
-                                   f"Duplicate ID, {region_id}.")
-                if data.parent_region_id and await db.get(m.Region, data.parent_region_id) is None:
-                    raise BadRequest(f"Parent region {data.parent_region_id} not found.")
+                    raise _duplicate_region(region_id)
+                if data.parent_region_id is not None:
+                    await self._parent(db, data.parent_region_id, region_id)
                 r = m.Region(id=region_id, description=data.description or "",
                              parent_region_id=data.parent_region_id)
                 db.add(r)
         except IntegrityError:
-            raise Conflict(f"Conflict occurred attempting to store region - Duplicate ID, {region_id}.") from None
+            raise _duplicate_region(region_id) from None
         return r
+
+    async def update_region(self, region_id: str, data: s.RegionUpdate) -> m.Region:
+        """Change a region's description or parent (400 for an unknown parent or a cycle)."""
+        fields = data.model_fields_set
+        async with self.db.session() as db:
+            r = await self._region(db, region_id)
+            if "parent_region_id" in fields:
+                if data.parent_region_id is not None:
+                    await self._parent(db, data.parent_region_id, region_id)
+                r.parent_region_id = data.parent_region_id
+            if "description" in fields:
+                r.description = data.description or ""
+        return r
+
+    async def delete_region(self, region_id: str) -> None:
+        """Delete a region and its child regions, as keystone does.
+
+        403 while the region or one of its descendants has endpoints.
+        """
+        async with self.db.session() as db:
+            await self._region(db, region_id)
+            subtree, frontier = [region_id], [region_id]
+            while frontier:
+                frontier = list((await db.scalars(
+                    select(m.Region.id).where(m.Region.parent_region_id.in_(frontier)))).all())
+                subtree += [x for x in frontier if x not in subtree]
+            used = (await db.scalars(select(m.Endpoint.id).where(m.Endpoint.region_id.in_(subtree))
+                                     .limit(1))).first()
+            if used:
+                raise Forbidden(f"Unable to delete region {region_id} because it or its child "
+                                "regions have associated endpoints.")
+            await db.execute(delete(m.Region).where(m.Region.id.in_(subtree)))
+
+    async def _region(self, db: AsyncSession, region_id: str) -> m.Region:
+        r = await db.get(m.Region, region_id)
+        if r is None:
+            raise not_found("region", region_id)
+        return r
+
+    async def _parent(self, db: AsyncSession, parent_id: str, region_id: str) -> None:
+        """400 unless ``parent_id`` exists and is not ``region_id`` or one of its descendants."""
+        seen = {region_id}
+        current: str | None = parent_id
+        while current is not None:
+            if current in seen:
+                raise BadRequest(f"Circular reference or a repeated entry found in region tree - "
+                                 f"{region_id}.")
+            seen.add(current)
+            r = await db.get(m.Region, current)
+            if r is None:
+                raise BadRequest(f"Parent region {parent_id} not found.")
+            current = r.parent_region_id
+
+    async def ensure_region(self, db: AsyncSession, region_id: str) -> None:
+        """Create the region ``region_id`` if it is unknown (the legacy ``region`` attribute)."""
+        if await db.get(m.Region, region_id) is None:
+            db.add(m.Region(id=region_id, description="", parent_region_id=None))
+            await db.flush()
 
     # --- services --------------------------------------------------------------------------
 
@@ -117,6 +185,8 @@ class CatalogService:
         """Delete a service and its endpoints."""
         async with self.db.session() as db:
             svc = await self._service(db, service_id)
+            endpoints = (await db.scalars(select(m.Endpoint.id).where(m.Endpoint.service_id == svc.id))).all()
+            await forget_endpoints(db, list(endpoints))
             await db.execute(delete(m.Endpoint).where(m.Endpoint.service_id == svc.id))
             await db.delete(svc)
 
@@ -144,16 +214,27 @@ class CatalogService:
             raise not_found("endpoint", endpoint_id)
         return ep
 
-    async def _check_refs(self, db: AsyncSession, service_id: str | None, region_id: str | None) -> None:
-        if service_id is not None and await db.get(m.Service, service_id) is None:
+    async def _endpoint_region(self, db: AsyncSession, data: s.EndpointCreate | s.EndpointUpdate) -> str | None:
+        """The region an endpoint body names: ``region_id`` must exist (400), while the legacy
+        ``region`` attribute creates the region when it is unknown, as keystone does."""
+        if data.region_id is not None and data.region is not None and data.region_id != data.region:
+            raise BadRequest("The region_id and region of an endpoint must be the same.")
+        if data.region_id is not None:
+            if await db.get(m.Region, data.region_id) is None:
+                raise BadRequest(f"Region {data.region_id} not found.")
+            return data.region_id
+        if data.region is not None:
+            await self.ensure_region(db, data.region)
+        return data.region
+
+    async def _check_service(self, db: AsyncSession, service_id: str) -> None:
+        if await db.get(m.Service, service_id) is None:
             raise BadRequest(f"Service {service_id} not found.")
-        if region_id is not None and await db.get(m.Region, region_id) is None:
-            raise BadRequest(f"Region {region_id} not found.")
 
     async def create_endpoint(self, data: s.EndpointCreate) -> m.Endpoint:
-        region_id = data.region_id or data.region
         async with self.db.session() as db:
-            await self._check_refs(db, data.service_id, region_id)
+            await self._check_service(db, data.service_id)
+            region_id = await self._endpoint_region(db, data)
             ep = m.Endpoint(service_id=data.service_id, interface=data.interface, region_id=region_id,
                             url=data.url, enabled=data.enabled)
             db.add(ep)
@@ -163,14 +244,11 @@ class CatalogService:
         fields = data.model_fields_set
         async with self.db.session() as db:
             ep = await self._endpoint(db, endpoint_id)
-            region_given = "region_id" in fields or "region" in fields
-            region_id = data.region_id or data.region
-            await self._check_refs(db, data.service_id if "service_id" in fields else None,
-                                   region_id if region_given else None)
             if "service_id" in fields and data.service_id:
+                await self._check_service(db, data.service_id)
                 ep.service_id = data.service_id
-            if region_given:
-                ep.region_id = region_id
+            if "region_id" in fields or "region" in fields:
+                ep.region_id = await self._endpoint_region(db, data)
             if "interface" in fields and data.interface:
                 ep.interface = data.interface
             if "url" in fields and data.url:
@@ -181,7 +259,9 @@ class CatalogService:
 
     async def delete_endpoint(self, endpoint_id: str) -> None:
         async with self.db.session() as db:
-            await db.delete(await self._endpoint(db, endpoint_id))
+            ep = await self._endpoint(db, endpoint_id)
+            await forget_endpoints(db, [ep.id])
+            await db.delete(ep)
 
     # --- the catalog -----------------------------------------------------------------------
 
@@ -192,6 +272,9 @@ class CatalogService:
                                          .order_by(m.Service.type, m.Service.id))).all()
             endpoints = (await db.scalars(select(m.Endpoint).where(m.Endpoint.enabled.is_(True))
                                           .order_by(m.Endpoint.interface, m.Endpoint.id))).all()
+            allowed = await allowed_endpoint_ids(db, project_id) if project_id else None
+        if allowed is not None:
+            endpoints = [ep for ep in endpoints if ep.id in allowed]
         by_service: dict[str, list[dict]] = {}
         for ep in endpoints:
             url = substitute(ep.url, project_id)

@@ -309,3 +309,106 @@ class LoginFailure(Base):
     user_id: Mapped[str] = mapped_column(String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- resources: credentials, policies, endpoint filters, domain config, limits, OAuth1 ---------
+# (kumo/identity/credentials.py, policies.py, endpoint_filter.py, domain_config.py, limits.py)
+
+class Credential(Base):
+    """A credential of a user (``ec2``, ``totp``, ``cert``...); the blob is Fernet-encrypted."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    type: Mapped[str] = mapped_column(String(255), index=True)
+    encrypted_blob: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Policy(Base):
+    """A legacy policy document (``/v3/policies``): an opaque blob and its MIME type."""
+
+    __tablename__ = "policies"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    type: Mapped[str] = mapped_column(String(255))
+    blob: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EndpointGroup(Base):
+    """OS-EP-FILTER: endpoints selected by ``filters`` (interface, service_id, region_id)."""
+
+    __tablename__ = "endpoint_groups"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ProjectEndpointGroup(Base):
+    __tablename__ = "project_endpoint_groups"
+
+    endpoint_group_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("endpoint_groups.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class ProjectEndpoint(Base):
+    __tablename__ = "project_endpoints"
+
+    endpoint_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class DomainConfigOption(Base):
+    """One option of a domain's identity driver configuration (``/v3/domains/{id}/config``)."""
+
+    __tablename__ = "domain_config_options"
+
+    domain_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    group: Mapped[str] = mapped_column(String(255), primary_key=True)
+    option: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class RegisteredLimit(Base):
+    """The default limit of a resource of a service (in a region)."""
+
+    __tablename__ = "registered_limits"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    service_id: Mapped[str] = mapped_column(String(64), index=True)
+    region_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    resource_name: Mapped[str] = mapped_column(String(255))
+    default_limit: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Limit(Base):
+    """A project's (or domain's) own limit of a registered resource."""
+
+    __tablename__ = "limits"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    project_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    domain_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    service_id: Mapped[str] = mapped_column(String(64))
+    region_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    resource_name: Mapped[str] = mapped_column(String(255))
+    resource_limit: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Consumer(Base):
+    """An OAuth1 consumer (OS-OAUTH1); the secret is Fernet-encrypted like credential blobs."""
+
+    __tablename__ = "oauth1_consumers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    encrypted_secret: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

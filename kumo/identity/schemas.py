@@ -293,6 +293,149 @@ class AuthRequest(_Strict):
     auth: Auth
 
 
+# --- resources: regions, tags, credentials, policies, endpoint groups, limits, OAuth1 -------------
+
+def _unique(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("tags must be unique")
+    return values
+
+
+class RegionUpdate(_Strict):
+    description: Description = None
+    parent_region_id: StrictStr | None = None
+
+
+class ProjectTags(_Strict):
+    """``PUT /v3/projects/{id}/tags``: the whole tag list (at most 80, unique)."""
+
+    tags: Annotated[Tags, AfterValidator(_unique)]
+
+
+class ProjectTag(_Strict):
+    """One tag of ``PUT /v3/projects/{id}/tags/{tag}``."""
+
+    tag: Tag
+
+
+Type255 = Annotated[StrictStr, Field(min_length=1, max_length=255)]
+
+
+class CredentialCreate(_Strict):
+    user_id: Id
+    type: Type255
+    blob: StrictStr
+    project_id: Id | None = None
+
+
+class CredentialUpdate(_Strict):
+    user_id: Id | None = None
+    type: Type255 | None = None
+    blob: StrictStr | None = None
+    project_id: Id | None = None
+
+
+class Ec2Create(_Strict):
+    """``POST /v3/users/{id}/credentials/OS-EC2`` (an unwrapped body)."""
+
+    tenant_id: Id
+
+
+class PolicyCreate(_Extras):
+    type: Type255
+    blob: StrictStr
+
+
+class PolicyUpdate(_Extras):
+    type: Type255 | None = None
+    blob: StrictStr | None = None
+
+
+class EndpointFilters(_Strict):
+    model_config = ConfigDict(extra="forbid")
+
+    interface: Interface | None = None
+    service_id: Id | None = None
+    region_id: StrictStr | None = None
+
+
+class EndpointGroupCreate(_Strict):
+    name: Name255
+    description: Description = None
+    filters: EndpointFilters
+
+
+class EndpointGroupUpdate(_Strict):
+    name: Name255 | None = None
+    description: Description = None
+    filters: EndpointFilters | None = None
+
+
+class DomainConfigBody(_Strict):
+    """``{"config": {...}}`` of the domain configuration routes (checked by kumo.identity.domain_config)."""
+
+    config: dict[str, Any]
+
+
+class ConsumerCreate(_Strict):
+    description: Description = None
+
+
+class ConsumerUpdate(_Strict):
+    model_config = ConfigDict(extra="forbid")
+
+    description: Description = None
+
+
+LimitValue = Annotated[StrictInt, Field(ge=-1, le=2147483647)]
+LimitDescription = Annotated[StrictStr, Field(max_length=255)] | None
+
+
+class RegisteredLimitCreate(_Strict):
+    service_id: Id
+    resource_name: Type255
+    default_limit: LimitValue
+    region_id: StrictStr | None = None
+    description: LimitDescription = None
+
+
+class RegisteredLimitUpdate(_Strict):
+    service_id: Id | None = None
+    resource_name: Type255 | None = None
+    default_limit: LimitValue | None = None
+    region_id: StrictStr | None = None
+    description: LimitDescription = None
+
+
+class LimitCreate(_Strict):
+    service_id: Id
+    resource_name: Type255
+    resource_limit: LimitValue
+    project_id: Id | None = None
+    domain_id: Id | None = None
+    region_id: StrictStr | None = None
+    description: LimitDescription = None
+
+    @model_validator(mode="after")
+    def _owner(self):
+        if (self.project_id is None) == (self.domain_id is None):
+            raise ValueError("a limit needs either a project_id or a domain_id")
+        return self
+
+
+class RegisteredLimitsCreate(_Strict):
+    registered_limits: Annotated[list[RegisteredLimitCreate], Field(min_length=1)]
+
+
+class LimitsCreate(_Strict):
+    limits: Annotated[list[LimitCreate], Field(min_length=1)]
+
+
+class LimitUpdate(_Strict):
+    resource_limit: LimitValue | None = None
+    description: LimitDescription = None
+
+
 # --- authentication: application credentials and trusts (kumo.identity.appcreds, .trusts) ----------
 
 class RoleRef(_Strict):

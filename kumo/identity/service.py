@@ -1,9 +1,8 @@
-"""Domains, projects and users (Identity API v3: "Domains", "Projects", "Users").
+"""Users (Identity API v3: "Users"), on top of domains and projects (:mod:`kumo.identity.resource`).
 
 :class:`IdentityService` holds the rules (unique names per domain, the
-default domain, parent projects, password hashing, token revocation when a
-user is disabled or changes password); the API layer handles policy and
-rendering. Errors are :mod:`kumo.common.api.errors` exceptions with
+default domain, password hashing, token revocation when a user is disabled
+or changes password); the API layer handles policy and rendering. Errors are :mod:`kumo.common.api.errors` exceptions with
 keystone's messages: NotFound (404) for unknown ids, Conflict (409) for
 duplicate names, BadRequest (400) for invalid values, Forbidden (403) for
 operations keystone refuses (deleting an enabled domain, a non-leaf project).
@@ -15,23 +14,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kumo.common.api.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from kumo.common.api.errors import BadRequest, Unauthorized
 from kumo.common.db import Database, utcnow
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity.passwords import check_password, hash_password
+from kumo.identity.resource import ResourceService, conflict, not_found  # noqa: F401 (re-exported)
 from kumo.identity import security
 from kumo.identity import tokens as clock
-
-
-def conflict(kind: str, name: str, domain_id: str | None = None) -> Conflict:
-    where = f" at domain ID {domain_id}" if domain_id else ""
-    return Conflict(f"Conflict occurred attempting to store {kind} - "
-                    f"Duplicate entry found with name {name}{where}.")
-
-
-def not_found(kind: str, ident: str) -> NotFound:
-    return NotFound(f"Could not find {kind}: {ident}.")
 
 
 async def revoke_user_tokens(session: AsyncSession, user_id: str, token_expiration: int) -> None:
@@ -50,201 +40,14 @@ async def _dummy_hash() -> str:
     return _DUMMY[0]
 
 
-class IdentityService:
-    """Domains, projects and users stored in the identity database."""
+class IdentityService(ResourceService):
+    """Users, on top of the domains and projects of :class:`ResourceService`."""
 
     def __init__(self, db: Database, token_expiration: int = 3600,
                  compliance: security.Compliance | None = None):
         self.db = db
         self.token_expiration = token_expiration
         self.compliance = compliance or security.Compliance()
-
-    # --- domains ---------------------------------------------------------------------------
-
-    async def list_domains(self, *, name: str | None = None, enabled: bool | None = None) -> list[m.Domain]:
-        q = select(m.Domain).order_by(m.Domain.name)
-        if name is not None:
-            q = q.where(m.Domain.name == name)
-        if enabled is not None:
-            q = q.where(m.Domain.enabled == enabled)
-        async with self.db.session() as db:
-            return list((await db.scalars(q)).all())
-
-    async def get_domain(self, domain_id: str) -> m.Domain:
-        async with self.db.session() as db:
-            return await self._domain(db, domain_id)
-
-    async def _domain(self, db: AsyncSession, domain_id: str) -> m.Domain:
-        d = await db.get(m.Domain, domain_id)
-        if d is None:
-            raise not_found("domain", domain_id)
-        return d
-
-    async def find_domain(self, db: AsyncSession, *, id: str | None = None, name: str | None = None) -> m.Domain | None:
-        if id:
-            return await db.get(m.Domain, id)
-        return (await db.scalars(select(m.Domain).where(m.Domain.name == name))).first()
-
-    async def create_domain(self, data: s.DomainCreate, domain_id: str | None = None) -> m.Domain:
-        d = m.Domain(name=data.name, description=data.description or "", enabled=data.enabled,
-                     tags=list(data.tags))
-        if domain_id:
-            d.id = domain_id
-        try:
-            async with self.db.session() as db:
-                if await self.find_domain(db, name=data.name):
-                    raise conflict("domain", data.name)
-                db.add(d)
-        except IntegrityError:
-            raise conflict("domain", data.name) from None
-        return d
-
-    async def update_domain(self, domain_id: str, data: s.DomainUpdate) -> m.Domain:
-        fields = data.model_fields_set
-        try:
-            async with self.db.session() as db:
-                d = await self._domain(db, domain_id)
-                if "name" in fields and data.name and data.name != d.name:
-                    if await self.find_domain(db, name=data.name):
-                        raise conflict("domain", data.name)
-                    d.name = data.name
-                if "description" in fields:
-                    d.description = data.description or ""
-                if "enabled" in fields and data.enabled is not None:
-                    d.enabled = data.enabled
-                if "tags" in fields and data.tags is not None:
-                    d.tags = list(data.tags)
-        except IntegrityError:
-            raise conflict("domain", data.name or "") from None
-        return d
-
-    async def delete_domain(self, domain_id: str) -> None:
-        """Delete a disabled domain with everything in it (403 while it is enabled)."""
-        async with self.db.session() as db:
-            d = await self._domain(db, domain_id)
-            if d.enabled:
-                raise Forbidden("Cannot delete a domain that is enabled, please disable it first.")
-            projects = list((await db.scalars(select(m.Project.id).where(m.Project.domain_id == d.id))).all())
-            users = list((await db.scalars(select(m.User.id).where(m.User.domain_id == d.id))).all())
-            roles = list((await db.scalars(select(m.Role.id).where(m.Role.domain_id == d.id))).all())
-            targets = [d.id, *projects]
-            await db.execute(delete(m.Assignment).where(m.Assignment.target_id.in_(targets)))
-            await db.execute(delete(m.Assignment).where(m.Assignment.actor_id.in_(users)))
-            await db.execute(delete(m.Assignment).where(m.Assignment.role_id.in_(roles)))
-            await db.execute(delete(m.Role).where(m.Role.id.in_(roles)))
-            await db.execute(delete(m.Project).where(m.Project.domain_id == d.id))
-            await db.execute(delete(m.User).where(m.User.domain_id == d.id))
-            await db.delete(d)
-
-    # --- projects --------------------------------------------------------------------------
-
-    async def list_projects(self, *, name: str | None = None, domain_id: str | None = None,
-                            enabled: bool | None = None, parent_id: str | None = None,
-                            ids: list[str] | None = None, tags: list[str] | None = None) -> list[m.Project]:
-        q = select(m.Project).order_by(m.Project.name, m.Project.id)
-        if name is not None:
-            q = q.where(m.Project.name == name)
-        if domain_id is not None:
-            q = q.where(m.Project.domain_id == domain_id)
-        if enabled is not None:
-            q = q.where(m.Project.enabled == enabled)
-        if parent_id is not None:
-            q = q.where(m.Project.parent_id == parent_id)
-        if ids is not None:
-            q = q.where(m.Project.id.in_(ids))
-        async with self.db.session() as db:
-            found = list((await db.scalars(q)).all())
-        if tags:
-            found = [p for p in found if set(tags) <= set(p.tags or [])]
-        return found
-
-    async def get_project(self, project_id: str) -> m.Project:
-        async with self.db.session() as db:
-            return await self._project(db, project_id)
-
-    async def _project(self, db: AsyncSession, project_id: str) -> m.Project:
-        p = await db.get(m.Project, project_id)
-        if p is None:
-            raise not_found("project", project_id)
-        return p
-
-    async def find_project(self, db: AsyncSession, *, id: str | None = None, name: str | None = None,
-                           domain_id: str | None = None) -> m.Project | None:
-        if id:
-            return await db.get(m.Project, id)
-        q = select(m.Project).where(m.Project.name == name, m.Project.domain_id == domain_id)
-        return (await db.scalars(q)).first()
-
-    async def create_project(self, data: s.ProjectCreate, default_domain_id: str,
-                             project_id: str | None = None) -> m.Project:
-        """Create a project in ``data.domain_id`` (else ``default_domain_id``).
-
-        404 for an unknown domain or parent, 400 for a parent in another
-        domain or ``is_domain`` true, 409 for a duplicate name in the domain.
-        """
-        if data.is_domain:
-            raise BadRequest("Projects acting as domains are not supported.")
-        domain_id = data.domain_id or default_domain_id
-        try:
-            async with self.db.session() as db:
-                await self._domain(db, domain_id)
-                parent_id = domain_id
-                if data.parent_id and data.parent_id != domain_id:
-                    parent = await db.get(m.Project, data.parent_id)
-                    if parent is None:
-                        raise not_found("project", data.parent_id)
-                    if parent.domain_id != domain_id:
-                        raise BadRequest("Cannot create project, the parent is in a different domain.")
-                    parent_id = parent.id
-                if await self.find_project(db, name=data.name, domain_id=domain_id):
-                    raise conflict("project", data.name, domain_id)
-                p = m.Project(name=data.name, domain_id=domain_id, description=data.description or "",
-                              enabled=data.enabled, parent_id=parent_id, tags=list(data.tags),
-                              extra=data.extras())
-                if project_id:
-                    p.id = project_id
-                db.add(p)
-        except IntegrityError:
-            raise conflict("project", data.name, domain_id) from None
-        return p
-
-    async def update_project(self, project_id: str, data: s.ProjectUpdate) -> m.Project:
-        fields = data.model_fields_set
-        try:
-            async with self.db.session() as db:
-                p = await self._project(db, project_id)
-                if "domain_id" in fields and data.domain_id != p.domain_id:
-                    raise BadRequest("Cannot change Domain ID of a project.")
-                if "parent_id" in fields and data.parent_id != p.parent_id:
-                    raise BadRequest("Cannot change the parent of a project.")
-                if "is_domain" in fields and data.is_domain:
-                    raise BadRequest("Cannot change is_domain attribute of a project.")
-                if "name" in fields and data.name and data.name != p.name:
-                    if await self.find_project(db, name=data.name, domain_id=p.domain_id):
-                        raise conflict("project", data.name, p.domain_id)
-                    p.name = data.name
-                if "description" in fields:
-                    p.description = data.description or ""
-                if "enabled" in fields and data.enabled is not None:
-                    p.enabled = data.enabled
-                if "tags" in fields and data.tags is not None:
-                    p.tags = list(data.tags)
-                extras = data.extras()
-                if extras:
-                    p.extra = {**(p.extra or {}), **extras}
-        except IntegrityError:
-            raise conflict("project", data.name or "", None) from None
-        return p
-
-    async def delete_project(self, project_id: str) -> None:
-        """Delete a leaf project and its role assignments (403 if it has children)."""
-        async with self.db.session() as db:
-            p = await self._project(db, project_id)
-            child = (await db.scalars(select(m.Project.id).where(m.Project.parent_id == p.id).limit(1))).first()
-            if child:
-                raise Forbidden(f"Cannot delete the project {p.id} since it is not a leaf in the hierarchy.")
-            await db.execute(delete(m.Assignment).where(m.Assignment.target_id == p.id))
-            await db.delete(p)
 
     # --- users -----------------------------------------------------------------------------
 

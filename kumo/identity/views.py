@@ -30,6 +30,17 @@ def project(p: m.Project, base: str) -> dict:
     return body
 
 
+def domain_as_project(d: m.Domain, base: str) -> dict:
+    """A domain in the project form (``is_domain: true``, no domain or parent)."""
+    return {"id": d.id, "name": d.name, "domain_id": None, "description": d.description or "",
+            "enabled": d.enabled, "parent_id": None, "is_domain": True, "tags": list(d.tags or []),
+            "options": {}, "links": _self(base, f"projects/{d.id}")}
+
+
+def project_or_domain(p: m.Project | m.Domain, base: str) -> dict:
+    return domain_as_project(p, base) if isinstance(p, m.Domain) else project(p, base)
+
+
 def user(u: m.User, base: str, details: tuple | None = None) -> dict:
     """``details`` is ``(options, password_expires_at)`` from ``IdentityService.user_details``."""
     options, expires = details or ({}, None)
@@ -39,7 +50,6 @@ def user(u: m.User, base: str, details: tuple | None = None) -> dict:
                  "password_expires_at": expires.strftime("%Y-%m-%dT%H:%M:%S.%f") if expires else None,
                  "links": _self(base, f"users/{u.id}")})
     return body
-
 
 
 def role(r: m.Role, base: str) -> dict:

@@ -15,6 +15,7 @@ from kumo.common.runtime import Component, Runtime
 from kumo.identity import models
 from kumo.identity.api import catalog, projects, roles, tokens, users, v2, versions
 from kumo.identity.api import appcreds, trusts
+from kumo.identity.api import resources
 from kumo.identity.api import assignments as role_assignments, groups, implied
 from kumo.identity.assignment import AssignmentService
 from kumo.identity.auth import LocalValidator, TokenService
@@ -41,7 +42,7 @@ def public(method: str, path: str) -> bool:
 
 ROUTES = [*versions.routes, *tokens.routes, *projects.routes, *users.routes, *roles.routes,
           *groups.routes, *implied.routes, *role_assignments.routes,
-          *catalog.routes, *v2.routes, *appcreds.routes, *trusts.routes]
+          *catalog.routes, *v2.routes, *appcreds.routes, *trusts.routes, *resources.routes]
 
 
 def component(rt: Runtime) -> Component:
@@ -57,10 +58,11 @@ def component(rt: Runtime) -> Component:
     app = create_app(style="keystone", routes=ROUTES, validator=LocalValidator(token_service, settings.identity.admin_token),
                      public=public,
                      state={"settings": settings, "db": db, "identity": identity, "assignments": assignments,
-                            "catalog": cat, "tokens": token_service})
+                            "catalog": cat, "tokens": token_service, **resources.services(settings, db)})
 
     async def start() -> None:
         setup_keys(settings.fernet_keys)
+        resources.setup(settings)
         await db.create_schema()
 
     async def stop() -> None:

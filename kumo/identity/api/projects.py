@@ -1,29 +1,43 @@
-"""Domains and projects (Identity API v3: "Domains", "Projects").
+"""Domains, projects and project tags (Identity API v3: "Domains", "Projects", "Project tags").
 
 - ``GET/POST /v3/domains``, ``GET/PATCH/DELETE /v3/domains/{domain_id}``
   (list filters ``name``, ``enabled``). Writes need the admin role; a
   member may read the domain its token belongs to.
-- ``GET/POST /v3/projects``, ``GET/PATCH/DELETE /v3/projects/{project_id}``
-  (list filters ``name``, ``domain_id``, ``enabled``, ``parent_id``,
-  ``is_domain``, ``tags``). Listing and writes need the admin role; a
-  member may read its own project.
+- ``GET/POST /v3/projects``, ``GET/PATCH/DELETE /v3/projects/{project_id}``.
+  List filters: ``name``, ``domain_id``, ``enabled``, ``parent_id``,
+  ``is_domain`` (true lists the domains in the project form), ``tags``,
+  ``tags-any``, ``not-tags``, ``not-tags-any`` (comma-separated). Show
+  takes ``parents_as_list`` / ``parents_as_ids`` and ``subtree_as_list`` /
+  ``subtree_as_ids`` (``parents``: ``[{"project": {...}}]`` nearest first or
+  ``{parent_id: {grandparent_id: null}}``; ``subtree``: the same downwards).
+  Listing and writes need the admin role; a member may read its own project.
+- ``GET/PUT/DELETE /v3/projects/{project_id}/tags`` (``{"tags": [...]}``,
+  PUT answers 200 with the new list, DELETE 204) and
+  ``GET/HEAD/PUT/DELETE /v3/projects/{project_id}/tags/{tag}`` (204 if the
+  project has the tag, 404 if not; PUT answers 201).
 
 Creates answer 201, updates 200, deletes 204; 404 for unknown ids, 409 for
-a duplicate name, 400 for invalid bodies or query values.
+a duplicate name, 400 for invalid bodies or query values, 403 for what the
+hierarchy rules refuse (see :mod:`kumo.identity.resource`).
 """
 from __future__ import annotations
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from kumo.common.api.body import query_bool
+from kumo.common.api.errors import BadRequest
+from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity import views
-from kumo.identity.api.common import base, body, default_domain, enforce, identity, json, no_content
+from kumo.identity.api.common import base, body, default_domain, enforce, flag, identity, json, no_content
+
+_TAG_FILTERS = {"tags": "all_of", "tags-any": "any_of", "not-tags": "not_all", "not-tags-any": "not_any"}
 
 
 async def list_domains(request: Request):
-    enforce(request, "list_domains")
+    enforce(request, "identity:list_domains")
     q = request.query_params
     found = await identity(request).list_domains(name=q.get("name"), enabled=query_bool(request, "enabled"))
     root = base(request)
@@ -32,7 +46,7 @@ async def list_domains(request: Request):
 
 
 async def create_domain(request: Request):
-    enforce(request, "create_domain")
+    enforce(request, "identity:create_domain")
     data = await body(request, "domain", s.DomainCreate)
     d = await identity(request).create_domain(data)
     return json({"domain": views.domain(d, base(request))}, status=201)
@@ -40,63 +54,147 @@ async def create_domain(request: Request):
 
 async def show_domain(request: Request):
     domain_id = request.path_params["domain_id"]
-    enforce(request, "get_domain", lambda c: domain_id in (c.domain_id, c.project_domain_id))
+    enforce(request, "identity:get_domain", lambda c: domain_id in (c.domain_id, c.project_domain_id))
     d = await identity(request).get_domain(domain_id)
     return json({"domain": views.domain(d, base(request))})
 
 
 async def update_domain(request: Request):
-    enforce(request, "update_domain")
+    enforce(request, "identity:update_domain")
     data = await body(request, "domain", s.DomainUpdate)
     d = await identity(request).update_domain(request.path_params["domain_id"], data)
     return json({"domain": views.domain(d, base(request))})
 
 
 async def delete_domain(request: Request):
-    enforce(request, "delete_domain")
+    enforce(request, "identity:delete_domain")
     await identity(request).delete_domain(request.path_params["domain_id"])
     return no_content()
 
 
+def _tag_query(request: Request) -> dict[str, list[str]]:
+    out = {}
+    for param, key in _TAG_FILTERS.items():
+        raw = request.query_params.get(param)
+        if raw is not None:
+            out[key] = [t for t in raw.split(",") if t]
+    return out
+
+
 async def list_projects(request: Request):
-    enforce(request, "list_projects")
+    enforce(request, "identity:list_projects")
     q = request.query_params
     root = base(request)
+    svc = identity(request)
+    enabled = query_bool(request, "enabled")
     if query_bool(request, "is_domain"):
-        found = []
+        domains = await svc.list_domains(name=q.get("name"), enabled=enabled)
+        if q.get("domain_id") or q.get("parent_id"):
+            domains = []
+        shown = [views.domain_as_project(d, root) for d in domains]
     else:
-        tags = [t for t in q.get("tags", "").split(",") if t] or None
-        found = await identity(request).list_projects(
-            name=q.get("name"), domain_id=q.get("domain_id"), enabled=query_bool(request, "enabled"),
-            parent_id=q.get("parent_id"), tags=tags)
-    return json({"projects": [views.project(p, root) for p in found],
-                 "links": views.collection_links(root, "projects")})
+        found = await svc.list_projects(name=q.get("name"), domain_id=q.get("domain_id"), enabled=enabled,
+                                        parent_id=q.get("parent_id"), tags=_tag_query(request))
+        shown = [views.project(p, root) for p in found]
+    return json({"projects": shown, "links": views.collection_links(root, "projects")})
 
 
 async def create_project(request: Request):
-    ctx = enforce(request, "create_project")
+    ctx = enforce(request, "identity:create_project")
     data = await body(request, "project", s.ProjectCreate)
     p = await identity(request).create_project(data, default_domain(ctx))
-    return json({"project": views.project(p, base(request))}, status=201)
+    return json({"project": views.project_or_domain(p, base(request))}, status=201)
+
+
+def _as_ids(root: str, edges: list[tuple[str, str]]) -> dict | None:
+    """Nested ``{child: {grandchild: None}}`` below ``root`` from (child, parent) edges."""
+    kids = [c for c, parent in edges if parent == root]
+    return {c: _as_ids(c, edges) for c in kids} or None
 
 
 async def show_project(request: Request):
     project_id = request.path_params["project_id"]
-    enforce(request, "get_project", lambda c: c.project_id == project_id)
-    p = await identity(request).get_project(project_id)
-    return json({"project": views.project(p, base(request))})
+    enforce(request, "identity:get_project", lambda c: c.project_id == project_id)
+    for a, b in (("parents_as_list", "parents_as_ids"), ("subtree_as_list", "subtree_as_ids")):
+        if flag(request, a) and flag(request, b):
+            raise BadRequest(f"Cannot use {a} and {b} query params at the same time.")
+    svc = identity(request)
+    p = await svc.project_or_domain(project_id)
+    root = base(request)
+    shown = views.project_or_domain(p, root)
+    parents, subtree = flag(request, "parents_as_list") or flag(request, "parents_as_ids"), \
+        flag(request, "subtree_as_list") or flag(request, "subtree_as_ids")
+    if isinstance(p, m.Project) and (parents or subtree):
+        ancestors, below = await svc.hierarchy(project_id, parents=parents, subtree=subtree)
+        if flag(request, "parents_as_list"):
+            shown["parents"] = [{"project": views.project(a, root)} for a in ancestors]
+        elif parents:
+            nested: dict | None = None
+            for a in reversed(ancestors):
+                nested = {a.id: nested}
+            shown["parents"] = nested
+        if flag(request, "subtree_as_list"):
+            shown["subtree"] = [{"project": views.project(c, root)} for c, _ in below]
+        elif subtree:
+            shown["subtree"] = _as_ids(project_id, [(c.id, parent) for c, parent in below])
+    return json({"project": shown})
 
 
 async def update_project(request: Request):
-    enforce(request, "update_project")
+    enforce(request, "identity:update_project")
     data = await body(request, "project", s.ProjectUpdate)
     p = await identity(request).update_project(request.path_params["project_id"], data)
-    return json({"project": views.project(p, base(request))})
+    return json({"project": views.project_or_domain(p, base(request))})
 
 
 async def delete_project(request: Request):
-    enforce(request, "delete_project")
+    enforce(request, "identity:delete_project")
     await identity(request).delete_project(request.path_params["project_id"])
+    return no_content()
+
+
+# --- project tags ----------------------------------------------------------------------------
+
+def _own(request: Request):
+    project_id = request.path_params["project_id"]
+    return lambda c: c.project_id == project_id
+
+
+async def list_tags(request: Request):
+    enforce(request, "identity:list_project_tags", _own(request))
+    p = await identity(request).get_project(request.path_params["project_id"])
+    return json({"tags": list(p.tags or [])})
+
+
+async def replace_tags(request: Request):
+    enforce(request, "identity:update_project_tags")
+    data = await body(request, None, s.ProjectTags)
+    tags = await identity(request).set_tags(request.path_params["project_id"], data.tags)
+    return json({"tags": tags})
+
+
+async def clear_tags(request: Request):
+    enforce(request, "identity:delete_project_tags")
+    await identity(request).set_tags(request.path_params["project_id"], [])
+    return no_content()
+
+
+async def check_tag(request: Request):
+    enforce(request, "identity:get_project_tag", _own(request))
+    await identity(request).check_tag(request.path_params["project_id"], request.path_params["tag"])
+    return no_content()
+
+
+async def add_tag(request: Request):
+    enforce(request, "identity:create_project_tag")
+    project_id, tag = request.path_params["project_id"], request.path_params["tag"]
+    await identity(request).add_tag(project_id, tag)
+    return Response(status_code=201, headers={"Location": f"{base(request)}/v3/projects/{project_id}/tags/{tag}"})
+
+
+async def remove_tag(request: Request):
+    enforce(request, "identity:delete_project_tag")
+    await identity(request).remove_tag(request.path_params["project_id"], request.path_params["tag"])
     return no_content()
 
 
@@ -111,4 +209,10 @@ routes = [
     Route("/v3/projects/{project_id}", show_project, methods=["GET"]),
     Route("/v3/projects/{project_id}", update_project, methods=["PATCH"]),
     Route("/v3/projects/{project_id}", delete_project, methods=["DELETE"]),
+    Route("/v3/projects/{project_id}/tags", list_tags, methods=["GET"]),
+    Route("/v3/projects/{project_id}/tags", replace_tags, methods=["PUT"]),
+    Route("/v3/projects/{project_id}/tags", clear_tags, methods=["DELETE"]),
+    Route("/v3/projects/{project_id}/tags/{tag}", check_tag, methods=["GET", "HEAD"]),
+    Route("/v3/projects/{project_id}/tags/{tag}", add_tag, methods=["PUT"]),
+    Route("/v3/projects/{project_id}/tags/{tag}", remove_tag, methods=["DELETE"]),
 ]

@@ -1,0 +1,144 @@
+"""Credentials and EC2 credentials (Identity API v3: "Credentials"; extension OS-EC2).
+
+- ``GET/POST /v3/credentials`` (filters ``user_id``, ``type``),
+  ``GET/PATCH/DELETE /v3/credentials/{credential_id}``. A credential is
+  ``{id, user_id, project_id, type, blob (a string), links}``.
+- ``GET/POST /v3/users/{user_id}/credentials/OS-EC2`` (POST body
+  ``{"tenant_id": project}``, not wrapped) and ``GET/DELETE
+  /v3/users/{user_id}/credentials/OS-EC2/{access}``. An ec2 credential is
+  ``{user_id, tenant_id, access, secret, trust_id, links}``.
+
+An admin manages every credential; other users only their own (a list
+shows only theirs). Creates answer 201, deletes 204; 404 for unknown ids,
+400 for invalid bodies, 403 for someone else's credentials, 409 for a
+duplicate ec2 access key.
+"""
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from kumo.common.api import context
+from kumo.identity import models as m
+from kumo.identity import schemas as s
+from kumo.identity import views
+from kumo.identity.api.common import base, body, enforce, json, no_content
+from kumo.identity.credentials import CredentialService
+
+
+def _svc(request: Request) -> CredentialService:
+    return request.app.state.credentials
+
+
+def credential_view(svc: CredentialService, c: m.Credential, root: str) -> dict:
+    return {"id": c.id, "user_id": c.user_id, "project_id": c.project_id, "type": c.type,
+            "blob": svc.blob(c), "links": {"self": f"{root}/v3/credentials/{c.id}"}}
+
+
+def ec2_view(c: m.Credential, blob: dict, root: str) -> dict:
+    access = blob["access"]
+    return {"user_id": c.user_id, "tenant_id": c.project_id, "access": access, "secret": blob.get("secret"),
+            "trust_id": blob.get("trust_id"),
+            "links": {"self": f"{root}/v3/users/{c.user_id}/credentials/OS-EC2/{access}"}}
+
+
+def _owner(user_id: str):
+    return lambda c: bool(c.user_id) and c.user_id == user_id
+
+
+async def list_credentials(request: Request):
+    ctx = enforce(request, "identity:list_credentials", lambda c: True)
+    q = request.query_params
+    user_id = q.get("user_id")
+    svc = _svc(request)
+    found = await svc.list_credentials(user_id=user_id, type=q.get("type"))
+    if not ctx.is_admin:
+        found = [c for c in found if c.user_id == ctx.user_id]
+    root = base(request)
+    return json({"credentials": [credential_view(svc, c, root) for c in found],
+                 "links": views.collection_links(root, "credentials")})
+
+
+async def create_credential(request: Request):
+    data = await body(request, "credential", s.CredentialCreate)
+    enforce(request, "identity:create_credential", _owner(data.user_id))
+    svc = _svc(request)
+    c = await svc.create_credential(data)
+    return json({"credential": credential_view(svc, c, base(request))}, status=201)
+
+
+async def _owned(request: Request, action: str) -> m.Credential:
+    c = await _svc(request).get_credential(request.path_params["credential_id"])
+    enforce(request, action, _owner(c.user_id))
+    return c
+
+
+async def show_credential(request: Request):
+    c = await _owned(request, "identity:get_credential")
+    return json({"credential": credential_view(_svc(request), c, base(request))})
+
+
+async def update_credential(request: Request):
+    c = await _owned(request, "identity:update_credential")
+    data = await body(request, "credential", s.CredentialUpdate)
+    if not context(request).is_admin and data.user_id not in (None, c.user_id):
+        enforce(request, "identity:update_credential", _owner(data.user_id))
+    svc = _svc(request)
+    c = await svc.update_credential(c.id, data)
+    return json({"credential": credential_view(svc, c, base(request))})
+
+
+async def delete_credential(request: Request):
+    c = await _owned(request, "identity:delete_credential")
+    await _svc(request).delete_credential(c.id)
+    return no_content()
+
+
+# --- OS-EC2 --------------------------------------------------------------------------------
+
+def _ec2_owner(request: Request, action: str) -> str:
+    user_id = request.path_params["user_id"]
+    enforce(request, action, _owner(user_id))
+    return user_id
+
+
+async def list_ec2(request: Request):
+    user_id = _ec2_owner(request, "identity:ec2_list_credentials")
+    root = base(request)
+    found = await _svc(request).list_ec2(user_id)
+    return json({"credentials": [ec2_view(c, blob, root) for c, blob in found],
+                 "links": views.collection_links(root, f"users/{user_id}/credentials/OS-EC2")})
+
+
+async def create_ec2(request: Request):
+    user_id = _ec2_owner(request, "identity:ec2_create_credential")
+    data = await body(request, None, s.Ec2Create)
+    c, blob = await _svc(request).create_ec2(user_id, data.tenant_id)
+    return json({"credential": ec2_view(c, blob, base(request))}, status=201)
+
+
+async def show_ec2(request: Request):
+    user_id = _ec2_owner(request, "identity:ec2_get_credential")
+    c, blob = await _svc(request).get_ec2(user_id, request.path_params["access"])
+    return json({"credential": ec2_view(c, blob, base(request))})
+
+
+async def delete_ec2(request: Request):
+    user_id = _ec2_owner(request, "identity:ec2_delete_credential")
+    await _svc(request).delete_ec2(user_id, request.path_params["access"])
+    return no_content()
+
+
+_EC2 = "/v3/users/{user_id}/credentials/OS-EC2"
+
+routes = [
+    Route("/v3/credentials", list_credentials, methods=["GET"]),
+    Route("/v3/credentials", create_credential, methods=["POST"]),
+    Route("/v3/credentials/{credential_id}", show_credential, methods=["GET"]),
+    Route("/v3/credentials/{credential_id}", update_credential, methods=["PATCH"]),
+    Route("/v3/credentials/{credential_id}", delete_credential, methods=["DELETE"]),
+    Route(_EC2, list_ec2, methods=["GET"]),
+    Route(_EC2, create_ec2, methods=["POST"]),
+    Route(_EC2 + "/{access}", show_ec2, methods=["GET"]),
+    Route(_EC2 + "/{access}", delete_ec2, methods=["DELETE"]),
+]

@@ -1,0 +1,60 @@
+"""OAuth1 consumers (Identity API v3 extension OS-OAUTH1: "Consumers").
+
+A consumer is an id, an optional description and a secret generated at
+creation (shown only in the create response, stored encrypted with the
+credential keys, see :class:`kumo.identity.credentials.SecretBox`). The
+OAuth1 request-token / access-token flow is not implemented. Errors:
+NotFound (404) for unknown ids.
+"""
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kumo.common.db import Database
+from kumo.identity import models as m
+from kumo.identity import schemas as s
+from kumo.identity.credentials import SecretBox
+from kumo.identity.resource import not_found
+
+
+class ConsumerService:
+    def __init__(self, db: Database, box: SecretBox):
+        self.db = db
+        self.box = box
+
+    async def list_consumers(self) -> list[m.Consumer]:
+        async with self.db.session() as db:
+            return list((await db.scalars(select(m.Consumer).order_by(m.Consumer.id))).all())
+
+    async def get_consumer(self, consumer_id: str) -> m.Consumer:
+        async with self.db.session() as db:
+            return await self._consumer(db, consumer_id)
+
+    @staticmethod
+    async def _consumer(db: AsyncSession, consumer_id: str) -> m.Consumer:
+        c = await db.get(m.Consumer, consumer_id)
+        if c is None:
+            raise not_found("consumer", consumer_id)
+        return c
+
+    async def create_consumer(self, data: s.ConsumerCreate) -> tuple[m.Consumer, str]:
+        """A new consumer and its secret (32 hex digits; not retrievable later)."""
+        secret = secrets.token_hex(16)
+        c = m.Consumer(description=data.description, encrypted_secret=self.box.encrypt(secret), extra={})
+        async with self.db.session() as db:
+            db.add(c)
+        return c, secret
+
+    async def update_consumer(self, consumer_id: str, data: s.ConsumerUpdate) -> m.Consumer:
+        async with self.db.session() as db:
+            c = await self._consumer(db, consumer_id)
+            if "description" in data.model_fields_set:
+                c.description = data.description
+        return c
+
+    async def delete_consumer(self, consumer_id: str) -> None:
+        async with self.db.session() as db:
+            await db.delete(await self._consumer(db, consumer_id))

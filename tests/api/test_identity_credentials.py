@@ -1,0 +1,133 @@
+"""Credentials (encrypted blobs, ec2 ids), OS-EC2, policy documents and OAuth1 consumers."""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+
+from tests.api.test_identity_base import (admin, fast_bcrypt, hdr, ids, issue, ks,  # noqa: F401
+                                          make_project, make_user, password_auth)
+
+
+async def test_credential_crud_and_encryption(ks, admin, ids, settings):
+    user_id = ids["user_ids"]["admin"]
+    blob = json.dumps({"access": "AK1", "secret": "S1"})
+    body = {"credential": {"user_id": user_id, "project_id": ids["project_ids"]["admin"], "type": "ec2",
+                           "blob": blob}}
+    r = await ks.post("/v3/credentials", headers=admin, json=body)
+    assert r.status_code == 201, r.text
+    cred = r.json()["credential"]
+    assert cred["id"] == hashlib.sha256(b"AK1").hexdigest()
+    assert cred["blob"] == blob and cred["type"] == "ec2" and cred["user_id"] == user_id
+    assert (await ks.post("/v3/credentials", headers=admin, json=body)).status_code == 409
+    # The blob is not stored in clear.
+    db = sqlite3.connect(settings.path("identity.db"))
+    (stored,) = db.execute("SELECT encrypted_blob FROM credentials WHERE id = ?", (cred["id"],)).fetchone()
+    db.close()
+    # (quotes never occur in a Fernet token's base64url text)
+    assert '"S1"' not in stored and '"AK1"' not in stored and stored.startswith("gAAAAA")
+    new_blob = json.dumps({"access": "AK2", "secret": "S2"})
+    r = await ks.patch(f"/v3/credentials/{cred['id']}", headers=admin, json={"credential": {"blob": new_blob}})
+    assert r.status_code == 200 and r.json()["credential"]["id"] == cred["id"]
+    assert (await ks.get(f"/v3/credentials/{cred['id']}", headers=admin)).json()["credential"]["blob"] == new_blob
+    r = await ks.post("/v3/credentials", headers=admin,
+                      json={"credential": {"user_id": user_id, "type": "totp", "blob": "seed"}})
+    assert r.status_code == 201 and len(r.json()["credential"]["id"]) == 32
+    r = await ks.get("/v3/credentials?type=totp", headers=admin)
+    assert [c["type"] for c in r.json()["credentials"]] == ["totp"]
+    r = await ks.get(f"/v3/credentials?user_id={user_id}", headers=admin)
+    assert len(r.json()["credentials"]) == 2
+    assert (await ks.delete(f"/v3/credentials/{cred['id']}", headers=admin)).status_code == 204
+    assert (await ks.get(f"/v3/credentials/{cred['id']}", headers=admin)).status_code == 404
+
+
+async def test_invalid_credentials_are_400(ks, admin, ids):
+    user_id = ids["user_ids"]["admin"]
+    good = {"user_id": user_id, "project_id": ids["project_ids"]["admin"], "type": "ec2",
+            "blob": json.dumps({"access": "A"})}
+    for change in ({"blob": "not json"}, {"blob": json.dumps({"secret": "x"})}, {"project_id": None},
+                   {"type": ""}, {"blob": {"access": "A"}}, {"user_id": None}):
+        r = await ks.post("/v3/credentials", headers=admin, json={"credential": {**good, **change}})
+        assert r.status_code == 400, change
+    assert (await ks.get("/v3/credentials", headers=admin)).json()["credentials"] == []
+
+
+async def test_users_manage_only_their_own_credentials(ks, admin, ids):
+    user = await make_user(ks, admin, "owner", "pw", project_id=ids["project_ids"]["admin"])
+    token, _ = await issue(ks, password_auth("owner", "pw"))
+    me = hdr(token)
+    mine = {"credential": {"user_id": user["id"], "type": "cert", "blob": "pem"}}
+    r = await ks.post("/v3/credentials", headers=me, json=mine)
+    assert r.status_code == 201
+    theirs = {"credential": {"user_id": ids["user_ids"]["admin"], "type": "cert", "blob": "pem"}}
+    assert (await ks.post("/v3/credentials", headers=me, json=theirs)).status_code == 403
+    other = (await ks.post("/v3/credentials", headers=admin, json=theirs)).json()["credential"]
+    assert (await ks.get(f"/v3/credentials/{other['id']}", headers=me)).status_code == 403
+    assert (await ks.delete(f"/v3/credentials/{other['id']}", headers=me)).status_code == 403
+    r = await ks.get("/v3/credentials", headers=me)
+    assert [c["user_id"] for c in r.json()["credentials"]] == [user["id"]]
+    assert len((await ks.get("/v3/credentials", headers=admin)).json()["credentials"]) == 2
+
+
+async def test_ec2_credentials(ks, admin, ids):
+    project_id = ids["project_ids"]["admin"]
+    user = await make_user(ks, admin, "ec2user", "pw", project_id=project_id)
+    token, _ = await issue(ks, password_auth("ec2user", "pw"))
+    me = hdr(token)
+    base = f"/v3/users/{user['id']}/credentials/OS-EC2"
+    r = await ks.post(base, headers=me, json={"tenant_id": project_id})
+    assert r.status_code == 201, r.text
+    ec2 = r.json()["credential"]
+    assert ec2["user_id"] == user["id"] and ec2["tenant_id"] == project_id and ec2["trust_id"] is None
+    assert ec2["access"] and ec2["secret"] and ec2["links"]["self"].endswith(f"{base}/{ec2['access']}")
+    r = await ks.get(f"{base}/{ec2['access']}", headers=me)
+    assert r.status_code == 200 and r.json()["credential"]["secret"] == ec2["secret"]
+    assert [c["access"] for c in (await ks.get(base, headers=me)).json()["credentials"]] == [ec2["access"]]
+    # It is also a v3 credential of type ec2 whose id is the hash of the access key.
+    r = await ks.get(f"/v3/credentials/{hashlib.sha256(ec2['access'].encode()).hexdigest()}", headers=admin)
+    assert r.status_code == 200 and r.json()["credential"]["type"] == "ec2"
+    # Someone else's path or an unknown project.
+    admin_base = f"/v3/users/{ids['user_ids']['admin']}/credentials/OS-EC2"
+    assert (await ks.get(admin_base, headers=me)).status_code == 403
+    assert (await ks.get(f"{admin_base}/{ec2['access']}", headers=admin)).status_code == 404
+    assert (await ks.post(base, headers=me, json={"tenant_id": "nope"})).status_code == 404
+    assert (await ks.post(base, headers=me, json={})).status_code == 400
+    assert (await ks.delete(f"{base}/{ec2['access']}", headers=me)).status_code == 204
+    assert (await ks.get(f"{base}/{ec2['access']}", headers=me)).status_code == 404
+
+
+async def test_policy_documents(ks, admin, ids):
+    r = await ks.post("/v3/policies", headers=admin,
+                      json={"policy": {"type": "application/json", "blob": "{}", "note": "n"}})
+    assert r.status_code == 201
+    pol = r.json()["policy"]
+    assert pol["type"] == "application/json" and pol["blob"] == "{}" and pol["note"] == "n"
+    r = await ks.patch(f"/v3/policies/{pol['id']}", headers=admin, json={"policy": {"type": "text/plain"}})
+    assert r.status_code == 200 and r.json()["policy"]["blob"] == "{}"
+    assert (await ks.get(f"/v3/policies/{pol['id']}", headers=admin)).json()["policy"]["type"] == "text/plain"
+    assert [p["id"] for p in (await ks.get("/v3/policies", headers=admin)).json()["policies"]] == [pol["id"]]
+    assert (await ks.post("/v3/policies", headers=admin, json={"policy": {"blob": "x"}})).status_code == 400
+    await make_user(ks, admin, "nopol", "pw", project_id=ids["project_ids"]["admin"])
+    token, _ = await issue(ks, password_auth("nopol", "pw"))
+    assert (await ks.get("/v3/policies", headers=hdr(token))).status_code == 403
+    assert (await ks.delete(f"/v3/policies/{pol['id']}", headers=admin)).status_code == 204
+    assert (await ks.get(f"/v3/policies/{pol['id']}", headers=admin)).status_code == 404
+
+
+async def test_oauth1_consumers(ks, admin):
+    r = await ks.post("/v3/OS-OAUTH1/consumers", headers=admin, json={"consumer": {"description": "app"}})
+    assert r.status_code == 201
+    c = r.json()["consumer"]
+    assert c["description"] == "app" and len(c["secret"]) == 32
+    r = await ks.get(f"/v3/OS-OAUTH1/consumers/{c['id']}", headers=admin)
+    assert r.status_code == 200 and "secret" not in r.json()["consumer"]
+    assert r.json()["consumer"]["links"] == c["links"]
+    r = await ks.patch(f"/v3/OS-OAUTH1/consumers/{c['id']}", headers=admin,
+                       json={"consumer": {"description": "new"}})
+    assert r.status_code == 200 and r.json()["consumer"]["description"] == "new"
+    r = await ks.patch(f"/v3/OS-OAUTH1/consumers/{c['id']}", headers=admin, json={"consumer": {"secret": "x"}})
+    assert r.status_code == 400
+    r = await ks.get("/v3/OS-OAUTH1/consumers", headers=admin)
+    assert [x["id"] for x in r.json()["consumers"]] == [c["id"]]
+    assert (await ks.delete(f"/v3/OS-OAUTH1/consumers/{c['id']}", headers=admin)).status_code == 204
+    assert (await ks.get(f"/v3/OS-OAUTH1/consumers/{c['id']}", headers=admin)).status_code == 404
