@@ -148,7 +148,7 @@ IDENTITY_FEATURES = {
     "api_v2": False,
     "api_v2_admin": False,
     "api_v3": True,
-    "api_extensions": "OS-INHERIT,OS-TRUST",
+    "api_extensions": "OS-INHERIT,OS-TRUST,OS-EC2,OS-EP-FILTER,OS-OAUTH1",
     "domain_specific_drivers": False,
     "security_compliance": True,     # kumo.identity.security ([identity] settings, see identity_compliance)
     "access_rules": True,            # kumo.identity.appcreds
