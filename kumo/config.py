@@ -202,7 +202,7 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Sett
 
 
 def dump_toml(settings: Settings) -> str:
-    """Render settings as TOML (only str/int/float/bool/dict[str, str] values)."""
+    """Render settings as TOML (str/int/float/bool values, lists and dicts of them)."""
     lines: list[str] = []
     for section, model in settings:
         lines.append(f"[{section}]")
@@ -219,5 +219,7 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'

@@ -1,4 +1,4 @@
-"""The ``kumo`` operator command: up, down, status, bootstrap, serve."""
+"""The ``kumo`` operator command: up, down, status, bootstrap, serve, manage."""
 from __future__ import annotations
 
 import asyncio
@@ -81,6 +81,33 @@ def serve(names: list[str] = typer.Argument(..., help="component names, or 'all'
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     supervisor.main(settings, wanted)
+
+
+manage = typer.Typer(help="Identity maintenance, like keystone-manage (fernet-setup, fernet-rotate).",
+                     no_args_is_help=True)
+app.add_typer(manage, name="manage")
+
+
+@manage.command("fernet-setup")
+def fernet_setup(config_file: Optional[str] = typer.Option(None, "--config")):
+    """Create the Fernet key repository if it holds no keys (keystone-manage fernet_setup)."""
+    from kumo.identity.tokens import setup_keys
+    repo = setup_keys(_settings(config_file).fernet_keys)
+    typer.echo(f"fernet keys in {repo}: {', '.join(sorted(p.name for p in repo.iterdir() if p.name.isdigit()))}")
+
+
+@manage.command("fernet-rotate")
+def fernet_rotate(config_file: Optional[str] = typer.Option(None, "--config")):
+    """Stage a new key and make the staged one primary (keystone-manage fernet_rotate).
+
+    Tokens signed with the previous primary stay valid until their key is dropped,
+    after ``[identity] max_active_keys`` - 1 more rotations. A running identity API
+    picks the new keys up by itself.
+    """
+    from kumo.identity.tokens import rotate_keys
+    settings = _settings(config_file)
+    primary = rotate_keys(settings.fernet_keys, settings.identity.max_active_keys)
+    typer.echo(f"fernet keys rotated: primary key is now {primary}")
 
 
 if __name__ == "__main__":

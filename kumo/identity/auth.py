@@ -14,7 +14,7 @@ restarts and processes.
 Errors: Unauthorized (401) for any failed authentication, BadRequest (400)
 for a malformed request, Forbidden (403) for rescoping a trust or
 application credential token, :class:`TokenNotFound` (404) for a subject
-token that is invalid, expired or revoked.
+token (or the ``token`` method's token) that is invalid, expired or revoked.
 """
 from __future__ import annotations
 
@@ -127,10 +127,10 @@ class TokenService:
         if "token" in methods:
             if ident.token is None:
                 raise BadRequest("Expecting to find token in identity.")
-            try:
+            try:  # as keystone: an invalid, expired or revoked token here is 404, not 401
                 parent = (await self._resolve(ident.token.id)).payload
-            except (TokenNotFound, _Invalid):
-                raise Unauthorized(UNAUTHORIZED) from None
+            except _Invalid:
+                raise TokenNotFound(ident.token.id) from None
             if parent.trust_id:
                 raise Forbidden("A trust-scoped token cannot be used to get another token.")
             if parent.app_cred_id:
@@ -374,8 +374,17 @@ class TokenService:
         return payload
 
 
-#: The body the bootstrap admin token validates to: no user, system scope, role admin.
+async def ensure_default_domain(db: Database) -> None:
+    """Create domain ``default`` if it is missing, as ``keystone-manage db_sync`` does: the
+    admin token install flow (no bootstrap) creates users and projects in it."""
+    async with db.session() as session:
+        if await session.get(m.Domain, m.DEFAULT_DOMAIN_ID) is None:
+            session.add(m.Domain(id=m.DEFAULT_DOMAIN_ID, name="Default", description="The default domain",
+                                 enabled=True, tags=[], extra={}))
+
+
 def admin_token_body() -> dict:
+    """The body the bootstrap admin token validates to: no user, system scope, role admin."""
     return {"token": {"methods": ["token"], "user": {"id": "", "name": "", "domain": {"id": "", "name": ""}},
                       "system": {"all": True}, "roles": [{"id": "", "name": "admin"}],
                       "expires_at": "", "issued_at": "", "audit_ids": []}}

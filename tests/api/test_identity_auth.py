@@ -161,10 +161,16 @@ async def test_token_method_rescopes_keeping_expiry_and_audit_chain(ks, ids):
     assert t2["domain"]["id"] == "default"
 
 
-async def test_token_method_with_invalid_token_is_401(ks):
+async def test_token_method_with_invalid_or_revoked_token_is_404(ks, admin):
     r = await ks.post("/v3/auth/tokens", json={"auth": {"identity": {"methods": ["token"],
                                                                       "token": {"id": "bogus"}}}})
-    assert r.status_code == 401 and r.json() == UNAUTHORIZED
+    assert r.status_code == 404 and r.json()["error"]["title"] == "Not Found"
+    token, _ = await issue(ks)
+    r = await ks.delete("/v3/auth/tokens", headers={**admin, "X-Subject-Token": token})
+    assert r.status_code == 204
+    r = await ks.post("/v3/auth/tokens", json={"auth": {"identity": {"methods": ["token"],
+                                                                      "token": {"id": token}}}})
+    assert r.status_code == 404
 
 
 async def test_system_scope_needs_a_system_role(ks, admin):

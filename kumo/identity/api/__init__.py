@@ -18,7 +18,7 @@ from kumo.identity.api import appcreds, trusts
 from kumo.identity.api import resources
 from kumo.identity.api import assignments as role_assignments, groups, implied
 from kumo.identity.assignment import AssignmentService
-from kumo.identity.auth import LocalValidator, TokenService
+from kumo.identity.auth import LocalValidator, TokenService, ensure_default_domain
 from kumo.identity.catalog import CatalogService
 from kumo.identity.security import Compliance
 from kumo.identity.service import IdentityService
@@ -64,6 +64,8 @@ def component(rt: Runtime) -> Component:
         setup_keys(settings.fernet_keys)
         resources.setup(settings)
         await db.create_schema()
+        if settings.identity.admin_token:
+            await ensure_default_domain(db)
 
     async def stop() -> None:
         await db.close()
