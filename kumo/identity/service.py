@@ -88,7 +88,7 @@ class IdentityService(ResourceService):
         if data.password is not None:
             self.compliance.check_format(data.password)
         hashed = await asyncio.to_thread(hash_password, data.password) if data.password is not None else None
-        if hashed and self.compliance.settings.change_password_upon_first_use:
+        if hashed:  # set by an admin: change-on-first-use and the minimum age rule read this
             options["_password_reset_by_admin"] = True
         try:
             async with self.db.session() as db:

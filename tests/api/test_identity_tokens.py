@@ -160,7 +160,22 @@ async def test_other_services_authenticate_and_validate_through_the_common_clien
         user_token, _ = await issue(ks)
         ctx = RequestContext.from_token(await validator.validate(user_token), user_token)
         assert ctx.user_name == "admin" and ctx.project_name == "admin" and ctx.is_admin
+        assert ctx.system is False
+        system_body = password_auth(project=None)
+        system_body["auth"]["scope"] = {"system": {"all": True}}
+        system_token, _ = await issue(ks, system_body)
+        ctx = RequestContext.from_token(await validator.validate(system_token), system_token)
+        assert ctx.system is True and ctx.project_id is None and ctx.is_admin
         with pytest.raises(Unauthorized):
             await validator.validate(user_token[:-4] + "AAAA")
     finally:
         await auth.close()
+
+
+async def test_tokens_survive_one_key_rotation(ks, admin, settings):
+    token, _ = await issue(ks)
+    tokens.rotate_keys(settings.fernet_keys, settings.identity.max_active_keys)
+    r = await ks.get("/v3/auth/tokens", headers={**admin, "X-Subject-Token": token})
+    assert r.status_code == 200
+    fresh, _ = await issue(ks)  # signed with the new primary key
+    assert (await ks.get("/v3/auth/tokens", headers={**admin, "X-Subject-Token": fresh})).status_code == 200

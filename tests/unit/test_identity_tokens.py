@@ -83,3 +83,22 @@ def test_passwords(monkeypatch):
     assert not passwords.check_password("s3cret", "not-a-hash")
     long = "x" * 100
     assert passwords.check_password(long, passwords.hash_password(long))
+
+
+def test_scope_fields_roundtrip(tmp_path):
+    fmt = tokens.TokenFormatter(tokens.KeyRepository(tokens.setup_keys(tmp_path / "k")))
+    for p in (_payload(project_id=None, system=True),
+              _payload(trust_id="t" * 32, methods=["token", "password"]),
+              _payload(app_cred_id="c" * 32, methods=["application_credential"])):
+        assert fmt.unpack(fmt.pack(p)) == p
+    assert fmt.unpack(fmt.pack(_payload())).system is False
+
+
+def test_parse_isotime():
+    assert tokens.parse_isotime("2026-01-01T10:00:00Z").isoformat() == "2026-01-01T10:00:00"
+    assert tokens.parse_isotime("2026-01-01T10:00:00.123456").microsecond == 123456
+    assert tokens.parse_isotime("2026-01-01T11:00:00+01:00").hour == 10
+    assert tokens.datetime_us(tokens.parse_isotime("1970-01-01T00:00:01.5Z")) == 1_500_000
+    for bad in ("bad.123Z", "2026-01-01", ""):
+        with pytest.raises(ValueError):
+            tokens.parse_isotime(bad)
