@@ -33,14 +33,17 @@ TRUST_PARTY = READ + " or user_id:%(trustor_user_id)s or user_id:%(trustee_user_
 TOKEN_RULE = "rule:service_or_admin or rule:token_subject"
 
 
-def _crud(kind: str, read: str, write: str, plural: str | None = None) -> list[tuple[str, str, str]]:
-    """list/get/create/update/delete rules of one keystone resource."""
+def _crud(kind: str, read: str, write: str, plural: str | None = None,
+          path: str | None = None) -> list[tuple[str, str, str]]:
+    """list/get/create/update/delete rules of one keystone resource (``path``: its collection URL
+    under /v3, default the plural)."""
     plural = plural or kind + "s"
-    return [(f"identity:list_{plural}", read, f"GET /v3/{plural}"),
-            (f"identity:get_{kind}", read, f"GET /v3/{plural}/{{id}}"),
-            (f"identity:create_{kind}", write, f"POST /v3/{plural}"),
-            (f"identity:update_{kind}", write, f"PATCH /v3/{plural}/{{id}}"),
-            (f"identity:delete_{kind}", write, f"DELETE /v3/{plural}/{{id}}")]
+    url = "/v3/" + (path or plural)
+    return [(f"identity:list_{plural}", read, f"GET {url}"),
+            (f"identity:get_{kind}", read, f"GET {url}/{{id}}"),
+            (f"identity:create_{kind}", write, f"POST {url}"),
+            (f"identity:update_{kind}", write, f"PATCH {url}/{{id}}"),
+            (f"identity:delete_{kind}", write, f"DELETE {url}/{{id}}")]
 
 
 def _grants() -> list[tuple[str, str, str]]:
@@ -148,7 +151,7 @@ def rules() -> list[RuleDefault]:
          "GET /v3/domains/{domain_id}/config/security_compliance"),
         # Roles, implied roles, grants, assignments
         *_crud("role", READ, ADMIN_REQ),
-        *_crud("domain_role", READ, ADMIN_REQ, "roles?domain_id"),
+        *_crud("domain_role", READ, ADMIN_REQ, path="roles?domain_id"),
         ("identity:list_implied_roles", READ, "GET /v3/roles/{prior_role_id}/implies"),
         ("identity:get_implied_role", READ, "GET /v3/roles/{prior_role_id}/implies/{implied_role_id}"),
         ("identity:check_implied_role", READ, "HEAD /v3/roles/{prior_role_id}/implies/{implied_role_id}"),
@@ -167,7 +170,7 @@ def rules() -> list[RuleDefault]:
         ("identity:delete_region", ADMIN_REQ, "DELETE /v3/regions/{region_id}"),
         *_crud("service", READ, ADMIN_REQ),
         *_crud("endpoint", READ, ADMIN_REQ),
-        *_crud("endpoint_group", READ, ADMIN_REQ, "OS-EP-FILTER/endpoint_groups"),
+        *_crud("endpoint_group", READ, ADMIN_REQ, path="OS-EP-FILTER/endpoint_groups"),
         *_endpoint_filter(),
         *_crud("policy", READ, ADMIN_REQ, "policies"),
         *_endpoint_policy(),
@@ -218,7 +221,7 @@ def rules() -> list[RuleDefault]:
         ("identity:update_limit", ADMIN_REQ, "PATCH /v3/limits/{limit_id}"),
         ("identity:delete_limit", ADMIN_REQ, "DELETE /v3/limits/{limit_id}"),
         # OAuth1 consumers and access tokens
-        *_crud("consumer", READ, ADMIN_REQ, "OS-OAUTH1/consumers"),
+        *_crud("consumer", READ, ADMIN_REQ, path="OS-OAUTH1/consumers"),
         ("identity:list_access_tokens", READ_OR_OWNER, "GET /v3/users/{user_id}/OS-OAUTH1/access_tokens"),
         ("identity:get_access_token", READ_OR_OWNER, "GET /v3/users/{user_id}/OS-OAUTH1/access_tokens/{id}"),
         ("identity:delete_access_token", ADMIN_OR_OWNER,
