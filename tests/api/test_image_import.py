@@ -76,6 +76,8 @@ async def finished(client, image_id: str) -> dict:
 
 async def test_info_documents(env):
     client, _ = env
+    r = await client.post("/v2/images", json={"name": "h"})
+    assert r.headers["openstack-image-import-methods"] == "glance-direct,web-download"
     r = await client.get("/v2/info/import")
     assert r.status_code == 200
     assert r.json()["import-methods"]["value"] == ["glance-direct", "web-download"]
@@ -84,7 +86,7 @@ async def test_info_documents(env):
     img = await create(client, name="u")
     await upload(client, img["id"], b"x" * 3000)
     usage = (await client.get("/v2/info/usage")).json()["usage"]
-    assert usage["image_count_total"] == {"limit": -1, "usage": 1}
+    assert usage["image_count_total"] == {"limit": -1, "usage": 2}
     assert usage["image_size_total"] == {"limit": -1, "usage": 1}  # MiB, rounded up
     assert usage["image_count_uploading"]["usage"] == 0
 

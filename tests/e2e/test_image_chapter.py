@@ -10,13 +10,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
+import os
+import pty
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import IMAGE
+from tests.e2e.conftest import IMAGE, VENV_BIN
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +43,21 @@ def web_root(tmp_path):
     yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+def _create_queued(cli, name: str) -> dict:
+    """`openstack image create` without data, typed at a terminal: stdin is a pty (the CLI
+    uploads a non-terminal stdin as the image data)."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([str(VENV_BIN / "openstack"), "image", "create", name, "--disk-format",
+                               "qcow2", "--container-format", "bare", "--private", "-f", "json"],
+                              stdin=slave, capture_output=True, text=True, env=cli.env, timeout=120)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
 
 
 def _wait_active(cli, image_id: str, deadline_s: float = 120) -> dict:
@@ -86,8 +105,7 @@ def test_web_download_import(demo, disk, web_root, tmp_path):
     root, base = web_root
     data = disk.read_bytes()
     (root / "cirros.qcow2").write_bytes(data)
-    image = demo.json("image", "create", "e2e-chapter-web", "--disk-format", "qcow2",
-                      "--container-format", "bare", "--private")
+    image = _create_queued(demo, "e2e-chapter-web")
     try:
         assert image["status"] == "queued"
         demo.run("image", "import", "--method", "web-download", "--uri", f"{base}/cirros.qcow2",
@@ -100,8 +118,7 @@ def test_web_download_import(demo, disk, web_root, tmp_path):
 
 def test_web_download_of_missing_url_leaves_image_queued(demo, web_root):
     _, base = web_root
-    image = demo.json("image", "create", "e2e-chapter-missing", "--disk-format", "qcow2",
-                      "--container-format", "bare", "--private")
+    image = _create_queued(demo, "e2e-chapter-missing")
     try:
         demo.run("image", "import", "--method", "web-download", "--uri", f"{base}/nothing-here",
                  image["id"])

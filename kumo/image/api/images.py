@@ -2,7 +2,7 @@
 
 | route | success | reference section |
 |---|---|---|
-| ``POST /v2/images`` | 201 image, ``Location`` | Create image |
+| ``POST /v2/images`` | 201 image, ``Location``, ``OpenStack-image-import-methods`` | Create image |
 | ``GET /v2/images`` | 200 ``{"images", "first", "schema", "next"?}`` | List images |
 | ``GET /v2/images/{id}`` | 200 image | Show image |
 | ``PATCH /v2/images/{id}`` (json-patch media type, else 415) | 200 image | Update image |
@@ -48,8 +48,11 @@ def _svc(request: Request) -> ImageService:
 async def create_image(request: Request) -> JSONResponse:
     ctx = context(request)
     image = await _svc(request).create(ctx, await json_body(request))
-    return JSONResponse(image_view(image), status_code=201,
-                        headers={"Location": f"/v2/images/{image.id}"})
+    headers = {"Location": f"/v2/images/{image.id}"}
+    methods = request.app.state.imports.methods
+    if methods:  # as glance: clients learn here that they may stage and import
+        headers["OpenStack-image-import-methods"] = ",".join(methods)
+    return JSONResponse(image_view(image), status_code=201, headers=headers)
 
 
 async def list_images(request: Request) -> JSONResponse:
