@@ -14,6 +14,7 @@ from kumo.common.auth.context import RequestContext
 from kumo.common.policy import Policy, RuleDefault
 from kumo.compute import policies as compute_policies
 from kumo.identity import policies as identity_policies
+from kumo.image import policies as image_policies
 from kumo.network import errors
 from kumo.network import policies as network_policies
 
@@ -141,7 +142,7 @@ def test_a_bad_override_file_keeps_the_rules(policy, tmp_path, text):
     assert policy.check(ctx(), "thing:change", {"project_id": "p2"})
 
 
-@pytest.mark.parametrize("module", [compute_policies, network_policies, identity_policies])
+@pytest.mark.parametrize("module", [compute_policies, network_policies, identity_policies, image_policies])
 def test_service_defaults_load_and_reference_only_known_rules(module, tmp_path):
     rules = module.policy(config.load(path="/nonexistent", environ={
         "KUMO_STATE_DIR": str(tmp_path), "KUMO_COMMON__POLICY_DIR": str(tmp_path)}))
@@ -193,3 +194,8 @@ def test_reader_and_member_personas_in_the_service_defaults():
     port = {"project_id": "p1", "network:project_id": "p1"}
     assert not network.check(member, "get_port:binding:vif_details", port)
     assert network.check(ctx(roles=["admin"]), "get_port:binding:vif_details", port)
+    image = image_policies.policy(None)
+    private = {"project_id": "p2", "visibility": "private", "member_id": "p1"}
+    assert not image.check(member, "get_image", {**private, "member_id": None})
+    assert image.check(reader, "get_image", {**private, "visibility": "public"})
+    assert not image.check(member, "publicize_image") and not image.check(reader, "add_image")
