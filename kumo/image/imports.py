@@ -29,7 +29,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterable, Sequence
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from kumo.common.api.errors import ApiError, BadRequest, Conflict, PayloadTooLarge
 from kumo.common.auth.context import RequestContext
@@ -74,18 +74,20 @@ class ImportService:
         self._running: set[asyncio.Task] = set()
 
     async def start(self) -> None:
-        """Clean up after a crash: drop partial staged data, requeue interrupted imports, fail their tasks."""
+        """Clean up after a crash: requeue interrupted imports and stages, fail their tasks, and
+        keep staged data only for images still ``uploading``."""
         self.staging.prepare()
+        staged = [p.name for p in self.staging.root.iterdir() if "." not in p.name]
         async with self.images.db.session() as s:
             await s.execute(update(Image).where(Image.status == "importing")
                             .values(status="queued", size=None, updated_at=utcnow()))
-            await s.execute(update(Image).where(Image.status == "uploading",
-                                                Image.id.not_in(self._staged_ids()))
+            await s.execute(update(Image).where(Image.status == "uploading", Image.id.not_in(staged))
                             .values(status="queued", size=None, updated_at=utcnow()))
+            keep = set((await s.scalars(select(Image.id).where(Image.status == "uploading"))).all())
+        for image_id in staged:
+            if image_id not in keep:
+                await self.staging.delete(image_id)
         await self.tasks.fail_interrupted()
-
-    def _staged_ids(self) -> list[str]:
-        return [p.name for p in self.staging.root.iterdir() if "." not in p.name]
 
     async def stop(self) -> None:
         """Cancel running imports (their images return to ``queued`` on the next start)."""

@@ -260,3 +260,60 @@ async def test_legacy_import_task(env, web, tmp_path):
     for name in ("task", "tasks"):
         r = await client.get(f"/v2/schemas/{name}")
         assert r.status_code == 200 and r.json()["name"] == name
+
+
+async def test_client_disconnect_mid_stage(env, router, settings):
+    """A client gone midway through staging: nothing staged, the image is queued again."""
+    client, _ = env
+    img = await create(client, name="cut")
+    app = router.apps["127.0.0.1:9292"].app
+    path = f"/v2/images/{img['id']}/stage"
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "PUT",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 9292),
+             "headers": [(b"host", b"127.0.0.1:9292"), (b"x-auth-token", b"demo-token"),
+                         (b"content-type", b"application/octet-stream")]}
+    during = []
+    messages = [{"type": "http.request", "body": b"z" * 100_000, "more_body": True},
+                {"type": "http.disconnect"}]
+
+    async def receive():
+        if len(messages) == 1:
+            during.append((files_under(settings.image_staging),
+                           (await client.get(f"/v2/images/{img['id']}")).json()["status"]))
+        return messages.pop(0)
+
+    async def send(message):
+        pass
+
+    await app(scope, receive, send)
+    assert during == [([f"{img['id']}.partial"], "uploading")]
+    assert files_under(settings.image_staging) == []
+    assert (await client.get(f"/v2/images/{img['id']}")).json()["status"] == "queued"
+
+
+async def test_restart_cleans_up_interrupted_work(mount, settings):
+    """After a crash: interrupted imports and stages are queued again, their tasks failed, partial
+    data removed; a completed stage survives."""
+    from kumo.common.auth.context import RequestContext
+    from kumo.image.models import Image
+
+    client = await mount(component)
+    svc = imports_of(client)
+    importing, staged, half = [await create(client, name=n) for n in ("importing", "staged", "half")]
+    for img in (importing, staged):
+        assert (await stage(client, img["id"], b"\0" * 1024)).status_code == 204
+    ctx = RequestContext(project_id=importing["owner"], roles=["member"], request_id="req-crash")
+    task = await svc.tasks.add(ctx, "api_image_import", {"image_id": importing["id"]}, importing["id"])
+    async with svc.images.db.session() as s:
+        (await s.get(Image, importing["id"])).status = "importing"
+        (await s.get(Image, half["id"])).status = "uploading"
+    (settings.image_staging / f"{half['id']}.partial").write_bytes(b"cut short")
+
+    client = await mount(component)  # the restart
+    status = {img["name"]: (await client.get(f"/v2/images/{img['id']}")).json()["status"]
+              for img in (importing, staged, half)}
+    assert status == {"importing": "queued", "staged": "uploading", "half": "queued"}
+    assert files_under(settings.image_staging) == [staged["id"]]
+    tasks = (await client.get(f"/v2/images/{importing['id']}/tasks")).json()["tasks"]
+    assert [t["id"] for t in tasks] == [task.id] and tasks[0]["status"] == "failure"
