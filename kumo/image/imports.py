@@ -177,13 +177,15 @@ class ImportService:
 
     async def _begin(self, image_id: str, from_status: str, task_id: str, method: str, uri: str | None) -> None:
         async with self.images.db.session() as s:
-            image = await s.get(Image, image_id)
-            if image is None or image.status != from_status:
-                await self.tasks.finish(task_id, False, message="The image changed before the import began.")
-                raise Conflict(f"Image {image_id} changed before the import began.")
-            image.status, image.updated_at = "importing", utcnow()
-            self.images.change_extra(image, {TASK_PROPERTY: task_id, FAILED_PROPERTY: None})
-            owner, disk_format = image.owner, image.disk_format
+            moved = await s.execute(update(Image).where(Image.id == image_id, Image.status == from_status)
+                                    .values(status="importing", updated_at=utcnow()))
+            image = await s.get(Image, image_id, populate_existing=True)
+            if moved.rowcount == 1:
+                self.images.change_extra(image, {TASK_PROPERTY: task_id, FAILED_PROPERTY: None})
+                owner, disk_format = image.owner, image.disk_format
+        if moved.rowcount != 1:
+            await self.tasks.finish(task_id, False, message="The image changed before the import began.")
+            raise Conflict(f"Image {image_id} changed before the import began.")
         job = asyncio.get_running_loop().create_task(
             self._run(image_id, task_id, method, uri, owner, disk_format))
         self._running.add(job)

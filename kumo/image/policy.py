@@ -7,7 +7,8 @@ Follows glance's default policy:
   ``shared`` image, its member projects whatever their member status;
 - **write** (create, update, upload, stage, import, tag, delete, deactivate,
   reactivate): a member or admin role, on an image the project owns (or any
-  image for admins);
+  image for admins); only admins publicize images, create them for another
+  project or change their owner, and download deactivated images;
 - **members**: the owner adds and removes them, a member sets its own status,
   the owner sees all members and a member only itself (Image API v2 "Image
   members");
@@ -61,6 +62,31 @@ def check_write(ctx: RequestContext, image: Image | None, action: str) -> None:
         raise denied(action)
     if image is not None and not ctx.owns(image.owner):
         raise denied(action)
+
+
+def check_create(ctx: RequestContext, owner: str | None, visibility: str) -> None:
+    """Creating an image: a project-scoped token (or admin); only admins create images for another
+    project (``owner``) or ``public`` ones (403)."""
+    if ctx.project_id is None and not ctx.is_admin:
+        raise Forbidden("Creating an image needs a project-scoped token.")
+    if owner != ctx.project_id and not ctx.is_admin:
+        raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
+    if visibility == "public" and not ctx.is_admin:
+        raise denied("publicize_image")
+
+
+def check_update(ctx: RequestContext, old: dict, new: dict) -> None:
+    """An update from ``old`` to ``new`` (patch snapshots): only admins publicize or change the owner."""
+    if new["visibility"] == "public" and old["visibility"] != "public" and not ctx.is_admin:
+        raise denied("publicize_image")
+    if new["owner"] != old["owner"] and not ctx.is_admin:
+        raise Forbidden("Only administrators may change the owner of an image.")
+
+
+def check_download(ctx: RequestContext, image: Image) -> None:
+    """A deactivated image's data is for admins only (403)."""
+    if image.status == "deactivated" and not ctx.is_admin:
+        raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
 
 
 async def load(session, ctx: RequestContext, image_id: str) -> Image:

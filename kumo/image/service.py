@@ -92,14 +92,9 @@ class ImageService:
     async def create(self, ctx: RequestContext, body: dict) -> Image:
         """Register an image (status ``queued``) from a "Create image" body; 409 for a taken id."""
         self.check_write(ctx, None, "add_image")
-        if ctx.project_id is None and not ctx.is_admin:
-            raise Forbidden("Creating an image needs a project-scoped token.")
         base, extra = schemas.validate_create(body)
         owner = base.pop("owner", None) or ctx.project_id
-        if owner != ctx.project_id and not ctx.is_admin:
-            raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
-        if base["visibility"] == "public" and not ctx.is_admin:
-            raise policy.denied("publicize_image")
+        policy.check_create(ctx, owner, base["visibility"])
         tags = base.pop("tags")
         self._check_counts(extra, tags)
         image_id = base.pop("id", None) or new_id()
@@ -146,11 +141,8 @@ class ImageService:
             self.check_write(ctx, image, "modify_image")
             old = patch.snapshot(image)
             new = patch.apply(old, changes)
-            if new["visibility"] == "public" and old["visibility"] != "public" and not ctx.is_admin:
-                raise policy.denied("publicize_image")
+            policy.check_update(ctx, old, new)
             self._check_counts(new["extra"], new["tags"])
-            if new["owner"] != old["owner"] and not ctx.is_admin:
-                raise Forbidden("Only administrators may change the owner of an image.")
             for key in ("disk_format", "container_format"):
                 if new[key] != old[key] and image.status != "queued":
                     raise Forbidden(f"Attribute {key} can be only replaced for a queued image.")
@@ -349,8 +341,7 @@ class ImageService:
         """
         async with self.db.session() as s:
             image = await self._load(s, ctx, image_id)
-        if image.status == "deactivated" and not ctx.is_admin:
-            raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
+        policy.check_download(ctx, image)
         if image.status not in ("active", "deactivated"):
             return image, None
         try:
