@@ -35,7 +35,7 @@ def ctx(project="p1", roles=("member", "reader"), user="u1", system=False, **kw)
 
 @pytest.fixture
 def policy(tmp_path) -> Policy:
-    return Policy("thing", DEFAULTS, policy_file=str(tmp_path / "thing.yaml"))
+    return Policy("thing", DEFAULTS, policy_file=str(tmp_path / "thing.yaml"), refresh_interval=0)
 
 
 def test_defaults_decide_by_role_and_target(policy):
@@ -123,6 +123,21 @@ def test_override_file_is_parsed_once_per_change(policy, tmp_path, monkeypatch):
     for _ in range(50):
         assert policy.check(ctx(), "thing:show", {})
     assert loads == []
+
+
+def test_the_file_is_looked_at_once_per_interval(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("kumo.common.policy.engine.time.monotonic", lambda: clock[0])
+    rules = Policy("thing", DEFAULTS, policy_file=str(tmp_path / "thing.yaml"), refresh_interval=5)
+    _touch(tmp_path / "thing.yaml", '"thing:change": "@"\n', 1)
+    assert not rules.check(ctx(), "thing:change", {"project_id": "p2"})
+    clock[0] += 5
+    assert rules.check(ctx(), "thing:change", {"project_id": "p2"})
+
+
+def test_a_rule_cycle_is_refused(policy, tmp_path):
+    _touch(tmp_path / "thing.yaml", '"thing:show": "rule:loop"\n"loop": "rule:thing:show"\n', 1)
+    assert not policy.check(ctx(roles=["admin"]), "thing:show", {})
 
 
 def test_json_override_and_directory_setting(tmp_path):
