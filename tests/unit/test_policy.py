@@ -214,3 +214,17 @@ def test_reader_and_member_personas_in_the_service_defaults():
     assert not image.check(member, "get_image", {**private, "member_id": None})
     assert image.check(reader, "get_image", {**private, "visibility": "public"})
     assert not image.check(member, "publicize_image") and not image.check(reader, "add_image")
+
+
+@pytest.mark.parametrize("service", ["compute", "network", "identity", "image"])
+def test_sample_file_round_trips(service, tmp_path):
+    from kumo.common.policy.__main__ import sample
+    (tmp_path / f"{service}.yaml").write_text(sample(service, active=True))
+    module = {"compute": compute_policies, "network": network_policies, "identity": identity_policies,
+              "image": image_policies}[service]
+    defaults = {r.name: r.check_str for r in module.rules()}
+    rules = Policy(service, module.rules(), policy_file=str(tmp_path / f"{service}.yaml"))
+    assert rules.overrides == defaults
+    commented = tmp_path / "commented.yaml"
+    commented.write_text(sample(service))
+    assert Policy(service, module.rules(), policy_file=str(commented)).overrides == {}
