@@ -170,10 +170,11 @@ class ResourceService:
 
     @staticmethod
     async def _forget_projects(db: AsyncSession, project_ids: list[str]) -> None:
-        """Remove what refers to projects about to be deleted (endpoint filters, limits)."""
+        """Remove what refers to projects about to be deleted (endpoint filters, limits, credentials)."""
         await db.execute(delete(m.ProjectEndpoint).where(m.ProjectEndpoint.project_id.in_(project_ids)))
         await db.execute(delete(m.ProjectEndpointGroup).where(m.ProjectEndpointGroup.project_id.in_(project_ids)))
         await db.execute(delete(m.Limit).where(m.Limit.project_id.in_(project_ids)))
+        await db.execute(delete(m.Credential).where(m.Credential.project_id.in_(project_ids)))
 
     # --- projects --------------------------------------------------------------------------
 

@@ -131,3 +131,13 @@ async def test_oauth1_consumers(ks, admin):
     assert [x["id"] for x in r.json()["consumers"]] == [c["id"]]
     assert (await ks.delete(f"/v3/OS-OAUTH1/consumers/{c['id']}", headers=admin)).status_code == 204
     assert (await ks.get(f"/v3/OS-OAUTH1/consumers/{c['id']}", headers=admin)).status_code == 404
+
+
+async def test_project_delete_removes_its_ec2_credentials(ks, admin, ids):
+    project = await make_project(ks, admin, "shortlived")
+    user_id = ids["user_ids"]["admin"]
+    r = await ks.post(f"/v3/users/{user_id}/credentials/OS-EC2", headers=admin, json={"tenant_id": project["id"]})
+    access = r.json()["credential"]["access"]
+    assert (await ks.delete(f"/v3/projects/{project['id']}", headers=admin)).status_code == 204
+    r = await ks.get(f"/v3/users/{user_id}/credentials/OS-EC2/{access}", headers=admin)
+    assert r.status_code == 404

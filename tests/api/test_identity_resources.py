@@ -129,7 +129,7 @@ async def test_members_read_their_own_project_and_user_only(ks, admin, ids):
     me = hdr(token)
     assert (await ks.get(f"/v3/projects/{project['id']}", headers=me)).status_code == 200
     assert (await ks.get(f"/v3/users/{user['id']}", headers=me)).status_code == 200
-    assert (await ks.get(f"/v3/domains/default", headers=me)).status_code == 200
+    assert (await ks.get("/v3/domains/default", headers=me)).status_code == 200
     for path in (f"/v3/projects/{ids['project_ids']['admin']}", f"/v3/users/{ids['user_ids']['admin']}",
                  "/v3/projects", "/v3/users", "/v3/roles", "/v3/domains", "/v3/role_assignments"):
         r = await ks.get(path, headers=me)
