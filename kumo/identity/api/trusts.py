@@ -53,8 +53,8 @@ def _view(t: TrustView, root: str, *, summary: bool = False) -> dict:
 
 
 async def create(request: Request):
-    enforce(request, "identity:create_trust", lambda ctx: bool(ctx.user_id))
     data = await body(request, "trust", s.TrustCreate)
+    enforce(request, "identity:create_trust", target={"trustor_user_id": data.trustor_user_id})
     made = await _svc(request).create(data, await creator(request))
     return json({"trust": _view(made, base(request))}, status=201)
 
@@ -62,8 +62,10 @@ async def create(request: Request):
 async def list_trusts(request: Request):
     q = request.query_params
     trustor, trustee = q.get("trustor_user_id"), q.get("trustee_user_id")
-    enforce(request, "identity:list_trusts",
-            lambda ctx: bool(ctx.user_id) and ctx.user_id in (trustor, trustee))
+    action = "identity:list_trusts_for_trustor" if trustor else \
+        "identity:list_trusts_for_trustee" if trustee else "identity:list_trusts"
+    enforce(request, action, lambda ctx: bool(ctx.user_id) and ctx.user_id in (trustor, trustee),
+            target={"trustor_user_id": trustor, "trustee_user_id": trustee})
     found = await _svc(request).list(trustor_user_id=trustor, trustee_user_id=trustee)
     root = base(request)
     return json({"trusts": [_view(t, root, summary=True) for t in found],
@@ -75,7 +77,8 @@ async def _visible(request: Request, action: str, *, trustor_only: bool = False)
     trust = await _svc(request).get(request.path_params["trust_id"])
     parties = {trust.row.trustor_user_id} if trustor_only else {trust.row.trustor_user_id,
                                                                  trust.row.trustee_user_id}
-    enforce(request, action, lambda ctx: bool(ctx.user_id) and ctx.user_id in parties)
+    enforce(request, action, lambda ctx: bool(ctx.user_id) and ctx.user_id in parties,
+            target={"trustor_user_id": trust.row.trustor_user_id, "trustee_user_id": trust.row.trustee_user_id})
     return trust
 
 
@@ -99,8 +102,7 @@ async def list_roles(request: Request):
 
 
 async def show_role(request: Request):
-    action = "identity:get_role_for_trust" if request.method == "GET" else "identity:check_role_for_trust"
-    trust = await _visible(request, action)
+    trust = await _visible(request, "identity:get_role_for_trust")
     role_id = request.path_params["role_id"]
     role = next((r for r in trust.roles if r.id == role_id), None)
     if role is None:
