@@ -165,3 +165,24 @@ async def test_member_cannot_manage_projects(ks, admin, ids):
     assert (await ks.put(f"/v3/projects/{p['id']}/tags/x", headers=me)).status_code == 403
     r = await ks.get(f"/v3/projects/{ids['project_ids']['admin']}/tags", headers=me)
     assert r.status_code == 200
+
+
+async def test_domain_reader_lists_only_its_domain(ks, admin):
+    dom = (await ks.post("/v3/domains", headers=admin, json={"domain": {"name": "Readers"}})).json()["domain"]
+    inside = await make_project(ks, admin, "in-dom", domain_id=dom["id"])
+    outside = await make_project(ks, admin, "out-dom")
+    user = await make_user(ks, admin, "dreader", "pw", domain_id=dom["id"])
+    reader = (await ks.get("/v3/roles?name=reader", headers=admin)).json()["roles"][0]
+    r = await ks.put(f"/v3/domains/{dom['id']}/users/{user['id']}/roles/{reader['id']}", headers=admin)
+    assert r.status_code == 204
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": user["id"], "password": "pw"}}},
+                     "scope": {"domain": {"id": dom["id"]}}}}
+    token, _ = await issue(ks, body)
+    me = hdr(token)
+    r = await ks.get("/v3/projects", headers=me)
+    assert r.status_code == 200 and [p["id"] for p in r.json()["projects"]] == [inside["id"]]
+    assert (await ks.get("/v3/projects?domain_id=default", headers=me)).status_code == 403
+    assert (await ks.get(f"/v3/projects/{inside['id']}", headers=me)).status_code == 200
+    assert (await ks.get(f"/v3/projects/{outside['id']}", headers=me)).status_code == 403
+    assert (await ks.get(f"/v3/projects/{inside['id']}/tags", headers=me)).status_code == 200
+    assert (await ks.put(f"/v3/projects/{inside['id']}/tags/x", headers=me)).status_code == 403

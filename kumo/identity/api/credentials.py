@@ -8,8 +8,9 @@
   /v3/users/{user_id}/credentials/OS-EC2/{access}``. An ec2 credential is
   ``{user_id, tenant_id, access, secret, trust_id, links}``.
 
-An admin manages every credential; other users only their own (a list
-shows only theirs). Creates answer 201, deletes 204; 404 for unknown ids,
+Policy: keystone's rules with the credential's ``user_id`` as the target's
+owner: an admin manages every credential, a system reader reads them, other
+users manage only their own (a list shows only those). Creates answer 201, deletes 204; 404 for unknown ids,
 400 for invalid bodies, 403 for someone else's credentials, 409 for a
 duplicate ec2 access key.
 """
@@ -22,7 +23,7 @@ from kumo.common.api import context
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity import views
-from kumo.identity.api.common import base, body, enforce, json, no_content
+from kumo.identity.api.common import base, body, enforce, json, no_content, policy
 from kumo.identity.credentials import CredentialService
 
 
@@ -42,18 +43,16 @@ def ec2_view(c: m.Credential, blob: dict, root: str) -> dict:
             "links": {"self": f"{root}/v3/users/{c.user_id}/credentials/OS-EC2/{access}"}}
 
 
-def _owner(user_id: str):
-    return lambda c: bool(c.user_id) and c.user_id == user_id
-
-
 async def list_credentials(request: Request):
-    ctx = enforce(request, "identity:list_credentials", lambda c: True)
+    """Every credential for a reader; for others only those the policy lets them see (their own)."""
+    ctx = context(request)
     q = request.query_params
-    user_id = q.get("user_id")
+    rules = policy(request)
+    if not rules.check(ctx, "identity:list_credentials", {}):
+        enforce(request, "identity:list_credentials", target={"user_id": ctx.user_id})
     svc = _svc(request)
-    found = await svc.list_credentials(user_id=user_id, type=q.get("type"))
-    if not ctx.is_admin:
-        found = [c for c in found if c.user_id == ctx.user_id]
+    found = await svc.list_credentials(user_id=q.get("user_id"), type=q.get("type"))
+    found = [c for c in found if rules.check(ctx, "identity:get_credential", {"user_id": c.user_id})]
     root = base(request)
     return json({"credentials": [credential_view(svc, c, root) for c in found],
                  "links": views.collection_links(root, "credentials")})
@@ -61,7 +60,7 @@ async def list_credentials(request: Request):
 
 async def create_credential(request: Request):
     data = await body(request, "credential", s.CredentialCreate)
-    enforce(request, "identity:create_credential", _owner(data.user_id))
+    enforce(request, "identity:create_credential", target={"user_id": data.user_id})
     svc = _svc(request)
     c = await svc.create_credential(data)
     return json({"credential": credential_view(svc, c, base(request))}, status=201)
@@ -69,7 +68,7 @@ async def create_credential(request: Request):
 
 async def _owned(request: Request, action: str) -> m.Credential:
     c = await _svc(request).get_credential(request.path_params["credential_id"])
-    enforce(request, action, _owner(c.user_id))
+    enforce(request, action, target={"user_id": c.user_id})
     return c
 
 
@@ -81,8 +80,8 @@ async def show_credential(request: Request):
 async def update_credential(request: Request):
     c = await _owned(request, "identity:update_credential")
     data = await body(request, "credential", s.CredentialUpdate)
-    if not context(request).is_admin and data.user_id not in (None, c.user_id):
-        enforce(request, "identity:update_credential", _owner(data.user_id))
+    if data.user_id not in (None, c.user_id):
+        enforce(request, "identity:update_credential", target={"user_id": data.user_id})
     svc = _svc(request)
     c = await svc.update_credential(c.id, data)
     return json({"credential": credential_view(svc, c, base(request))})
@@ -97,9 +96,8 @@ async def delete_credential(request: Request):
 # --- OS-EC2 --------------------------------------------------------------------------------
 
 def _ec2_owner(request: Request, action: str) -> str:
-    user_id = request.path_params["user_id"]
-    enforce(request, action, _owner(user_id))
-    return user_id
+    enforce(request, action)
+    return request.path_params["user_id"]
 
 
 async def list_ec2(request: Request):

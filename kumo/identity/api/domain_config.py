@@ -9,7 +9,8 @@
 
 Bodies and answers are ``{"config": {group: {option: value}}}`` (an option
 route: ``{"config": {option: value}}``); updates answer with the whole
-config. Admin only. Errors as in :mod:`kumo.identity.domain_config`.
+config. Writes need the admin role (keystone's rules). Errors as in
+:mod:`kumo.identity.domain_config`.
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ async def delete_config(request: Request):
 
 
 async def show_default(request: Request):
-    enforce(request, "identity:get_domain_config_default", lambda c: True)
+    enforce(request, "identity:get_domain_config_default")
     p = request.path_params
     return json({"config": domain_config.defaults(p.get("group"), p.get("option"))})
 

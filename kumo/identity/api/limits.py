@@ -11,8 +11,9 @@
   is ``{id, project_id, domain_id, service_id, region_id, resource_name,
   resource_limit, description, links}``.
 
-Any token reads registered limits and the model; an admin manages
-everything; others read only the limits of their project (or domain).
+Policy: keystone's rules (any token reads registered limits and the model;
+an admin manages everything; the target of a limit is its ``project_id`` /
+``domain_id``, so project members read their project's limits).
 Create 201, delete 204; errors as in :mod:`kumo.identity.limits`.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from starlette.routing import Route
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity import views
-from kumo.identity.api.common import base, body, enforce, json, no_content
+from kumo.identity.api.common import base, body, enforce, json, no_content, policy
 from kumo.identity.limits import MODEL, LimitService
 
 _FILTERS = ("service_id", "region_id", "resource_name")
@@ -51,7 +52,7 @@ def _query(request: Request, names) -> dict:
 
 
 async def list_registered(request: Request):
-    enforce(request, "identity:list_registered_limits", lambda c: True)
+    enforce(request, "identity:list_registered_limits")
     root = base(request)
     found = await _svc(request).list_registered(**_query(request, _FILTERS))
     return json({"registered_limits": [registered_view(r, root) for r in found],
@@ -67,7 +68,7 @@ async def create_registered(request: Request):
 
 
 async def show_registered(request: Request):
-    enforce(request, "identity:get_registered_limit", lambda c: True)
+    enforce(request, "identity:get_registered_limit")
     r = await _svc(request).get_registered(request.path_params["limit_id"])
     return json({"registered_limit": registered_view(r, base(request))})
 
@@ -85,17 +86,18 @@ async def delete_registered(request: Request):
     return no_content()
 
 
-def _mine(ctx, lim: m.Limit) -> bool:
-    return (lim.project_id is not None and lim.project_id == ctx.project_id) or \
-        (lim.domain_id is not None and lim.domain_id == ctx.domain_id)
+def _target(lim: m.Limit) -> dict:
+    return {"project_id": lim.project_id, "domain_id": lim.domain_id}
 
 
 async def list_limits(request: Request):
-    ctx = enforce(request, "identity:list_limits", lambda c: True)
+    """The limits the caller may read (``identity:get_limit`` on each: a reader sees all, a
+    project member those of its project)."""
+    ctx = enforce(request, "identity:list_limits")
+    rules = policy(request)
     root = base(request)
     found = await _svc(request).list_limits(**_query(request, (*_FILTERS, "project_id", "domain_id")))
-    if not ctx.is_admin:
-        found = [lim for lim in found if _mine(ctx, lim)]
+    found = [lim for lim in found if rules.check(ctx, "identity:get_limit", _target(lim))]
     return json({"limits": [limit_view(lim, root) for lim in found],
                  "links": views.collection_links(root, "limits")})
 
@@ -110,7 +112,7 @@ async def create_limits(request: Request):
 
 async def show_limit(request: Request):
     lim = await _svc(request).get_limit(request.path_params["limit_id"])
-    enforce(request, "identity:get_limit", lambda c: _mine(c, lim))
+    enforce(request, "identity:get_limit", target=_target(lim))
     return json({"limit": limit_view(lim, base(request))})
 
 
@@ -128,7 +130,7 @@ async def delete_limit(request: Request):
 
 
 async def show_model(request: Request):
-    enforce(request, "identity:get_limit_model", lambda c: True)
+    enforce(request, "identity:get_limit_model")
     return json({"model": dict(MODEL)})
 
 

@@ -1,8 +1,7 @@
 """Domains, projects and project tags (Identity API v3: "Domains", "Projects", "Project tags").
 
 - ``GET/POST /v3/domains``, ``GET/PATCH/DELETE /v3/domains/{domain_id}``
-  (list filters ``name``, ``enabled``). Writes need the admin role; a
-  member may read the domain its token belongs to.
+  (list filters ``name``, ``enabled``).
 - ``GET/POST /v3/projects``, ``GET/PATCH/DELETE /v3/projects/{project_id}``.
   List filters: ``name``, ``domain_id``, ``enabled``, ``parent_id``,
   ``is_domain`` (true lists the domains in the project form), ``tags``,
@@ -10,13 +9,15 @@
   takes ``parents_as_list`` / ``parents_as_ids`` and ``subtree_as_list`` /
   ``subtree_as_ids`` (``parents``: ``[{"project": {...}}]`` nearest first or
   ``{parent_id: {grandparent_id: null}}``; ``subtree``: the same downwards).
-  Listing and writes need the admin role; a member may read its own project.
+  A domain reader lists only the projects of its domain.
 - ``GET/PUT/DELETE /v3/projects/{project_id}/tags`` (``{"tags": [...]}``,
   PUT answers 200 with the new list, DELETE 204) and
   ``GET/HEAD/PUT/DELETE /v3/projects/{project_id}/tags/{tag}`` (204 if the
   project has the tag, 404 if not; PUT answers 201).
 
-Creates answer 201, updates 200, deletes 204; 404 for unknown ids, 409 for
+Policy: keystone's ``identity:*`` rules (:mod:`kumo.identity.policies`), the
+target being the URL's ids plus the project's ``domain_id``. Creates answer
+201, updates 200, deletes 204; 404 for unknown ids, 409 for
 a duplicate name, 400 for invalid bodies or query values, 403 for what the
 hierarchy rules refuse (see :mod:`kumo.identity.resource`).
 """
@@ -31,7 +32,8 @@ from kumo.common.api.errors import BadRequest
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity import views
-from kumo.identity.api.common import base, body, default_domain, enforce, flag, identity, json, no_content
+from kumo.common.api import context
+from kumo.identity.api.common import base, body, default_domain, enforce, flag, identity, json, no_content, policy
 
 _TAG_FILTERS = {"tags": "all_of", "tags-any": "any_of", "not-tags": "not_all", "not-tags-any": "not_any"}
 
@@ -53,9 +55,8 @@ async def create_domain(request: Request):
 
 
 async def show_domain(request: Request):
-    domain_id = request.path_params["domain_id"]
-    enforce(request, "identity:get_domain", lambda c: domain_id in (c.domain_id, c.project_domain_id))
-    d = await identity(request).get_domain(domain_id)
+    enforce(request, "identity:get_domain")
+    d = await identity(request).get_domain(request.path_params["domain_id"])
     return json({"domain": views.domain(d, base(request))})
 
 
@@ -81,27 +82,41 @@ def _tag_query(request: Request) -> dict[str, list[str]]:
     return out
 
 
+def _listing_domain(request: Request) -> str | None:
+    """The domain a project listing is limited to: the ``domain_id`` filter, or, for a caller
+    allowed to list only in its own domain (a domain reader), that domain (403 if neither)."""
+    ctx = context(request)
+    wanted = request.query_params.get("domain_id")
+    if policy(request).check(ctx, "identity:list_projects", {"domain_id": wanted} if wanted else {}):
+        return wanted
+    enforce(request, "identity:list_projects", target={"domain_id": ctx.domain_id})
+    if wanted and wanted != ctx.domain_id:
+        enforce(request, "identity:list_projects", target={"domain_id": wanted})
+    return ctx.domain_id
+
+
 async def list_projects(request: Request):
-    enforce(request, "identity:list_projects")
+    domain_id = _listing_domain(request)
     q = request.query_params
     root = base(request)
     svc = identity(request)
     enabled = query_bool(request, "enabled")
     if query_bool(request, "is_domain"):
         domains = await svc.list_domains(name=q.get("name"), enabled=enabled)
-        if q.get("domain_id") or q.get("parent_id"):
+        if domain_id or q.get("parent_id"):
             domains = []
         shown = [views.domain_as_project(d, root) for d in domains]
     else:
-        found = await svc.list_projects(name=q.get("name"), domain_id=q.get("domain_id"), enabled=enabled,
+        found = await svc.list_projects(name=q.get("name"), domain_id=domain_id, enabled=enabled,
                                         parent_id=q.get("parent_id"), tags=_tag_query(request))
         shown = [views.project(p, root) for p in found]
     return json({"projects": shown, "links": views.collection_links(root, "projects")})
 
 
 async def create_project(request: Request):
-    ctx = enforce(request, "identity:create_project")
     data = await body(request, "project", s.ProjectCreate)
+    ctx = context(request)
+    enforce(request, "identity:create_project", target={"domain_id": data.domain_id or default_domain(ctx)})
     p = await identity(request).create_project(data, default_domain(ctx))
     return json({"project": views.project_or_domain(p, base(request))}, status=201)
 
@@ -114,12 +129,11 @@ def _as_ids(root: str, edges: list[tuple[str, str]]) -> dict | None:
 
 async def show_project(request: Request):
     project_id = request.path_params["project_id"]
-    enforce(request, "identity:get_project", lambda c: c.project_id == project_id)
     for a, b in (("parents_as_list", "parents_as_ids"), ("subtree_as_list", "subtree_as_ids")):
         if flag(request, a) and flag(request, b):
             raise BadRequest(f"Cannot use {a} and {b} query params at the same time.")
     svc = identity(request)
-    p = await svc.project_or_domain(project_id)
+    p = await _authorized(request, "identity:get_project")
     root = base(request)
     shown = views.project_or_domain(p, root)
     parents, subtree = flag(request, "parents_as_list") or flag(request, "parents_as_ids"), \
@@ -141,59 +155,61 @@ async def show_project(request: Request):
 
 
 async def update_project(request: Request):
-    enforce(request, "identity:update_project")
+    await _authorized(request, "identity:update_project")
     data = await body(request, "project", s.ProjectUpdate)
     p = await identity(request).update_project(request.path_params["project_id"], data)
     return json({"project": views.project_or_domain(p, base(request))})
 
 
 async def delete_project(request: Request):
-    enforce(request, "identity:delete_project")
+    await _authorized(request, "identity:delete_project")
     await identity(request).delete_project(request.path_params["project_id"])
     return no_content()
 
 
 # --- project tags ----------------------------------------------------------------------------
 
-def _own(request: Request):
-    project_id = request.path_params["project_id"]
-    return lambda c: c.project_id == project_id
+async def _authorized(request: Request, action: str) -> m.Project | m.Domain:
+    """The project of the URL (or the domain acting as one) once ``action`` is allowed on it
+    (the policy target carries its domain)."""
+    p = await identity(request).project_or_domain(request.path_params["project_id"])
+    enforce(request, action, target={"domain_id": p.id if isinstance(p, m.Domain) else p.domain_id})
+    return p
 
 
 async def list_tags(request: Request):
-    enforce(request, "identity:list_project_tags", _own(request))
-    p = await identity(request).get_project(request.path_params["project_id"])
+    p = await _authorized(request, "identity:list_project_tags")
     return json({"tags": list(p.tags or [])})
 
 
 async def replace_tags(request: Request):
-    enforce(request, "identity:update_project_tags")
+    await _authorized(request, "identity:update_project_tags")
     data = await body(request, None, s.ProjectTags)
     tags = await identity(request).set_tags(request.path_params["project_id"], data.tags)
     return json({"tags": tags})
 
 
 async def clear_tags(request: Request):
-    enforce(request, "identity:delete_project_tags")
+    await _authorized(request, "identity:delete_project_tags")
     await identity(request).set_tags(request.path_params["project_id"], [])
     return no_content()
 
 
 async def check_tag(request: Request):
-    enforce(request, "identity:get_project_tag", _own(request))
+    await _authorized(request, "identity:get_project_tag")
     await identity(request).check_tag(request.path_params["project_id"], request.path_params["tag"])
     return no_content()
 
 
 async def add_tag(request: Request):
-    enforce(request, "identity:create_project_tag")
+    await _authorized(request, "identity:create_project_tag")
     project_id, tag = request.path_params["project_id"], request.path_params["tag"]
     await identity(request).add_tag(project_id, tag)
     return Response(status_code=201, headers={"Location": f"{base(request)}/v3/projects/{project_id}/tags/{tag}"})
 
 
 async def remove_tag(request: Request):
-    enforce(request, "identity:delete_project_tag")
+    await _authorized(request, "identity:delete_project_tag")
     await identity(request).remove_tag(request.path_params["project_id"], request.path_params["tag"])
     return no_content()
 
