@@ -23,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from kumo.common.api import context
 from kumo.identity import schemas as s
 from kumo.identity import views
 from kumo.identity.api.appcreds import creator
