@@ -95,7 +95,7 @@ class ImageSettings(BaseModel):
     image_stage_total: int = -1
     image_count_uploading: int = -1
     #: Import methods offered by ``POST /v2/images/{id}/import`` (``/v2/info/import``).
-    enabled_import_methods: list[str] = ["glance-direct", "web-download"]
+    enabled_import_methods: list[str] = ["glance-direct", "web-download", "glance-download"]
     #: Imports convert disk data to this format with qemu-img (``qcow2`` or ``raw``; "" keeps it).
     import_target_format: str = "qcow2"
     #: web-download: allowed URL ports (empty: any) and seconds allowed per download.

@@ -1,4 +1,5 @@
-"""Fetching image data from a URL (the ``web-download`` import method, legacy import tasks).
+"""Fetching image data: from a URL (``web-download``, legacy import tasks) or from an image API
+of the cloud (``glance-download``).
 
 Only ``http`` and ``https`` URLs with a host are accepted (400 otherwise,
 "does not pass filtering" as glance says), optionally only on
@@ -65,5 +66,44 @@ async def open_url(url: str, allowed_ports: Sequence[int] = (),
                 if response.status_code != 200:
                     raise FetchError(f"{url} answered HTTP {response.status_code}")
                 yield response.aiter_bytes()
+    except httpx.HTTPError as e:
+        raise FetchError(f"could not download {url}: {e or type(e).__name__}") from None
+
+
+# --- glance-download: another image API of the cloud (a region), with the caller's token -----------
+
+def image_endpoint(catalog: list[dict], region: str, interface: str) -> str | None:
+    """The image API base URL of ``region``/``interface`` in a token's catalog, without ``/v2``."""
+    for service in catalog:
+        if service.get("type") != "image":
+            continue
+        for ep in service.get("endpoints", []):
+            if ep.get("interface") == interface and region in (ep.get("region_id"), ep.get("region")):
+                url = ep.get("url", "").rstrip("/")
+                return url[:-3] if url.endswith("/v2") else url
+    return None
+
+
+async def remote_image(http: httpx.AsyncClient, base: str, image_id: str, token: str) -> dict:
+    """``GET {base}/v2/images/{image_id}`` with ``token``; :class:`FetchError` unless 200."""
+    try:
+        r = await http.get(f"{base}/v2/images/{image_id}", headers={"X-Auth-Token": token})
+    except httpx.HTTPError as e:
+        raise FetchError(f"could not reach the image API at {base}: {e or type(e).__name__}") from None
+    if r.status_code != 200:
+        raise FetchError(f"image {image_id} could not be read from {base} (HTTP {r.status_code})")
+    return r.json()
+
+
+@asynccontextmanager
+async def open_remote_data(http: httpx.AsyncClient, base: str, image_id: str,
+                           token: str) -> AsyncIterator[AsyncIterator[bytes]]:
+    """``async with open_remote_data(...) as chunks:`` the data of a remote image; :class:`FetchError`."""
+    url = f"{base}/v2/images/{image_id}/file"
+    try:
+        async with http.stream("GET", url, headers={"X-Auth-Token": token}) as response:
+            if response.status_code != 200:
+                raise FetchError(f"the data of image {image_id} could not be read (HTTP {response.status_code})")
+            yield response.aiter_bytes()
     except httpx.HTTPError as e:
         raise FetchError(f"could not download {url}: {e or type(e).__name__}") from None

@@ -5,10 +5,14 @@
   and records the staged size. A failed stage returns it to ``queued`` with
   nothing staged.
 - ``start_import``: ``POST /v2/images/{id}/import`` with method
-  ``glance-direct`` (an ``uploading`` image) or ``web-download`` (a ``queued``
-  image and an http(s) ``uri``) moves the image to ``importing``, records an
-  ``api_image_import`` task and the ``os_glance_import_task`` property, and
-  returns; the work runs in the background.
+  ``glance-direct`` (an ``uploading`` image), ``web-download`` (a ``queued``
+  image and an http(s) ``uri``) or ``glance-download`` (a ``queued`` image and
+  ``glance_image_id``, ``glance_region``, ``glance_service_interface``: an image
+  of the cloud's image API in that region, read with the caller's token; its
+  disk/container formats and ``hw_*``, ``trait:*``, ``os_distro``,
+  ``os_secure_boot``, ``os_type`` properties are copied) moves the image to
+  ``importing``, records an ``api_image_import`` task and the
+  ``os_glance_import_task`` property, and returns; the work runs in the background.
 - ``create_task``: ``POST /v2/tasks`` (type ``import``, admins) creates an
   image from ``image_properties`` and web-downloads ``import_from`` into it.
 
@@ -27,7 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterable, Sequence
+
+import httpx
 
 from sqlalchemy import select, update
 
@@ -44,7 +51,9 @@ from kumo.image.views import STORE_ID
 
 log = logging.getLogger(__name__)
 
-METHODS = ("glance-direct", "web-download")
+METHODS = ("glance-direct", "web-download", "glance-download")
+#: Properties glance-download copies from the source image (glance's ``glance_download_properties``).
+COPIED_PREFIXES = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
 TASK_PROPERTY, FAILED_PROPERTY = "os_glance_import_task", "os_glance_failed_import"
 
 
@@ -57,17 +66,19 @@ class ImportService:
 
     ``methods``: the enabled import methods; ``target_format``: convert imports
     to it ("" keeps the format); ``allowed_ports``/``download_timeout``: web-download
-    limits (``[image]`` settings).
+    limits (``[image]`` settings); ``http``: the client glance-download reads
+    image APIs with (without one, that method is not offered).
     """
 
     def __init__(self, images: ImageService, tasks: TaskService, methods: Sequence[str] = METHODS,
                  target_format: str = "qcow2", allowed_ports: Sequence[int] = (),
-                 download_timeout: float = 600):
+                 download_timeout: float = 600, http: httpx.AsyncClient | None = None):
         if images.staging is None:
             raise ValueError("imports need a staging store")
         self.images, self.tasks = images, tasks
         self.staging = images.staging
-        self.methods = [m for m in methods if m in METHODS]
+        self.http = http
+        self.methods = [m for m in methods if m in METHODS and (m != "glance-download" or http)]
         self.target_format = target_format if target_format in convert.TARGETS else ""
         self.allowed_ports = list(allowed_ports)
         self.download_timeout = download_timeout
@@ -135,7 +146,7 @@ class ImportService:
 
     # --- import -----------------------------------------------------------------------------
 
-    def _parse(self, body: object) -> tuple[str, str | None]:
+    def _parse(self, body: object) -> tuple[str, object]:
         if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
             raise BadRequest("Request body must have a 'method' object.")
         name = body["method"].get("name")
@@ -151,14 +162,17 @@ class ImportService:
         for flag in ("all_stores", "all_stores_must_succeed"):
             if flag in body and not isinstance(body[flag], bool):
                 raise BadRequest(f"'{flag}' must be a boolean.")
-        uri = None
         if name == "web-download":
-            uri = fetch.check_url(body["method"].get("uri"), self.allowed_ports)
-        return name, uri
+            return name, fetch.check_url(body["method"].get("uri"), self.allowed_ports)
+        if name == "glance-download":
+            return name, _glance_source(body["method"])
+        return name, None
 
     async def start_import(self, ctx: RequestContext, image_id: str, body: object) -> None:
         """Begin importing (202 for the API); the image goes ``importing`` and a task records the run."""
-        method, uri = self._parse(body)
+        method, source = self._parse(body)
+        if method == "glance-download":
+            source = dict(source, token=ctx.token, catalog=ctx.catalog)
         async with self.images.db.session() as s:
             image = await policy.load(s, ctx, image_id)
             policy.check_write(ctx, image, "import_image")
@@ -169,13 +183,13 @@ class ImportService:
                 if method == "glance-direct":
                     raise Conflict("Image needs to be staged before 'glance-direct' method can be used")
                 raise Conflict(f"Image status {image.status} is not valid for the {method} method")
-            if method == "web-download":
+            if method != "glance-direct":
                 await quota.check_start_upload(s, self.images.limits, image.owner)
         task = await self.tasks.add(ctx, "api_image_import", {
             "image_id": image_id, "import_req": body, "backend": [STORE_ID]}, image_id, owner=image.owner)
-        await self._begin(image_id, wanted, task.id, method, uri)
+        await self._begin(image_id, wanted, task.id, method, source)
 
-    async def _begin(self, image_id: str, from_status: str, task_id: str, method: str, uri: str | None) -> None:
+    async def _begin(self, image_id: str, from_status: str, task_id: str, method: str, source: object) -> None:
         async with self.images.db.session() as s:
             moved = await s.execute(update(Image).where(Image.id == image_id, Image.status == from_status)
                                     .values(status="importing", updated_at=utcnow()))
@@ -187,16 +201,21 @@ class ImportService:
             await self.tasks.finish(task_id, False, message="The image changed before the import began.")
             raise Conflict(f"Image {image_id} changed before the import began.")
         job = asyncio.get_running_loop().create_task(
-            self._run(image_id, task_id, method, uri, owner, disk_format))
+            self._run(image_id, task_id, method, source, owner, disk_format))
         self._running.add(job)
         job.add_done_callback(self._running.discard)
 
-    async def _run(self, image_id: str, task_id: str, method: str, uri: str | None,
+    async def _run(self, image_id: str, task_id: str, method: str, source: object,
                    owner: str | None, disk_format: str) -> None:
         try:
+            container_format, extra = None, {}
             if method == "web-download":
-                await self._download(image_id, uri, owner)
-            await self._store(image_id, owner, disk_format)
+                await self._download(image_id, source, owner)
+            elif method == "glance-download":
+                meta = await self._glance_download(image_id, source, owner)
+                disk_format, container_format = meta.get("disk_format"), meta.get("container_format")
+                extra = {k: v for k, v in meta.items() if k.startswith(COPIED_PREFIXES) and isinstance(v, str)}
+            await self._store(image_id, owner, disk_format, container_format, extra)
         except BaseException as e:
             if isinstance(e, (ImportFailed, FormatRejected)):
                 reason = str(e)
@@ -239,7 +258,30 @@ class ImportService:
         except TimeoutError:
             raise ImportFailed(f"the download took longer than {self.download_timeout:g} s") from None
 
-    async def _store(self, image_id: str, owner: str | None, disk_format: str) -> None:
+    async def _glance_download(self, image_id: str, source: dict, owner: str | None) -> dict:
+        """Stage the data of the source image; returns its metadata."""
+        base = fetch.image_endpoint(source["catalog"], source["region"], source["interface"])
+        if base is None:
+            raise ImportFailed(f"no image API in region {source['region']!r} for interface "
+                               f"{source['interface']!r}")
+        cap = await self._room(owner)
+        try:
+            async with asyncio.timeout(self.download_timeout):
+                meta = await fetch.remote_image(self.http, base, source["image_id"], source["token"])
+                if meta.get("status") != "active" or not meta.get("disk_format"):
+                    raise ImportFailed(f"image {source['image_id']} is not active")
+                async with fetch.open_remote_data(self.http, base, source["image_id"], source["token"]) as body:
+                    await self.staging.write(image_id, body, size_cap=cap)
+        except fetch.FetchError as e:
+            raise ImportFailed(str(e)) from None
+        except SizeLimitExceeded:
+            raise ImportFailed("the image data exceeds the size cap or the storage quota") from None
+        except TimeoutError:
+            raise ImportFailed(f"the download took longer than {self.download_timeout:g} s") from None
+        return meta
+
+    async def _store(self, image_id: str, owner: str | None, disk_format: str,
+                     container_format: str | None = None, extra: dict[str, str] | None = None) -> None:
         staged = self.staging.path(image_id)
         prepared = await convert.prepare(staged, disk_format, self.target_format)
         try:
@@ -256,8 +298,8 @@ class ImportService:
                 await asyncio.shield(asyncio.to_thread(prepared.path.unlink, missing_ok=True))
         await self.staging.delete(image_id)
         await self.images.activate(image_id, "importing", stored, virtual_size=prepared.virtual_size,
-                                   disk_format=prepared.disk_format,
-                                   extra={TASK_PROPERTY: None, FAILED_PROPERTY: None})
+                                   disk_format=prepared.disk_format, container_format=container_format,
+                                   extra={**(extra or {}), TASK_PROPERTY: None, FAILED_PROPERTY: None})
 
     # --- legacy tasks -----------------------------------------------------------------------
 
@@ -283,3 +325,20 @@ class ImportService:
         except Conflict:
             pass
         return await self.tasks.get(ctx, task.id)
+
+
+def _glance_source(params: dict) -> dict:
+    """The source of a glance-download import: image id (a UUID, else 400), region, interface."""
+    image_id = params.get("glance_image_id")
+    try:
+        image_id = str(uuid.UUID(image_id)) if isinstance(image_id, str) else None
+    except ValueError:
+        image_id = None
+    if image_id is None:
+        raise BadRequest("Remote image id does not look like a UUID: "
+                         f"{params.get('glance_image_id')!r}")
+    region, interface = params.get("glance_region"), params.get("glance_service_interface", "public")
+    if not isinstance(region, str) or not region or not isinstance(interface, str):
+        raise BadRequest("Import method glance-download needs 'glance_region' and "
+                         "'glance_service_interface' strings.")
+    return {"image_id": image_id, "region": region, "interface": interface}

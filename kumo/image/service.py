@@ -288,10 +288,12 @@ class ImageService:
 
     async def activate(self, image_id: str, from_status: str, stored: StoredData, *,
                        virtual_size: int | None, disk_format: str | None = None,
+                       container_format: str | None = None,
                        extra: dict[str, str | None] | None = None) -> Image:
         """Record stored data and make the image ``active`` (from ``from_status`` only).
 
-        ``disk_format`` replaces the format (after a conversion); ``extra``
+        ``disk_format``/``container_format`` replace the formats (after a
+        conversion, or copied from a source image); ``extra``
         sets (or, for None values, removes) extra properties. 410 (and the
         data removed) if the image was deleted or moved on meanwhile; on any
         failure the image is returned to ``queued`` without data.
@@ -301,6 +303,8 @@ class ImageService:
                       virtual_size=virtual_size, location=stored.location, updated_at=utcnow())
         if disk_format:
             values["disk_format"] = disk_format
+        if container_format:
+            values["container_format"] = container_format
         try:
             async with self.db.session() as s:
                 done = await s.execute(update(Image).where(Image.id == image_id, Image.status == from_status)

@@ -77,10 +77,10 @@ async def finished(client, image_id: str) -> dict:
 async def test_info_documents(env):
     client, _ = env
     r = await client.post("/v2/images", json={"name": "h"})
-    assert r.headers["openstack-image-import-methods"] == "glance-direct,web-download"
+    assert r.headers["openstack-image-import-methods"] == "glance-direct,web-download,glance-download"
     r = await client.get("/v2/info/import")
     assert r.status_code == 200
-    assert r.json()["import-methods"]["value"] == ["glance-direct", "web-download"]
+    assert r.json()["import-methods"]["value"] == ["glance-direct", "web-download", "glance-download"]
     r = await client.get("/v2/info/stores")
     assert r.json() == {"stores": [{"id": "file", "description": "Local file store", "default": True}]}
     img = await create(client, name="u")
@@ -317,3 +317,63 @@ async def test_restart_cleans_up_interrupted_work(mount, settings):
     assert files_under(settings.image_staging) == [staged["id"]]
     tasks = (await client.get(f"/v2/images/{importing['id']}/tasks")).json()["tasks"]
     assert [t["id"] for t in tasks] == [task.id] and tasks[0]["status"] == "failure"
+
+
+@pytest.fixture
+def image_catalog(monkeypatch):
+    """Tokens whose catalog lists the in-process image API in RegionOne (public interface)."""
+    from tests import fakes
+    plain = fakes.token_body
+
+    def with_catalog(token):
+        body = plain(token)
+        body["token"]["catalog"] = [{"type": "image", "name": "glance", "endpoints": [
+            {"interface": "public", "region": "RegionOne", "region_id": "RegionOne",
+             "url": "http://127.0.0.1:9292"}]}]
+        return body
+    monkeypatch.setattr(fakes, "token_body", with_catalog)
+
+
+async def glance_download(client, image_id, source_id, region="RegionOne"):
+    return await start_import(client, image_id, "glance-download", glance_image_id=source_id,
+                              glance_region=region, glance_service_interface="public")
+
+
+async def test_glance_download_copies_data_formats_and_properties(env, image_catalog, tmp_path):
+    client, _ = env
+    src = await create(client, name="src", disk_format="qcow2", hw_cpu_cores="5", os_distro="rhel",
+                       speed="88mph", **{"trait:STORAGE_DISK_SSD": "required"})
+    data = qcow2(tmp_path)
+    assert (await upload(client, src["id"], data)).status_code == 204
+    dst = await create(client, name="dst", disk_format="iso", container_format="ovf",
+                       hw_cpu_cores="1", os_distro="windows")
+    r = await glance_download(client, dst["id"], src["id"])
+    assert r.status_code == 202, r.text
+    shown = await finished(client, dst["id"])
+    assert shown["status"] == "active", shown
+    assert (shown["disk_format"], shown["container_format"]) == ("qcow2", "bare")
+    assert shown["hw_cpu_cores"] == "5" and shown["os_distro"] == "rhel"
+    assert shown["trait:STORAGE_DISK_SSD"] == "required" and "speed" not in shown
+    assert (await client.get(f"/v2/images/{dst['id']}/file")).content == data
+    task = (await client.get(f"/v2/images/{dst['id']}/tasks")).json()["tasks"][0]
+    assert task["status"] == "success"
+
+
+async def test_glance_download_failures(env, image_catalog):
+    client, _ = env
+    dst = await create(client, name="dst", hw_cpu_cores="1")
+    r = await glance_download(client, dst["id"], "foo")
+    assert r.status_code == 400 and "image id does not look like a UUID" in r.text
+    missing = "36d4b546-64a2-4bb9-bdd0-ba676aa48f2c"
+    for region, source, reason in (("not a region", missing, "no image API in region"),
+                                   ("RegionOne", missing, "HTTP 404")):
+        assert (await glance_download(client, dst["id"], source, region)).status_code == 202
+        shown = await finished(client, dst["id"])
+        assert shown["status"] == "queued" and shown["hw_cpu_cores"] == "1"
+        task = (await client.get(f"/v2/images/{dst['id']}/tasks")).json()["tasks"][-1]
+        assert task["status"] == "failure" and reason in task["message"], task
+    # another project's private image cannot be read with the caller's token
+    private = await create(client, "alt-token", name="alt-private", visibility="private")
+    assert (await upload(client, private["id"], b"\0" * 512, token="alt-token")).status_code == 204
+    assert (await glance_download(client, dst["id"], private["id"])).status_code == 202
+    assert (await finished(client, dst["id"]))["status"] == "queued"

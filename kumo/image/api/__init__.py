@@ -40,7 +40,8 @@ def component(rt: Runtime) -> Component:
     importer = ImportService(service, tasks, methods=cfg.enabled_import_methods,
                              target_format=cfg.import_target_format,
                              allowed_ports=cfg.web_download_allowed_ports,
-                             download_timeout=cfg.web_download_timeout)
+                             download_timeout=cfg.web_download_timeout,
+                             http=rt.service_auth.http)
     catalog = MetadefService(db)
     app = create_app(style="glance", routes=[*discovery.routes, *images.routes, *members.routes,
                                              *imports.routes, *metadefs.routes],
