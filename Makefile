@@ -4,7 +4,7 @@ VENV := .venv
 IMAGE := build/cirros.qcow2
 PYTEST_ARGS ?=
 
-.PHONY: up down status test unit install image bench tempest
+.PHONY: up down status test unit install image bench bench-identity tempest
 
 up: install image
 	$(VENV)/bin/kumo up --image $(IMAGE)
@@ -30,6 +30,12 @@ unit: install
 
 bench: install image
 	$(VENV)/bin/python -m bench.run
+	$(VENV)/bin/python -m bench.identity
+
+# kumo's identity API against upstream Keystone (uwsgi, 2 workers), token issue and validate
+# (bench/results/identity.json; BENCH_ARGS: e.g. --seconds 5).  Never touches the running cloud.
+bench-identity: install
+	$(VENV)/bin/python -m bench.identity $(BENCH_ARGS)
 
 # Tempest against the running cloud.  AREA: identity image compute network volume object_storage
 # scenario smoke; TEMPEST_ARGS: extra `tempest run` options.  Workspace and results in build/tempest,

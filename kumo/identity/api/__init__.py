@@ -55,6 +55,7 @@ def component(rt: Runtime) -> Component:
     cat = CatalogService(db)
     keys = KeyRepository(settings.fernet_keys)
     token_service = TokenService(db, identity, assignments, cat, keys, expiration)
+    token_service.cache.ttl = settings.identity.cache_seconds
     app = create_app(style="keystone", routes=ROUTES, validator=LocalValidator(token_service, settings.identity.admin_token),
                      public=public,
                      state={"settings": settings, "db": db, "identity": identity, "assignments": assignments,
