@@ -1,11 +1,15 @@
-"""The identity API component (Keystone v3 subset on port 5000).
+"""The identity API component (Keystone v3 on port 5000, and on the admin port 35357).
 
 ``component(rt)`` builds the ``identity-api`` :class:`~kumo.common.runtime.Component`:
 its app answers in keystone's error format and validates ``X-Auth-Token``
 locally with its own :class:`~kumo.identity.auth.TokenService` (no HTTP to
-itself). Version discovery, ``POST /v3/auth/tokens`` and ``POST
-/v2.0/tokens`` need no token. ``start()`` creates the schema and the Fernet
-key repository if they are missing; ``kumo.identity.bootstrap`` fills them.
+itself), which also honours ``[identity] admin_token`` when it is set. The
+same app is served on ``[identity] admin_port`` (``extra_ports``). Version
+discovery, ``POST /v3/auth/tokens``, ``POST /v2.0/tokens`` and ``POST
+/v3/users/{id}/password`` need no token. ``start()`` creates the schema and
+the Fernet key repository if they are missing (and the default domain when an
+admin token is configured, as ``keystone-manage db_sync`` does);
+``kumo.identity.bootstrap`` fills them.
 """
 from __future__ import annotations
 
