@@ -116,9 +116,11 @@ async def bench_server(server: Server, label: str, args) -> dict:
         raw = loadgen.encode("GET", *host, "/v3/auth/tokens", headers={"X-Auth-Token": admin, "X-Subject-Token": user})
         out["validate"] = await run_cells(server, "validate", raw, 200, args) if "validate" in args.ops else []
         out["rss_mib"] = server.rss_mib()
-        return out
     finally:
         server.stop()
+    if isinstance(server, Keystone):
+        out["one_validate_in_process"] = server.sql_per_validate(cached)
+    return out
 
 
 def peak(cells: list[dict]) -> float:
@@ -173,6 +175,10 @@ def table(result: dict) -> str:
     lines.append("")
     for label, data in result["servers"].items():
         lines.append(f"RSS {label}: {data['rss_mib']} MiB (bcrypt cost {data['bcrypt_cost']})")
+        one = data.get("one_validate_in_process")
+        if one:
+            lines.append(f"  {label}, one validation in-process: {one['statements']} SQL statements, "
+                         f"{one['connections']} connections, {one['cpu_ms']} ms CPU")
     b = result["bcrypt"]
     lines.append(f"bcrypt cost {b['cost']}: {b['check_ms']} ms per check, two in parallel {b['two_parallel_ms']} ms"
                  f" (x{b['parallel_speedup']}); ceiling {b['ceiling_rps']} tokens/s on {b['cores']} cores")

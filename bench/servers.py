@@ -16,6 +16,7 @@ group). ``rss_mib()`` is the resident memory of all of a server's processes.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -211,6 +212,15 @@ backend = dogpile.cache.memory
 
     def bcrypt_cost(self) -> int:
         return bcrypt_cost(self.dir / "keystone.db", "SELECT password_hash FROM password LIMIT 1")
+
+    def sql_per_validate(self, cached: bool) -> dict:
+        """SQL statements, connections and CPU ms of one validation, in-process (bench/keystone_sql.py)."""
+        proc = subprocess.run([str(KEYSTONE_VENV / "bin" / "python"), str(ROOT / "bench" / "keystone_sql.py"),
+                               str(self._conf(cached)), ADMIN_PASSWORD, USER_PASSWORD],
+                              capture_output=True, text=True, env=self._env(self._conf(cached)), timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"keystone_sql.py failed: {proc.stderr[-2000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 class Kumo(Server):
