@@ -245,11 +245,13 @@ class ImportService:
             except PayloadTooLarge as e:
                 raise ImportFailed(e.message) from None
 
-    async def _download(self, image_id: str, uri: str, owner: str | None) -> None:
+    async def _fetch(self, image_id: str, owner: str | None, open_body) -> None:
+        """Stream the body ``open_body()`` opens into the staging store, within the size cap, the
+        project's storage room and ``download_timeout``; :class:`ImportFailed` otherwise."""
         cap = await self._room(owner)
         try:
             async with asyncio.timeout(self.download_timeout):
-                async with fetch.open_url(uri, self.allowed_ports, timeout=min(60.0, self.download_timeout)) as body:
+                async with open_body() as body:
                     await self.staging.write(image_id, body, size_cap=cap)
         except fetch.FetchError as e:
             raise ImportFailed(str(e)) from None
@@ -258,26 +260,24 @@ class ImportService:
         except TimeoutError:
             raise ImportFailed(f"the download took longer than {self.download_timeout:g} s") from None
 
+    async def _download(self, image_id: str, uri: str, owner: str | None) -> None:
+        timeout = min(60.0, self.download_timeout)
+        await self._fetch(image_id, owner, lambda: fetch.open_url(uri, self.allowed_ports, timeout=timeout))
+
     async def _glance_download(self, image_id: str, source: dict, owner: str | None) -> dict:
         """Stage the data of the source image; returns its metadata."""
         base = fetch.image_endpoint(source["catalog"], source["region"], source["interface"])
         if base is None:
             raise ImportFailed(f"no image API in region {source['region']!r} for interface "
                                f"{source['interface']!r}")
-        cap = await self._room(owner)
+        remote_id, token = source["image_id"], source["token"]
         try:
-            async with asyncio.timeout(self.download_timeout):
-                meta = await fetch.remote_image(self.http, base, source["image_id"], source["token"])
-                if meta.get("status") != "active" or not meta.get("disk_format"):
-                    raise ImportFailed(f"image {source['image_id']} is not active")
-                async with fetch.open_remote_data(self.http, base, source["image_id"], source["token"]) as body:
-                    await self.staging.write(image_id, body, size_cap=cap)
+            meta = await fetch.remote_image(self.http, base, remote_id, token)
         except fetch.FetchError as e:
             raise ImportFailed(str(e)) from None
-        except SizeLimitExceeded:
-            raise ImportFailed("the image data exceeds the size cap or the storage quota") from None
-        except TimeoutError:
-            raise ImportFailed(f"the download took longer than {self.download_timeout:g} s") from None
+        if meta.get("status") != "active" or not meta.get("disk_format"):
+            raise ImportFailed(f"image {remote_id} is not active")
+        await self._fetch(image_id, owner, lambda: fetch.open_remote_data(self.http, base, remote_id, token))
         return meta
 
     async def _store(self, image_id: str, owner: str | None, disk_format: str,
