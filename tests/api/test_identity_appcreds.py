@@ -150,3 +150,14 @@ async def test_access_rules_are_shared_and_kept_while_used(ks, dora):
     assert (await ks.get(f"{base}/{got['id']}", headers=headers)).status_code == 404
     r = await create(ks, user, headers, name="bad", access_rules=[{"service": "compute", "method": "GET"}])
     assert r.status_code == 400
+
+
+async def test_access_rules_limit_what_the_token_may_call(ks, dora):
+    user, _, headers = dora
+    rule = {"service": "identity", "method": "GET", "path": "/v3/users/*"}
+    cred = (await create(ks, user, headers, access_rules=[rule])).json()["application_credential"]
+    token, _ = await issue(ks, cred_auth(id=cred["id"], secret=cred["secret"]))
+    assert (await ks.get(f"/v3/users/{user['id']}", headers=hdr(token))).status_code == 200
+    r = await ks.get(f"/v3/users/{user['id']}/application_credentials", headers=hdr(token))
+    assert r.status_code == 401
+    assert (await ks.get("/v3/auth/catalog", headers=hdr(token))).status_code == 401

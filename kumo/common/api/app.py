@@ -18,7 +18,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
-from kumo.common.api.errors import ApiError, render, render_exception
+from kumo.common.api.errors import ApiError, Unauthorized, render, render_exception
+from kumo.common.auth import access_rules
 from kumo.common.auth.context import RequestContext
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class AuthMiddleware:
         if token and self.validator is not None:
             try:
                 body = await self.validator.validate(token)
+                if not access_rules.allowed(body, self.style, scope["method"], scope["path"]):
+                    raise Unauthorized("The request you have made requires authentication.")
                 ctx = RequestContext.from_token(body, token, request_id)
             except ApiError as e:
                 if not self.public(scope["method"], scope["path"]):
