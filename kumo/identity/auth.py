@@ -166,9 +166,11 @@ class TokenService:
                      app_cred: m.ApplicationCredential | None) -> _Scope:
         """What the token is scoped to; 401 if the user may not have it."""
         if app_cred is not None:
-            if isinstance(scope, s.Scope) and (scope.project is None or (
-                    scope.project.id and scope.project.id != app_cred.project_id)):
-                raise Unauthorized("An application credential token is scoped to its project only.")
+            if isinstance(scope, s.Scope):
+                async with self.db.session() as db:
+                    wanted = await self._find_project(db, scope.project) if scope.project else None
+                if wanted is None or wanted.id != app_cred.project_id:
+                    raise Unauthorized("An application credential token is scoped to its project only.")
             return _Scope(project_id=app_cred.project_id)
         async with self.db.session() as db:
             if scope is None:
@@ -206,12 +208,14 @@ class TokenService:
             return _Scope(project_id=trust.project_id, trust=trust)
         return _Scope()
 
-    async def _project_scope(self, db: AsyncSession, user_id: str, ref: s.ProjectScope) -> str:
+    async def _find_project(self, db: AsyncSession, ref: s.ProjectScope) -> m.Project | None:
         if ref.id:
-            project = await db.get(m.Project, ref.id)
-        else:
-            dom = await self.identity.find_domain(db, id=ref.domain.id, name=ref.domain.name)
-            project = await self.identity.find_project(db, name=ref.name, domain_id=dom.id) if dom else None
+            return await db.get(m.Project, ref.id)
+        dom = await self.identity.find_domain(db, id=ref.domain.id, name=ref.domain.name)
+        return await self.identity.find_project(db, name=ref.name, domain_id=dom.id) if dom else None
+
+    async def _project_scope(self, db: AsyncSession, user_id: str, ref: s.ProjectScope) -> str:
+        project = await self._find_project(db, ref)
         if project is None:
             raise Unauthorized(UNAUTHORIZED)
         if not await self.assignments.roles_on(user_id, project_id=project.id, db=db):

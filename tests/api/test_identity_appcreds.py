@@ -46,6 +46,12 @@ async def test_create_show_and_authenticate(ks, dora):
     assert t["project"]["id"] == project["id"]
     r = await ks.post("/v3/auth/tokens", json=cred_auth(id=cred["id"], secret="wrong"))
     assert r.status_code == 401
+    scoped = cred_auth(id=cred["id"], secret=cred["secret"])
+    scoped["auth"]["scope"] = {"project": {"name": "apps", "domain": {"id": "default"}}}
+    assert (await issue(ks, scoped))[1]["project"]["id"] == project["id"]
+    for other in ({"project": {"name": "admin", "domain": {"id": "default"}}}, {"domain": {"id": "default"}}):
+        scoped["auth"]["scope"] = other
+        assert (await ks.post("/v3/auth/tokens", json=scoped)).status_code == 401
 
 
 async def test_roles_are_a_subset_and_names_unique(ks, admin, dora):
