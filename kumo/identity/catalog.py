@@ -23,6 +23,7 @@ from kumo.common.db import Database
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity.endpoint_filter import allowed_endpoint_ids, forget_endpoints
+from kumo.identity.legacy_policies import forget_targets
 from kumo.identity.models import new_hex_id
 from kumo.identity.resource import not_found
 
@@ -111,6 +112,7 @@ class CatalogService:
             if used:
                 raise Forbidden(f"Unable to delete region {region_id} because it or its child "
                                 "regions have associated endpoints.")
+            await forget_targets(db, region_ids=subtree)
             await db.execute(delete(m.Region).where(m.Region.id.in_(subtree)))
 
     async def _region(self, db: AsyncSession, region_id: str) -> m.Region:
@@ -187,6 +189,7 @@ class CatalogService:
             svc = await self._service(db, service_id)
             endpoints = (await db.scalars(select(m.Endpoint.id).where(m.Endpoint.service_id == svc.id))).all()
             await forget_endpoints(db, list(endpoints))
+            await forget_targets(db, endpoint_ids=list(endpoints), service_ids=[svc.id])
             await db.execute(delete(m.Endpoint).where(m.Endpoint.service_id == svc.id))
             await db.delete(svc)
 
@@ -261,6 +264,7 @@ class CatalogService:
         async with self.db.session() as db:
             ep = await self._endpoint(db, endpoint_id)
             await forget_endpoints(db, [ep.id])
+            await forget_targets(db, endpoint_ids=[ep.id])
             await db.delete(ep)
 
     # --- the catalog -----------------------------------------------------------------------

@@ -338,6 +338,19 @@ class Policy(Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class PolicyAssociation(Base):
+    """OS-ENDPOINT-POLICY: the policy of an endpoint, a service, or a service in a region."""
+
+    __tablename__ = "policy_associations"
+    __table_args__ = (UniqueConstraint("endpoint_id", "service_id", "region_id", name="uq_policy_associations_target"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    policy_id: Mapped[str] = mapped_column(String(64), index=True)
+    endpoint_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    service_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    region_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
 class EndpointGroup(Base):
     """OS-EP-FILTER: endpoints selected by ``filters`` (interface, service_id, region_id)."""
 

@@ -141,3 +141,49 @@ async def test_project_delete_removes_its_ec2_credentials(ks, admin, ids):
     assert (await ks.delete(f"/v3/projects/{project['id']}", headers=admin)).status_code == 204
     r = await ks.get(f"/v3/users/{user_id}/credentials/OS-EC2/{access}", headers=admin)
     assert r.status_code == 404
+
+
+async def test_endpoint_policy_associations(ks, admin, ids):
+    async def new_policy(blob: str) -> str:
+        r = await ks.post("/v3/policies", headers=admin, json={"policy": {"type": "application/json", "blob": blob}})
+        return r.json()["policy"]["id"]
+
+    by_service, by_region, direct = await new_policy("s"), await new_policy("r"), await new_policy("e")
+    image = ids["service_ids"]["image"]
+    eps = (await ks.get(f"/v3/endpoints?service_id={image}", headers=admin)).json()["endpoints"]
+    public = next(e for e in eps if e["interface"] == "public")
+    assert (await ks.put("/v3/regions/Child", headers=admin,
+                         json={"region": {"parent_region_id": "RegionOne"}})).status_code == 201
+
+    async def effective(ep_id: str):
+        r = await ks.get(f"/v3/endpoints/{ep_id}/OS-ENDPOINT-POLICY/policy", headers=admin)
+        return r.json()["policy"]["blob"] if r.status_code == 200 else r.status_code
+
+    assert await effective(public["id"]) == 404
+    base = "/v3/policies/{}/OS-ENDPOINT-POLICY"
+    assert (await ks.put(base.format(by_service) + f"/services/{image}", headers=admin)).status_code == 204
+    assert await effective(public["id"]) == "s"
+    # The service in the endpoint's region (or a parent region) wins over the service alone.
+    assert (await ks.put(base.format(by_region) + f"/services/{image}/regions/RegionOne",
+                         headers=admin)).status_code == 204
+    assert await effective(public["id"]) == "r"
+    r = await ks.patch(f"/v3/endpoints/{public['id']}", headers=admin, json={"endpoint": {"region_id": "Child"}})
+    assert r.status_code == 200 and await effective(public["id"]) == "r"
+    # ...and the endpoint's own association wins over both.
+    path = base.format(direct) + f"/endpoints/{public['id']}"
+    assert (await ks.head(path, headers=admin)).status_code == 404
+    assert (await ks.put(path, headers=admin)).status_code == 204
+    assert (await ks.head(path, headers=admin)).status_code == 204
+    assert await effective(public["id"]) == "e"
+    r = await ks.get(base.format(by_service) + "/endpoints", headers=admin)
+    assert {e["id"] for e in r.json()["endpoints"]} == {e["id"] for e in eps}
+    r = await ks.get(base.format(direct) + "/endpoints", headers=admin)
+    assert [e["id"] for e in r.json()["endpoints"]] == [public["id"]]
+    for bad in ("/endpoints/nope", "/services/nope", f"/services/{image}/regions/nope"):
+        assert (await ks.put(base.format(direct) + bad, headers=admin)).status_code == 404, bad
+    assert (await ks.put(base.format("nope") + f"/services/{image}", headers=admin)).status_code == 404
+    # Deleting the endpoint's policy or association falls back again.
+    assert (await ks.delete(path, headers=admin)).status_code == 204
+    assert (await ks.delete(path, headers=admin)).status_code == 404
+    assert (await ks.delete(f"/v3/policies/{by_region}", headers=admin)).status_code == 204
+    assert await effective(public["id"]) == "s"
