@@ -251,9 +251,12 @@ class TokenService:
     async def _load(self, payload: TokenPayload) -> Resolved:
         """The rows of a token: a revocation check, the user, the scope and the roles (few queries)."""
         async with self.db.session() as db:
+            # A trust token is revoked with the tokens of either party (the row stays in the session).
+            trust = await db.get(m.Trust, payload.trust_id) if payload.trust_id else None
+            parties = {payload.user_id} | ({trust.trustor_user_id, trust.trustee_user_id} if trust else set())
             q = select(m.RevocationEvent.id).where(or_(
                 m.RevocationEvent.audit_id.in_(payload.audit_ids[:1]),
-                (m.RevocationEvent.user_id == payload.user_id)
+                m.RevocationEvent.user_id.in_(parties)
                 & (m.RevocationEvent.issued_before >= payload.issued_at))).limit(1)
             if (await db.scalars(q)).first() is not None:
                 raise _Invalid("revoked")

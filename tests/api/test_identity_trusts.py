@@ -133,3 +133,14 @@ async def test_remaining_uses_and_expiry(ks, admin, parties):
     late = (await make_trust(ks, p, expires_at="2001-01-01T00:00:00Z")).json()["trust"]
     assert (await ks.get(f"/v3/OS-TRUST/trusts/{late['id']}", headers=p["tom_h"])).status_code == 404
     assert (await ks.post("/v3/auth/tokens", json=trust_auth(p["tess_token"], late["id"]))).status_code == 401
+
+
+async def test_trust_tokens_are_revoked_with_the_trustees_tokens(ks, admin, parties):
+    p = parties
+    trust = (await make_trust(ks, p, impersonation=True)).json()["trust"]
+    token, t = await issue(ks, trust_auth(p["tess_token"], trust["id"]))
+    assert t["user"]["id"] == p["tom"]  # the token speaks for the trustor...
+    r = await ks.post(f"/v3/users/{p['tess']}/password", json={"user": {"original_password": "pw-s",
+                                                                         "password": "pw-s2"}})
+    assert r.status_code == 204  # ...but the trustee changing its password revokes it too
+    assert (await ks.get("/v3/auth/tokens", headers={**admin, "X-Subject-Token": token})).status_code == 404
