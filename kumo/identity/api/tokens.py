@@ -20,7 +20,8 @@ from kumo.common.api import context
 from kumo.common.api.errors import BadRequest, Forbidden
 from kumo.identity import schemas as s
 from kumo.identity import views
-from kumo.identity.api.common import assignments, base, body, catalog, flag, identity, json, no_content, tokens
+from kumo.identity.api.common import (assignments, base, body, catalog, enforce, flag, identity, json,
+                                      no_content, tokens)
 
 
 async def issue(request: Request):
@@ -37,10 +38,9 @@ async def _subject(request: Request) -> str:
 
 
 def _may_see(request: Request, subject_user_id: str, action: str) -> None:
-    ctx = context(request)
-    if ctx.is_admin or "service" in ctx.roles or ctx.user_id == subject_user_id:
-        return
-    raise Forbidden(f"You are not authorized to perform the requested action: identity:{action}.")
+    """keystone's token rule: a service or admin caller, or the subject token's own user (403)."""
+    enforce(request, f"identity:{action}", lambda ctx: bool(ctx.user_id) and ctx.user_id == subject_user_id,
+            target={"token_user_id": subject_user_id})
 
 
 async def check(request: Request):
