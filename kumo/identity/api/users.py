@@ -36,7 +36,7 @@ def _self(request: Request):
 
 
 async def list_users(request: Request):
-    enforce(request, "list_users")
+    enforce(request, "identity:list_users")
     q = request.query_params
     svc = identity(request)
     found = await svc.list_users(name=q.get("name"), domain_id=q.get("domain_id"),
@@ -53,27 +53,27 @@ async def _render(request: Request, u, status: int = 200):
 
 
 async def create_user(request: Request):
-    ctx = enforce(request, "create_user")
+    ctx = enforce(request, "identity:create_user")
     data = await body(request, "user", s.UserCreate)
     u = await identity(request).create_user(data, default_domain(ctx))
     return await _render(request, u, 201)
 
 
 async def show_user(request: Request):
-    enforce(request, "get_user", _self(request))
+    enforce(request, "identity:get_user", _self(request))
     u = await identity(request).get_user(request.path_params["user_id"])
     return await _render(request, u)
 
 
 async def update_user(request: Request):
-    enforce(request, "update_user")
+    enforce(request, "identity:update_user")
     data = await body(request, "user", s.UserUpdate)
     u = await identity(request).update_user(request.path_params["user_id"], data)
     return await _render(request, u)
 
 
 async def delete_user(request: Request):
-    enforce(request, "delete_user")
+    enforce(request, "identity:delete_user")
     await identity(request).delete_user(request.path_params["user_id"])
     return no_content()
 
@@ -87,7 +87,7 @@ async def change_password(request: Request):
 
 
 async def user_projects(request: Request):
-    enforce(request, "list_user_projects", _self(request))
+    enforce(request, "identity:list_user_projects", _self(request))
     user_id = request.path_params["user_id"]
     svc = identity(request)
     await svc.get_user(user_id)
