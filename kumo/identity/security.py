@@ -117,7 +117,7 @@ class Compliance:
         if failure is not None and failure.count >= limit:
             duration = self.settings.lockout_duration
             if duration <= 0 or utcnow() < failure.last_failure_at + timedelta(seconds=duration):
-                return UNAUTHORIZED
+                return f"The account is locked for user: {user.id}."
             await db.delete(failure)
             failure = None
         if not password_ok:
