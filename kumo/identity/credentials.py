@@ -8,7 +8,8 @@ encrypted at rest with the Fernet keys of the credential key repository
 credential's id is the SHA-256 hex digest of that access key, as keystone
 makes it, so ``/v3/users/{id}/credentials/OS-EC2/{access}`` finds it.
 
-Errors: NotFound (404) for unknown credentials, users or projects;
+:meth:`CredentialService.authenticate_ec2` checks an EC2-signed request
+(``POST /v3/ec2tokens``). Errors: NotFound (404) for unknown credentials, users or projects;
 BadRequest (400) for an ``ec2`` blob that is not JSON with an ``access``
 string, or an ``ec2`` credential without a project; Conflict (409) for a
 second credential with the same ec2 access key.
@@ -22,8 +23,9 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kumo.common.api.errors import BadRequest, Conflict
+from kumo.common.api.errors import BadRequest, Conflict, Unauthorized
 from kumo.common.db import Database
+from kumo.identity import ec2tokens
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity.resource import not_found
@@ -158,6 +160,18 @@ class CredentialService:
         if c is None or c.type != EC2 or c.user_id != user_id:
             raise not_found("credential", access)
         return c, self.ec2_blob(c)
+
+    async def authenticate_ec2(self, req: s.Ec2Signed) -> m.Credential:
+        """The ec2 credential that signed ``req`` (:mod:`kumo.identity.ec2tokens`); Unauthorized
+        (401) for an unknown access key, a wrong signature or a stale signing time."""
+        async with self.db.session() as db:
+            c = await db.get(m.Credential, ec2_id(req.access))
+        blob = self.ec2_blob(c) if c is not None and c.type == EC2 else {}
+        secret = blob.get("secret")
+        if not secret or not c.project_id or not ec2tokens.signature_matches(secret, req.model_dump()) \
+                or not ec2tokens.fresh(req.model_dump()):
+            raise Unauthorized("The request you have made requires authentication.")
+        return c
 
     async def delete_ec2(self, user_id: str, access: str) -> None:
         c, _ = await self.get_ec2(user_id, access)

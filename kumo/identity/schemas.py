@@ -341,6 +341,32 @@ class Ec2Create(_Strict):
     tenant_id: Id
 
 
+class Ec2Signed(_Strict):
+    """The description of an EC2-signed request (``POST /v3/ec2tokens``)."""
+
+    access: Annotated[StrictStr, Field(min_length=1)]
+    signature: Annotated[StrictStr, Field(min_length=1)]
+    host: StrictStr = ""
+    verb: StrictStr = "GET"
+    path: StrictStr = "/"
+    params: dict[str, Any] = {}
+    headers: dict[str, Any] = {}
+    body_hash: StrictStr | None = None
+
+
+class Ec2TokenRequest(_Strict):
+    """``{"credentials": {...}}`` (or the older ``{"ec2Credentials": {...}}``)."""
+
+    credentials: Ec2Signed | None = None
+    ec2Credentials: Ec2Signed | None = None
+
+    @model_validator(mode="after")
+    def _given(self):
+        if (self.credentials is None) == (self.ec2Credentials is None):
+            raise ValueError("exactly one of credentials or ec2Credentials is required")
+        return self
+
+
 class PolicyCreate(_Extras):
     type: Type255
     blob: StrictStr

@@ -187,3 +187,36 @@ async def test_endpoint_policy_associations(ks, admin, ids):
     assert (await ks.delete(path, headers=admin)).status_code == 404
     assert (await ks.delete(f"/v3/policies/{by_region}", headers=admin)).status_code == 204
     assert await effective(public["id"]) == "s"
+
+
+async def test_ec2tokens(ks, admin, ids):
+    from datetime import datetime, timezone
+
+    from kumo.identity.ec2tokens import compute
+    project_id = ids["project_ids"]["admin"]
+    user = await make_user(ks, admin, "ec2signer", "pw", project_id=project_id)
+    r = await ks.post(f"/v3/users/{user['id']}/credentials/OS-EC2", headers=admin, json={"tenant_id": project_id})
+    cred = r.json()["credential"]
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    req = {"access": cred["access"], "host": "ec2.example:8773", "verb": "GET", "path": "/",
+           "params": {"SignatureVersion": "2", "SignatureMethod": "HmacSHA256", "Action": "DescribeInstances",
+                      "AWSAccessKeyId": cred["access"], "Timestamp": now}}
+    req["signature"] = compute(cred["secret"], req)
+    r = await ks.post("/v3/ec2tokens", json={"credentials": req})
+    assert r.status_code == 200, r.text
+    token = r.json()["token"]
+    assert token["methods"] == ["ec2credential"] and token["project"]["id"] == project_id
+    assert token["user"]["id"] == user["id"]
+    check = {**admin, "X-Subject-Token": r.headers["X-Subject-Token"]}
+    assert (await ks.get("/v3/auth/tokens", headers=check)).status_code == 200
+    assert (await ks.post("/v3/ec2tokens", json={"ec2Credentials": req})).status_code == 200
+    for bad in ({**req, "signature": "AAAA"}, {**req, "access": "unknown"},
+                {**req, "params": {**req["params"], "Timestamp": "2001-01-01T00:00:00Z"}}):
+        assert (await ks.post("/v3/ec2tokens", json={"credentials": bad})).status_code == 401
+    assert (await ks.post("/v3/ec2tokens", json={"credentials": {"access": "x"}})).status_code == 400
+    assert (await ks.post("/v3/ec2tokens", json={})).status_code == 400
+    # Without a role on the credential's project there is no token.
+    member = (await ks.get("/v3/roles?name=member", headers=admin)).json()["roles"][0]
+    r = await ks.delete(f"/v3/projects/{project_id}/users/{user['id']}/roles/{member['id']}", headers=admin)
+    assert r.status_code == 204
+    assert (await ks.post("/v3/ec2tokens", json={"credentials": req})).status_code == 401

@@ -31,7 +31,7 @@ from kumo.identity.tokens import KeyRepository, setup_keys
 _PUBLIC = {
     ("GET", "/"), ("GET", "/v3"), ("GET", "/v3/"), ("GET", "/v2.0"), ("GET", "/v2.0/"),
     ("HEAD", "/"), ("HEAD", "/v3"), ("HEAD", "/v3/"), ("HEAD", "/v2.0"), ("HEAD", "/v2.0/"),
-    ("POST", "/v3/auth/tokens"), ("POST", "/v2.0/tokens"),
+    ("POST", "/v3/auth/tokens"), ("POST", "/v2.0/tokens"), ("POST", "/v3/ec2tokens"),
 }
 
 

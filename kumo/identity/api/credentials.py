@@ -7,6 +7,9 @@
   ``{"tenant_id": project}``, not wrapped) and ``GET/DELETE
   /v3/users/{user_id}/credentials/OS-EC2/{access}``. An ec2 credential is
   ``{user_id, tenant_id, access, secret, trust_id, links}``.
+- ``POST /v3/ec2tokens`` (``{"credentials": {access, signature, host, verb,
+  path, params, headers, body_hash}}``, no token needed): a project-scoped
+  token for an EC2-signed request (:mod:`kumo.identity.ec2tokens`), or 401.
 
 Policy: keystone's rules with the credential's ``user_id`` as the target's
 owner: an admin manages every credential, a system reader reads them, other
@@ -20,11 +23,14 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from kumo.common.api import context
+from kumo.common.api.errors import NotFound, Unauthorized
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity import views
-from kumo.identity.api.common import base, body, enforce, json, no_content, policy
+from kumo.identity import tokens as clock
+from kumo.identity.api.common import base, body, enforce, json, no_content, policy, tokens
 from kumo.identity.credentials import CredentialService
+from kumo.identity.tokens import TokenPayload
 
 
 def _svc(request: Request) -> CredentialService:
@@ -127,6 +133,25 @@ async def delete_ec2(request: Request):
     return no_content()
 
 
+async def ec2_token(request: Request):
+    """``POST /v3/ec2tokens`` (no token needed): a token scoped to the signing credential's
+    project (method ``ec2credential``), 200 with ``X-Subject-Token``; 401 if the signature, the
+    credential, the user or its role on the project does not hold."""
+    data = await body(request, None, s.Ec2TokenRequest)
+    cred = await _svc(request).authenticate_ec2(data.credentials or data.ec2Credentials)
+    service = tokens(request)
+    issued = clock.now_us()
+    payload = TokenPayload(user_id=cred.user_id, methods=["ec2credential"], issued_at=issued,
+                           expires_at=issued + service.expiration * 1_000_000, audit_ids=[clock.new_audit_id()],
+                           project_id=cred.project_id)
+    token = service.formatter.pack(payload)
+    try:
+        shown = await service.validate(token)
+    except NotFound:
+        raise Unauthorized("The request you have made requires authentication.") from None
+    return json(shown, headers={"X-Subject-Token": token})
+
+
 _EC2 = "/v3/users/{user_id}/credentials/OS-EC2"
 
 routes = [
@@ -135,6 +160,7 @@ routes = [
     Route("/v3/credentials/{credential_id}", show_credential, methods=["GET"]),
     Route("/v3/credentials/{credential_id}", update_credential, methods=["PATCH"]),
     Route("/v3/credentials/{credential_id}", delete_credential, methods=["DELETE"]),
+    Route("/v3/ec2tokens", ec2_token, methods=["POST"]),
     Route(_EC2, list_ec2, methods=["GET"]),
     Route(_EC2, create_ec2, methods=["POST"]),
     Route(_EC2 + "/{access}", show_ec2, methods=["GET"]),
