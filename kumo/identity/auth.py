@@ -19,7 +19,7 @@ token (or the ``token`` method's token) that is invalid, expired or revoked.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,6 +68,18 @@ class Resolved:
 
 
 @dataclass
+class _Who:
+    """The authenticated user, and what the methods add: a parent token's expiry and audit id, an
+    application credential."""
+
+    user_id: str | None = None
+    methods: list[str] = field(default_factory=list)
+    expires_at: int | None = None
+    parent_audit: str | None = None
+    app_cred: m.ApplicationCredential | None = None
+
+
+@dataclass
 class _Scope:
     project_id: str | None = None
     domain_id: str | None = None
@@ -97,15 +109,36 @@ class TokenService:
 
     async def issue(self, req: s.AuthRequest, *, nocatalog: bool = False) -> tuple[str, dict]:
         """Authenticate ``req``; returns ``(token id, {"token": {...}})`` (401 on any failure)."""
-        ident = req.auth.identity
+        who = await self._authenticate(req.auth.identity)
+        scope = await self._scope(who.user_id, req.auth.scope, who.app_cred)
+        issued = clock.now_us()
+        expires = who.expires_at or issued + self.expiration * 1_000_000
+        for limit in (who.app_cred.expires_at if who.app_cred else None,
+                      scope.trust.expires_at if scope.trust else None):
+            if limit is not None:
+                expires = min(expires, datetime_us(limit))
+        token_user = who.user_id
+        if scope.trust is not None and scope.trust.impersonation:
+            token_user = scope.trust.trustor_user_id
+        payload = TokenPayload(
+            user_id=token_user, methods=list(dict.fromkeys(who.methods)), issued_at=issued, expires_at=expires,
+            audit_ids=[new_audit_id()] + ([who.parent_audit] if who.parent_audit else []),
+            project_id=scope.project_id, domain_id=scope.domain_id, system=scope.system,
+            trust_id=scope.trust.id if scope.trust else None,
+            app_cred_id=who.app_cred.id if who.app_cred else None)
+        token = self.formatter.pack(payload)
+        try:
+            resolved = await self._load(payload)
+        except _Invalid:
+            raise Unauthorized(UNAUTHORIZED) from None
+        return token, await self.body(resolved, nocatalog=nocatalog)
+
+    async def _authenticate(self, ident: s.Identity) -> _Who:
+        """Check every method of ``ident``; they must all name the same user (401 otherwise)."""
         methods = list(dict.fromkeys(ident.methods))
         if any(meth not in METHODS for meth in methods):
             raise Unauthorized("Attempted to authenticate with an unsupported method.")
-        user_id: str | None = None
-        expires_at: int | None = None
-        parent_audit: str | None = None
-        app_cred: m.ApplicationCredential | None = None
-        out_methods: list[str] = []
+        who = _Who()
         if "password" in methods:
             if ident.password is None:
                 raise BadRequest("Expecting to find password in identity.")
@@ -114,16 +147,16 @@ class TokenService:
             user = await self.identity.authenticate_password(
                 password=ref.password, user_id=ref.id, name=ref.name,
                 domain_id=dom.id if dom else None, domain_name=dom.name if dom else None)
-            user_id = user.id
-            out_methods.append("password")
+            who.user_id = user.id
+            who.methods.append("password")
         if "application_credential" in methods:
             if ident.application_credential is None:
                 raise BadRequest("Expecting to find application_credential in identity.")
-            app_cred = await self.appcreds.authenticate(ident.application_credential)
-            if user_id is not None and user_id != app_cred.user_id:
+            who.app_cred = await self.appcreds.authenticate(ident.application_credential)
+            if who.user_id is not None and who.user_id != who.app_cred.user_id:
                 raise Unauthorized(UNAUTHORIZED)
-            user_id = app_cred.user_id
-            out_methods.append("application_credential")
+            who.user_id = who.app_cred.user_id
+            who.methods.append("application_credential")
         if "token" in methods:
             if ident.token is None:
                 raise BadRequest("Expecting to find token in identity.")
@@ -135,32 +168,11 @@ class TokenService:
                 raise Forbidden("A trust-scoped token cannot be used to get another token.")
             if parent.app_cred_id:
                 raise Forbidden("A token created with an application credential cannot be rescoped.")
-            if user_id is not None and user_id != parent.user_id:
+            if who.user_id is not None and who.user_id != parent.user_id:
                 raise Unauthorized(UNAUTHORIZED)
-            user_id = parent.user_id
-            expires_at = parent.expires_at
-            parent_audit = parent.audit_ids[-1]
-            out_methods = ["token", *out_methods, *parent.methods]
-        scope = await self._scope(user_id, req.auth.scope, app_cred)
-        issued = clock.now_us()
-        expires = expires_at or issued + self.expiration * 1_000_000
-        for limit in (app_cred.expires_at if app_cred else None, scope.trust.expires_at if scope.trust else None):
-            if limit is not None:
-                expires = min(expires, datetime_us(limit))
-        token_user = user_id
-        if scope.trust is not None and scope.trust.impersonation:
-            token_user = scope.trust.trustor_user_id
-        payload = TokenPayload(
-            user_id=token_user, methods=list(dict.fromkeys(out_methods)), issued_at=issued, expires_at=expires,
-            audit_ids=[new_audit_id()] + ([parent_audit] if parent_audit else []),
-            project_id=scope.project_id, domain_id=scope.domain_id, system=scope.system,
-            trust_id=scope.trust.id if scope.trust else None, app_cred_id=app_cred.id if app_cred else None)
-        token = self.formatter.pack(payload)
-        try:
-            resolved = await self._load(payload)
-        except _Invalid:
-            raise Unauthorized(UNAUTHORIZED) from None
-        return token, await self.body(resolved, nocatalog=nocatalog)
+            who.user_id, who.expires_at, who.parent_audit = parent.user_id, parent.expires_at, parent.audit_ids[-1]
+            who.methods = ["token", *who.methods, *parent.methods]
+        return who
 
     async def _scope(self, user_id: str, scope: s.Scope | str | None,
                      app_cred: m.ApplicationCredential | None) -> _Scope:
