@@ -179,6 +179,7 @@ class IdentityService(ResourceService):
             await db.execute(delete(m.GroupMembership).where(m.GroupMembership.user_id == u.id))
             await db.execute(delete(m.ApplicationCredential).where(m.ApplicationCredential.user_id == u.id))
             await db.execute(delete(m.AccessRule).where(m.AccessRule.user_id == u.id))
+            await db.execute(delete(m.Credential).where(m.Credential.user_id == u.id))
             await db.execute(delete(m.Trust).where((m.Trust.trustor_user_id == u.id)
                                                    | (m.Trust.trustee_user_id == u.id)))
             await revoke_user_tokens(db, u.id, self.token_expiration)

@@ -220,3 +220,12 @@ async def test_ec2tokens(ks, admin, ids):
     r = await ks.delete(f"/v3/projects/{project_id}/users/{user['id']}/roles/{member['id']}", headers=admin)
     assert r.status_code == 204
     assert (await ks.post("/v3/ec2tokens", json={"credentials": req})).status_code == 401
+
+
+async def test_user_delete_removes_their_credentials(ks, admin, ids):
+    user = await make_user(ks, admin, "gone", "pw")
+    r = await ks.post("/v3/credentials", headers=admin,
+                      json={"credential": {"user_id": user["id"], "type": "cert", "blob": "pem"}})
+    cred_id = r.json()["credential"]["id"]
+    assert (await ks.delete(f"/v3/users/{user['id']}", headers=admin)).status_code == 204
+    assert (await ks.get(f"/v3/credentials/{cred_id}", headers=admin)).status_code == 404
