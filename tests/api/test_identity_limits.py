@@ -45,6 +45,14 @@ async def test_registered_limits_and_limits(ks, admin, ids):
     assert r.status_code == 200 and r.json()["limit"]["resource_limit"] == 5
     r = await ks.get(f"/v3/limits?project_id={project['id']}", headers=admin)
     assert [x["id"] for x in r.json()["limits"]] == [limit["id"]]
+    r = await ks.get(f"/v3/projects/{project['id']}?subtree_as_list&include_limits", headers=admin)
+    assert r.json()["project"]["subtree"] == []
+    child = (await ks.post("/v3/projects", headers=admin,
+                           json={"project": {"name": "limited-child", "parent_id": project["id"]}})).json()["project"]
+    r = await ks.get(f"/v3/projects/{child['id']}?parents_as_list&include_limits", headers=admin)
+    (parent,) = r.json()["project"]["parents"]
+    assert [x["id"] for x in parent["project"]["limits"]] == [limit["id"]]
+    assert (await ks.delete(f"/v3/projects/{child['id']}", headers=admin)).status_code == 204
     r = await ks.get("/v3/limits/model", headers=admin)
     assert r.status_code == 200 and r.json()["model"]["name"] == "flat"
     # A member of the project reads its own limits only; writes are for admins.

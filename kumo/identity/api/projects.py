@@ -8,7 +8,8 @@
   ``tags-any``, ``not-tags``, ``not-tags-any`` (comma-separated). Show
   takes ``parents_as_list`` / ``parents_as_ids`` and ``subtree_as_list`` /
   ``subtree_as_ids`` (``parents``: ``[{"project": {...}}]`` nearest first or
-  ``{parent_id: {grandparent_id: null}}``; ``subtree``: the same downwards).
+  ``{parent_id: {grandparent_id: null}}``; ``subtree``: the same downwards;
+  with ``include_limits`` each listed project also carries its ``limits``).
   A domain reader lists only the projects of its domain.
 - ``GET/PUT/DELETE /v3/projects/{project_id}/tags`` (``{"tags": [...]}``,
   PUT answers 200 with the new list, DELETE 204) and
@@ -34,6 +35,7 @@ from kumo.identity import schemas as s
 from kumo.identity import views
 from kumo.common.api import context
 from kumo.identity.api.common import base, body, default_domain, enforce, flag, identity, json, no_content, policy
+from kumo.identity.api.limits import limit_view
 
 _TAG_FILTERS = {"tags": "all_of", "tags-any": "any_of", "not-tags": "not_all", "not-tags-any": "not_any"}
 
@@ -127,6 +129,23 @@ def _as_ids(root: str, edges: list[tuple[str, str]]) -> dict | None:
     return {c: _as_ids(c, edges) for c in kids} or None
 
 
+def _with_limits(request: Request):
+    """``include_limits``: an async ``project -> [limit]`` for the listed parents or subtree."""
+    service = request.app.state.limits
+    root = base(request)
+
+    async def of(p: m.Project) -> list[dict]:
+        return [limit_view(lim, root) for lim in await service.list_limits(project_id=p.id)]
+    return of
+
+
+async def _listed(p: m.Project, root: str, limits_of) -> dict:
+    shown = views.project(p, root)
+    if limits_of is not None:
+        shown["limits"] = await limits_of(p)
+    return shown
+
+
 async def show_project(request: Request):
     project_id = request.path_params["project_id"]
     for a, b in (("parents_as_list", "parents_as_ids"), ("subtree_as_list", "subtree_as_ids")):
@@ -140,15 +159,16 @@ async def show_project(request: Request):
         flag(request, "subtree_as_list") or flag(request, "subtree_as_ids")
     if isinstance(p, m.Project) and (parents or subtree):
         ancestors, below = await svc.hierarchy(project_id, parents=parents, subtree=subtree)
+        listed = _with_limits(request) if flag(request, "include_limits") else None
         if flag(request, "parents_as_list"):
-            shown["parents"] = [{"project": views.project(a, root)} for a in ancestors]
+            shown["parents"] = [{"project": await _listed(a, root, listed)} for a in ancestors]
         elif parents:
             nested: dict | None = None
             for a in reversed(ancestors):
                 nested = {a.id: nested}
             shown["parents"] = nested
         if flag(request, "subtree_as_list"):
-            shown["subtree"] = [{"project": views.project(c, root)} for c, _ in below]
+            shown["subtree"] = [{"project": await _listed(c, root, listed)} for c, _ in below]
         elif subtree:
             shown["subtree"] = _as_ids(project_id, [(c.id, parent) for c, parent in below])
     return json({"project": shown})
