@@ -22,6 +22,7 @@ from kumo.common.api.errors import BadRequest, Conflict, Forbidden
 from kumo.common.db import Database
 from kumo.identity import models as m
 from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 from kumo.identity.endpoint_filter import allowed_endpoint_ids, forget_endpoints
 from kumo.identity.legacy_policies import forget_targets
 from kumo.identity.models import new_hex_id
@@ -82,7 +83,7 @@ class CatalogService:
             raise _duplicate_region(region_id) from None
         return r
 
-    async def update_region(self, region_id: str, data: s.RegionUpdate) -> m.Region:
+    async def update_region(self, region_id: str, data: rs.RegionUpdate) -> m.Region:
         """Change a region's description or parent (400 for an unknown parent or a cycle)."""
         fields = data.model_fields_set
         async with self.db.session() as db:

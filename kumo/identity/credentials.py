@@ -27,7 +27,7 @@ from kumo.common.api.errors import BadRequest, Conflict, Unauthorized
 from kumo.common.db import Database
 from kumo.identity import ec2tokens
 from kumo.identity import models as m
-from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 from kumo.identity.resource import not_found
 from kumo.identity.tokens import KeyRepository
 
@@ -91,7 +91,7 @@ class CredentialService:
             raise not_found("credential", credential_id)
         return c
 
-    async def create_credential(self, data: s.CredentialCreate) -> m.Credential:
+    async def create_credential(self, data: rs.CredentialCreate) -> m.Credential:
         """Create a credential (ec2: id from the access key, project required)."""
         cred_id = None
         if data.type == EC2:
@@ -109,7 +109,7 @@ class CredentialService:
             db.add(c)
         return c
 
-    async def update_credential(self, credential_id: str, data: s.CredentialUpdate) -> m.Credential:
+    async def update_credential(self, credential_id: str, data: rs.CredentialUpdate) -> m.Credential:
         """Change a credential's blob, type, user or project (the id stays)."""
         fields = data.model_fields_set
         async with self.db.session() as db:
@@ -140,7 +140,7 @@ class CredentialService:
             if await db.get(m.Project, project_id) is None:
                 raise not_found("project", project_id)
         blob = {"access": secrets.token_hex(16), "secret": secrets.token_hex(16), "trust_id": None}
-        c = await self.create_credential(s.CredentialCreate(
+        c = await self.create_credential(rs.CredentialCreate(
             user_id=user_id, project_id=project_id, type=EC2, blob=json.dumps(blob)))
         return c, blob
 
@@ -161,7 +161,7 @@ class CredentialService:
             raise not_found("credential", access)
         return c, self.ec2_blob(c)
 
-    async def authenticate_ec2(self, req: s.Ec2Signed) -> m.Credential:
+    async def authenticate_ec2(self, req: rs.Ec2Signed) -> m.Credential:
         """The ec2 credential that signed ``req`` (:mod:`kumo.identity.ec2tokens`); Unauthorized
         (401) for an unknown access key, a wrong signature or a stale signing time."""
         async with self.db.session() as db:

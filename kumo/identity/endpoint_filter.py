@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kumo.common.api.errors import NotFound
 from kumo.common.db import Database
 from kumo.identity import models as m
-from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 from kumo.identity.resource import not_found
 
 
@@ -75,14 +75,14 @@ class EndpointFilterService:
             raise not_found("endpoint group", group_id)
         return g
 
-    async def create_group(self, data: s.EndpointGroupCreate) -> m.EndpointGroup:
+    async def create_group(self, data: rs.EndpointGroupCreate) -> m.EndpointGroup:
         g = m.EndpointGroup(name=data.name, description=data.description or "",
                             filters=data.filters.model_dump(exclude_none=True))
         async with self.db.session() as db:
             db.add(g)
         return g
 
-    async def update_group(self, group_id: str, data: s.EndpointGroupUpdate) -> m.EndpointGroup:
+    async def update_group(self, group_id: str, data: rs.EndpointGroupUpdate) -> m.EndpointGroup:
         fields = data.model_fields_set
         async with self.db.session() as db:
             g = await self._group(db, group_id)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kumo.common.api.errors import NotFound
 from kumo.common.db import Database
 from kumo.identity import models as m
-from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 from kumo.identity.resource import not_found
 
 
@@ -54,13 +54,13 @@ class PolicyService:
             raise not_found("policy", policy_id)
         return p
 
-    async def create_policy(self, data: s.PolicyCreate) -> m.Policy:
+    async def create_policy(self, data: rs.PolicyCreate) -> m.Policy:
         p = m.Policy(type=data.type, blob=data.blob, extra=data.extras())
         async with self.db.session() as db:
             db.add(p)
         return p
 
-    async def update_policy(self, policy_id: str, data: s.PolicyUpdate) -> m.Policy:
+    async def update_policy(self, policy_id: str, data: rs.PolicyUpdate) -> m.Policy:
         async with self.db.session() as db:
             p = await self._policy(db, policy_id)
             if data.type is not None:

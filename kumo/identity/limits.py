@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kumo.common.api.errors import BadRequest, Conflict, Forbidden
 from kumo.common.db import Database
 from kumo.identity import models as m
-from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 from kumo.identity.resource import not_found
 
 MODEL = {"name": "flat",
@@ -73,7 +73,7 @@ class LimitService:
             raise not_found("registered limit", limit_id)
         return r
 
-    async def create_registered(self, items: list[s.RegisteredLimitCreate]) -> list[m.RegisteredLimit]:
+    async def create_registered(self, items: list[rs.RegisteredLimitCreate]) -> list[m.RegisteredLimit]:
         """Create several registered limits at once (all or none)."""
         rows = []
         try:
@@ -98,7 +98,7 @@ class LimitService:
         q = _same_resource(m.Limit, r.service_id, r.region_id, r.resource_name).limit(1)
         return (await db.scalars(q)).first() is not None
 
-    async def update_registered(self, limit_id: str, data: s.RegisteredLimitUpdate) -> m.RegisteredLimit:
+    async def update_registered(self, limit_id: str, data: rs.RegisteredLimitUpdate) -> m.RegisteredLimit:
         fields = data.model_fields_set
         async with self.db.session() as db:
             r = await self._registered(db, limit_id)
@@ -153,7 +153,7 @@ class LimitService:
             raise not_found("limit", limit_id)
         return lim
 
-    async def create_limits(self, items: list[s.LimitCreate]) -> list[m.Limit]:
+    async def create_limits(self, items: list[rs.LimitCreate]) -> list[m.Limit]:
         """Create several limits at once (all or none)."""
         rows: list[m.Limit] = []
         async with self.db.session() as db:
@@ -179,7 +179,7 @@ class LimitService:
                 rows.append(row)
         return rows
 
-    async def update_limit(self, limit_id: str, data: s.LimitUpdate) -> m.Limit:
+    async def update_limit(self, limit_id: str, data: rs.LimitUpdate) -> m.Limit:
         async with self.db.session() as db:
             lim = await self._limit(db, limit_id)
             if data.resource_limit is not None:

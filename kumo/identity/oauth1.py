@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.db import Database
 from kumo.identity import models as m
-from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 from kumo.identity.credentials import SecretBox
 from kumo.identity.resource import not_found
 
@@ -40,7 +40,7 @@ class ConsumerService:
             raise not_found("consumer", consumer_id)
         return c
 
-    async def create_consumer(self, data: s.ConsumerCreate) -> tuple[m.Consumer, str]:
+    async def create_consumer(self, data: rs.ConsumerCreate) -> tuple[m.Consumer, str]:
         """A new consumer and its secret (32 hex digits; not retrievable later)."""
         secret = secrets.token_hex(16)
         c = m.Consumer(description=data.description, encrypted_secret=self.box.encrypt(secret), extra={})
@@ -48,7 +48,7 @@ class ConsumerService:
             db.add(c)
         return c, secret
 
-    async def update_consumer(self, consumer_id: str, data: s.ConsumerUpdate) -> m.Consumer:
+    async def update_consumer(self, consumer_id: str, data: rs.ConsumerUpdate) -> m.Consumer:
         async with self.db.session() as db:
             c = await self._consumer(db, consumer_id)
             if "description" in data.model_fields_set:

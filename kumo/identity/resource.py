@@ -31,6 +31,7 @@ from kumo.common.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from kumo.common.db import Database
 from kumo.identity import models as m
 from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 
 #: keystone's ``[DEFAULT] max_project_tree_depth``: projects in a branch, the top-level one included.
 MAX_DEPTH = 5
@@ -374,7 +375,7 @@ class ResourceService:
 
     async def add_tag(self, project_id: str, tag: str) -> None:
         """Add one tag (idempotent); 400 for an invalid tag or an 81st tag."""
-        validate(s.ProjectTag, {"tag": tag})
+        validate(rs.ProjectTag, {"tag": tag})
         async with self.db.session() as db:
             p = await self._project(db, project_id)
             tags = list(p.tags or [])

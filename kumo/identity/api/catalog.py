@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from kumo.common.api.errors import BadRequest
 from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 from kumo.identity import views
 from kumo.identity.api.common import base, body, catalog, enforce, json, no_content
 
@@ -55,7 +56,7 @@ async def create_region_with_id(request: Request):
 
 async def update_region(request: Request):
     enforce(request, "identity:update_region")
-    data = await body(request, "region", s.RegionUpdate)
+    data = await body(request, "region", rs.RegionUpdate)
     r = await catalog(request).update_region(request.path_params["region_id"], data)
     return json({"region": views.region(r, base(request))})
 

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from kumo.common.api import context
 from kumo.common.api.errors import NotFound, Unauthorized
 from kumo.identity import models as m
-from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 from kumo.identity import views
 from kumo.identity import tokens as clock
 from kumo.identity.api.common import base, body, enforce, json, no_content, policy, tokens
@@ -65,7 +65,7 @@ async def list_credentials(request: Request):
 
 
 async def create_credential(request: Request):
-    data = await body(request, "credential", s.CredentialCreate)
+    data = await body(request, "credential", rs.CredentialCreate)
     enforce(request, "identity:create_credential", target={"user_id": data.user_id})
     svc = _svc(request)
     c = await svc.create_credential(data)
@@ -85,7 +85,7 @@ async def show_credential(request: Request):
 
 async def update_credential(request: Request):
     c = await _owned(request, "identity:update_credential")
-    data = await body(request, "credential", s.CredentialUpdate)
+    data = await body(request, "credential", rs.CredentialUpdate)
     if data.user_id not in (None, c.user_id):
         enforce(request, "identity:update_credential", target={"user_id": data.user_id})
     svc = _svc(request)
@@ -116,7 +116,7 @@ async def list_ec2(request: Request):
 
 async def create_ec2(request: Request):
     user_id = _ec2_owner(request, "identity:ec2_create_credential")
-    data = await body(request, None, s.Ec2Create)
+    data = await body(request, None, rs.Ec2Create)
     c, blob = await _svc(request).create_ec2(user_id, data.tenant_id)
     return json({"credential": ec2_view(c, blob, base(request))}, status=201)
 
@@ -137,7 +137,7 @@ async def ec2_token(request: Request):
     """``POST /v3/ec2tokens`` (no token needed): a token scoped to the signing credential's
     project (method ``ec2credential``), 200 with ``X-Subject-Token``; 401 if the signature, the
     credential, the user or its role on the project does not hold."""
-    data = await body(request, None, s.Ec2TokenRequest)
+    data = await body(request, None, rs.Ec2TokenRequest)
     cred = await _svc(request).authenticate_ec2(data.credentials or data.ec2Credentials)
     service = tokens(request)
     issued = clock.now_us()

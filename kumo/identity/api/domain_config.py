@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from kumo.identity import domain_config
-from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 from kumo.identity.api.common import body, enforce, json, no_content
 from kumo.identity.domain_config import DomainConfigService
 
@@ -34,7 +34,7 @@ def _where(request: Request) -> tuple[str, str | None, str | None]:
 
 async def _config(request: Request) -> dict:
     """The ``config`` object of the body (400 if missing, 413 if too large)."""
-    return (await body(request, None, s.DomainConfigBody)).config
+    return (await body(request, None, rs.DomainConfigBody)).config
 
 
 async def create_config(request: Request):

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from kumo.identity import models as m
-from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 from kumo.identity import views
 from kumo.identity.api.common import base, body, enforce, json, no_content
 from kumo.identity.endpoint_filter import EndpointFilterService
@@ -67,7 +67,7 @@ async def list_groups(request: Request):
 
 async def create_group(request: Request):
     enforce(request, "identity:create_endpoint_group")
-    data = await body(request, "endpoint_group", s.EndpointGroupCreate)
+    data = await body(request, "endpoint_group", rs.EndpointGroupCreate)
     g = await _svc(request).create_group(data)
     return json({"endpoint_group": group_view(g, base(request))}, status=201)
 
@@ -82,7 +82,7 @@ async def show_group(request: Request):
 
 async def update_group(request: Request):
     enforce(request, "identity:update_endpoint_group")
-    data = await body(request, "endpoint_group", s.EndpointGroupUpdate)
+    data = await body(request, "endpoint_group", rs.EndpointGroupUpdate)
     g = await _svc(request).update_group(request.path_params["group_id"], data)
     return json({"endpoint_group": group_view(g, base(request))})
 

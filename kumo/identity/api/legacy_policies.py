@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from kumo.identity import models as m
-from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 from kumo.identity import views
 from kumo.identity.api.common import base, body, enforce, json, no_content
 from kumo.identity.legacy_policies import PolicyService
@@ -45,7 +45,7 @@ async def list_policies(request: Request):
 
 async def create_policy(request: Request):
     enforce(request, "identity:create_policy")
-    data = await body(request, "policy", s.PolicyCreate)
+    data = await body(request, "policy", rs.PolicyCreate)
     p = await _svc(request).create_policy(data)
     return json({"policy": policy_view(p, base(request))}, status=201)
 
@@ -58,7 +58,7 @@ async def show_policy(request: Request):
 
 async def update_policy(request: Request):
     enforce(request, "identity:update_policy")
-    data = await body(request, "policy", s.PolicyUpdate)
+    data = await body(request, "policy", rs.PolicyUpdate)
     p = await _svc(request).update_policy(request.path_params["policy_id"], data)
     return json({"policy": policy_view(p, base(request))})
 

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from kumo.identity import models as m
-from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 from kumo.identity import views
 from kumo.identity.api.common import base, body, enforce, json, no_content, policy
 from kumo.identity.limits import MODEL, LimitService
@@ -61,7 +61,7 @@ async def list_registered(request: Request):
 
 async def create_registered(request: Request):
     enforce(request, "identity:create_registered_limits")
-    data = await body(request, None, s.RegisteredLimitsCreate)
+    data = await body(request, None, rs.RegisteredLimitsCreate)
     rows = await _svc(request).create_registered(data.registered_limits)
     root = base(request)
     return json({"registered_limits": [registered_view(r, root) for r in rows]}, status=201)
@@ -75,7 +75,7 @@ async def show_registered(request: Request):
 
 async def update_registered(request: Request):
     enforce(request, "identity:update_registered_limit")
-    data = await body(request, "registered_limit", s.RegisteredLimitUpdate)
+    data = await body(request, "registered_limit", rs.RegisteredLimitUpdate)
     r = await _svc(request).update_registered(request.path_params["limit_id"], data)
     return json({"registered_limit": registered_view(r, base(request))})
 
@@ -104,7 +104,7 @@ async def list_limits(request: Request):
 
 async def create_limits(request: Request):
     enforce(request, "identity:create_limits")
-    data = await body(request, None, s.LimitsCreate)
+    data = await body(request, None, rs.LimitsCreate)
     rows = await _svc(request).create_limits(data.limits)
     root = base(request)
     return json({"limits": [limit_view(lim, root) for lim in rows]}, status=201)
@@ -118,7 +118,7 @@ async def show_limit(request: Request):
 
 async def update_limit(request: Request):
     enforce(request, "identity:update_limit")
-    data = await body(request, "limit", s.LimitUpdate)
+    data = await body(request, "limit", rs.LimitUpdate)
     lim = await _svc(request).update_limit(request.path_params["limit_id"], data)
     return json({"limit": limit_view(lim, base(request))})
 

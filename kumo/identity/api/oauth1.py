@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from kumo.identity import models as m
-from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 from kumo.identity.api.common import base, body, enforce, json, no_content
 from kumo.identity.oauth1 import ConsumerService
 
@@ -36,7 +36,7 @@ async def list_consumers(request: Request):
 
 async def create_consumer(request: Request):
     enforce(request, "identity:create_consumer")
-    data = await body(request, "consumer", s.ConsumerCreate)
+    data = await body(request, "consumer", rs.ConsumerCreate)
     c, secret = await _svc(request).create_consumer(data)
     return json({"consumer": {**consumer_view(c, base(request)), "secret": secret}}, status=201)
 
@@ -49,7 +49,7 @@ async def show_consumer(request: Request):
 
 async def update_consumer(request: Request):
     enforce(request, "identity:update_consumer")
-    data = await body(request, "consumer", s.ConsumerUpdate)
+    data = await body(request, "consumer", rs.ConsumerUpdate)
     c = await _svc(request).update_consumer(request.path_params["consumer_id"], data)
     return json({"consumer": consumer_view(c, base(request))})
 

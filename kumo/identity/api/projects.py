@@ -32,6 +32,7 @@ from kumo.common.api.body import query_bool
 from kumo.common.api.errors import BadRequest
 from kumo.identity import models as m
 from kumo.identity import schemas as s
+from kumo.identity import resource_schemas as rs
 from kumo.identity import views
 from kumo.common.api import context
 from kumo.identity.api.common import base, body, default_domain, enforce, flag, identity, json, no_content, policy
@@ -204,7 +205,7 @@ async def list_tags(request: Request):
 
 async def replace_tags(request: Request):
     await _authorized(request, "identity:update_project_tags")
-    data = await body(request, None, s.ProjectTags)
+    data = await body(request, None, rs.ProjectTags)
     tags = await identity(request).set_tags(request.path_params["project_id"], data.tags)
     return json({"tags": tags})
 
