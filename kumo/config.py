@@ -95,12 +95,27 @@ class ImageSettings(BaseModel):
     image_stage_total: int = -1
     image_count_uploading: int = -1
     #: Import methods offered by ``POST /v2/images/{id}/import`` (``/v2/info/import``).
-    enabled_import_methods: list[str] = ["glance-direct", "web-download", "glance-download"]
+    enabled_import_methods: list[str] = ["glance-direct", "web-download", "glance-download",
+                                         "copy-image"]
     #: Imports convert disk data to this format with qemu-img (``qcow2`` or ``raw``; "" keeps it).
     import_target_format: str = "qcow2"
     #: web-download: allowed URL ports (empty: any) and seconds allowed per download.
     web_download_allowed_ports: list[int] = []
     web_download_timeout: float = 600
+    #: File stores (glance multistore): store id -> directory ("" = the default: the first store
+    #: uses ``store_dir`` (<state>/images), the others <state>/images-<id>).
+    stores: dict[str, str] = {"file1": "", "file2": ""}
+    #: The store uploads and imports go to when the request names none.
+    default_store: str = "file1"
+    #: Store weights (higher first in an image's ``stores`` and when reading its data).
+    store_weights: dict[str, int] = {"file1": 100, "file2": 50}
+    #: The read-only ``web`` (http) store: images whose locations are http(s) URLs.
+    http_store: bool = True
+    #: Show an image's ``locations`` (glance's ``show_multiple_locations``).
+    show_multiple_locations: bool = True
+    #: The node-local image cache (``/v2/cache``); default <state>/image-cache.
+    image_cache: bool = True
+    cache_dir: str = ""
 
 
 class ComputeSettings(BaseModel):
@@ -163,6 +178,10 @@ class Settings(BaseModel):
     @property
     def image_store(self) -> Path:
         return Path(self.image.store_dir or self.path("images"))
+
+    @property
+    def image_cache_dir(self) -> Path:
+        return Path(self.image.cache_dir or self.path("image-cache"))
 
     @property
     def image_staging(self) -> Path:

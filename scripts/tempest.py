@@ -126,7 +126,8 @@ SCHEDULER_FILTERS = "ComputeFilter,VCPUFilter,RamFilter,DiskFilter"
 
 #: kumo/image/api: images CRUD, data upload/download, tags, deactivate,
 #: reactivate, schemas, members, tasks, metadefs, interoperable import
-#: (glance-direct, web-download) into one store ``file``; no locations.
+#: (glance-direct, web-download, glance-download, copy-image) into the file stores
+#: ``file1``/``file2`` of ``[image] stores``; the read-only http store ``web``; the cache API.
 IMAGE_FEATURES = {
     "api_v2": True,
     "import_image": True,            # kumo.image.imports
@@ -143,7 +144,7 @@ IMAGE_FEATURES = {
     "image_format_enforcement": False,
     "do_secure_hash": True,          # sha512 os_hash_value on upload
     "http_store_enabled": False,
-    "store_weight_enabled": False,
+    "store_weight_enabled": True,    # [image] store_weights (file1 100 > file2 50), /v2/info/stores
 }
 
 #: tempest's [image] disk_formats/container_formats: all that kumo.image.schemas accepts, the
@@ -324,7 +325,8 @@ def write_config(facts: dict, run_validation: bool) -> Path:
                      "build_timeout": "120", "build_interval": "1",
                      "http_image": facts["http_image"], "http_qcow2_image": facts["http_image"],
                      "disk_formats": ",".join(IMAGE_DISK_FORMATS),
-                     "container_formats": ",".join(IMAGE_CONTAINER_FORMATS)}
+                     "container_formats": ",".join(IMAGE_CONTAINER_FORMATS),
+                     "image_caching_enabled": "true"}  # kumo.image.cache (/v2/cache)
     conf["image-feature-enabled"] = _flags(IMAGE_FEATURES)
     conf["network"] = {
         "region": facts["region"], "endpoint_type": "publicURL",

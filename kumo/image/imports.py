@@ -41,17 +41,16 @@ from sqlalchemy import select, update
 from kumo.common.api.errors import ApiError, BadRequest, Conflict, PayloadTooLarge
 from kumo.common.auth.context import RequestContext
 from kumo.common.db import utcnow
-from kumo.image import convert, fetch, policy, quota
+from kumo.image import convert, fetch, policy, quota, replicate
 from kumo.image.formats import FormatRejected
 from kumo.image.models import Image
 from kumo.image.service import ImageService
 from kumo.image.store import SizeLimitExceeded
 from kumo.image.tasks import TaskService, check_tasks_api
-from kumo.image.views import STORE_ID
 
 log = logging.getLogger(__name__)
 
-METHODS = ("glance-direct", "web-download", "glance-download")
+METHODS = ("glance-direct", "web-download", "glance-download", "copy-image")
 #: Properties glance-download copies from the source image (glance's ``glance_download_properties``).
 COPIED_PREFIXES = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
 TASK_PROPERTY, FAILED_PROPERTY = "os_glance_import_task", "os_glance_failed_import"
@@ -146,22 +145,30 @@ class ImportService:
 
     # --- import -----------------------------------------------------------------------------
 
+    def _targets(self, body: dict) -> list[str]:
+        """The file stores an import writes to: ``stores`` and/or ``all_stores`` (409 for an
+        unknown or read-only store), else the default store."""
+        stores = body.get("stores")
+        if stores is not None:
+            if not isinstance(stores, list) or not all(isinstance(x, str) for x in stores):
+                raise BadRequest("'stores' must be a list of store identifiers.")
+            for store in stores:
+                self.images.stores.check_writable(store, Conflict)
+        for flag in ("all_stores", "all_stores_must_succeed"):
+            if flag in body and not isinstance(body[flag], bool):
+                raise BadRequest(f"'{flag}' must be a boolean.")
+        if body.get("all_stores"):
+            if stores:
+                raise BadRequest("'stores' and 'all_stores' cannot be combined.")
+            return self.images.stores.writable
+        return self.images.stores.ordered(stores) if stores else [self.images.stores.default]
+
     def _parse(self, body: object) -> tuple[str, object]:
         if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
             raise BadRequest("Request body must have a 'method' object.")
         name = body["method"].get("name")
         if name not in self.methods:
             raise BadRequest(f"Import method {name!r} is not valid; available: {', '.join(self.methods)}.")
-        stores = body.get("stores")
-        if stores is not None:
-            if not isinstance(stores, list) or not all(isinstance(x, str) for x in stores):
-                raise BadRequest("'stores' must be a list of store identifiers.")
-            for store in stores:
-                if store != STORE_ID:
-                    raise Conflict(f"Store for identifier {store} not found")
-        for flag in ("all_stores", "all_stores_must_succeed"):
-            if flag in body and not isinstance(body[flag], bool):
-                raise BadRequest(f"'{flag}' must be a boolean.")
         if name == "web-download":
             return name, fetch.check_url(body["method"].get("uri"), self.allowed_ports)
         if name == "glance-download":
@@ -171,6 +178,9 @@ class ImportService:
     async def start_import(self, ctx: RequestContext, image_id: str, body: object) -> None:
         """Begin importing (202 for the API); the image goes ``importing`` and a task records the run."""
         method, source = self._parse(body)
+        targets = self._targets(body)
+        if method == "copy-image":
+            return await self._start_copy(ctx, image_id, body, targets)
         if method == "glance-download":
             source = dict(source, token=ctx.token, catalog=ctx.catalog)
         async with self.images.db.session() as s:
@@ -186,27 +196,58 @@ class ImportService:
             if method != "glance-direct":
                 await quota.check_start_upload(s, self.images.limits, image.owner)
         task = await self.tasks.add(ctx, "api_image_import", {
-            "image_id": image_id, "import_req": body, "backend": [STORE_ID]}, image_id, owner=image.owner)
-        await self._begin(image_id, wanted, task.id, method, source)
+            "image_id": image_id, "import_req": body, "backend": targets}, image_id, owner=image.owner)
+        await self._begin(image_id, wanted, task.id, method, source, targets)
 
-    async def _begin(self, image_id: str, from_status: str, task_id: str, method: str, source: object) -> None:
+    async def _start_copy(self, ctx: RequestContext, image_id: str, body: dict, targets: list[str]) -> None:
+        """``copy-image``: copy an ``active`` image's data into more stores (admins; 409 otherwise)."""
+        async with self.images.db.session() as s:
+            image = await policy.load(s, ctx, image_id)
+            if not ctx.is_admin:
+                raise policy.denied("copy_image")
+            if image.status != "active":
+                raise Conflict(f"Image status {image.status} is not valid for the copy-image method")
+            have = {loc.store for loc in image.locations}
+            if not body.get("all_stores") and have & set(targets):
+                raise Conflict(f"Image is already present at store(s) {', '.join(sorted(have & set(targets)))}")
+            todo = [t for t in targets if t not in have]
+            self.images.change_extra(image, {replicate.IMPORTING: ",".join(todo), FAILED_PROPERTY: ""})
+        task = await self.tasks.add(ctx, "api_image_import", {
+            "image_id": image_id, "import_req": body, "backend": todo}, image_id, owner=image.owner)
+        job = asyncio.get_running_loop().create_task(self._copy(image_id, task.id, todo))
+        self._running.add(job)
+        job.add_done_callback(self._running.discard)
+
+    async def _copy(self, image_id: str, task_id: str, todo: list[str]) -> None:
+        try:
+            failed = await replicate.copy_to_stores(self.images, image_id, todo)
+        except BaseException:
+            await asyncio.shield(self.tasks.finish(task_id, False, message="the copy was interrupted"))
+            raise
+        await self.tasks.finish(task_id, not failed, result={"image_id": image_id},
+                                message=f"copy failed for stores: {', '.join(failed)}" if failed else "")
+
+    async def _begin(self, image_id: str, from_status: str, task_id: str, method: str, source: object,
+                     targets: list[str] | None = None) -> None:
+        targets = targets or [self.images.stores.default]
         async with self.images.db.session() as s:
             moved = await s.execute(update(Image).where(Image.id == image_id, Image.status == from_status)
                                     .values(status="importing", updated_at=utcnow()))
             image = await s.get(Image, image_id, populate_existing=True)
             if moved.rowcount == 1:
-                self.images.change_extra(image, {TASK_PROPERTY: task_id, FAILED_PROPERTY: None})
+                self.images.change_extra(image, {TASK_PROPERTY: task_id, FAILED_PROPERTY: "",
+                                                 replicate.IMPORTING: ",".join(targets)})
                 owner, disk_format = image.owner, image.disk_format
         if moved.rowcount != 1:
             await self.tasks.finish(task_id, False, message="The image changed before the import began.")
             raise Conflict(f"Image {image_id} changed before the import began.")
         job = asyncio.get_running_loop().create_task(
-            self._run(image_id, task_id, method, source, owner, disk_format))
+            self._run(image_id, task_id, method, source, owner, disk_format, targets))
         self._running.add(job)
         job.add_done_callback(self._running.discard)
 
     async def _run(self, image_id: str, task_id: str, method: str, source: object,
-                   owner: str | None, disk_format: str) -> None:
+                   owner: str | None, disk_format: str, targets: list[str]) -> None:
         try:
             container_format, extra = None, {}
             if method == "web-download":
@@ -215,7 +256,9 @@ class ImportService:
                 meta = await self._glance_download(image_id, source, owner)
                 disk_format, container_format = meta.get("disk_format"), meta.get("container_format")
                 extra = {k: v for k, v in meta.items() if k.startswith(COPIED_PREFIXES) and isinstance(v, str)}
-            await self._store(image_id, owner, disk_format, container_format, extra)
+            extra[replicate.IMPORTING] = ",".join(targets[1:])
+            await self._store(image_id, owner, disk_format, container_format, extra, targets[0])
+            failed = await replicate.copy_to_stores(self.images, image_id, targets[1:])
         except BaseException as e:
             if isinstance(e, (ImportFailed, FormatRejected)):
                 reason = str(e)
@@ -226,16 +269,18 @@ class ImportService:
             else:
                 reason = f"unexpected error: {type(e).__name__}"
                 log.exception("import of image %s failed", image_id)
-            await asyncio.shield(self._fail(image_id, task_id, reason))
+            await asyncio.shield(self._fail(image_id, task_id, reason, targets))
             if isinstance(e, asyncio.CancelledError):
                 raise
             return
-        await self.tasks.finish(task_id, True, result={"image_id": image_id})
+        await self.tasks.finish(task_id, not failed, result={"image_id": image_id},
+                                message=f"import failed for stores: {', '.join(failed)}" if failed else "")
 
-    async def _fail(self, image_id: str, task_id: str, reason: str) -> None:
+    async def _fail(self, image_id: str, task_id: str, reason: str, targets: list[str]) -> None:
         log.info("import of image %s failed: %s", image_id, reason)
         await self.staging.delete(image_id)
-        await self.images.requeue(image_id, "importing", {TASK_PROPERTY: None, FAILED_PROPERTY: STORE_ID})
+        await self.images.requeue(image_id, "importing", {TASK_PROPERTY: None, replicate.IMPORTING: "",
+                                                          FAILED_PROPERTY: ",".join(targets)})
         await self.tasks.finish(task_id, False, message=f"Import of image {image_id} failed: {reason}")
 
     async def _room(self, owner: str | None) -> int:
@@ -281,13 +326,14 @@ class ImportService:
         return meta
 
     async def _store(self, image_id: str, owner: str | None, disk_format: str,
-                     container_format: str | None = None, extra: dict[str, str] | None = None) -> None:
+                     container_format: str | None = None, extra: dict[str, str] | None = None,
+                     store: str | None = None) -> None:
         staged = self.staging.path(image_id)
         prepared = await convert.prepare(staged, disk_format, self.target_format)
         try:
             f = await asyncio.to_thread(open, prepared.path, "rb")
             try:
-                stored = await self.images.store.write(image_id, self.staging.iter_file(f),
+                stored = await self.images.stores.file(store).write(image_id, self.staging.iter_file(f),
                                                        size_cap=await self._room(owner))
             except SizeLimitExceeded:
                 raise ImportFailed("the image data exceeds the size cap or the storage quota") from None
@@ -299,7 +345,7 @@ class ImportService:
         await self.staging.delete(image_id)
         await self.images.activate(image_id, "importing", stored, virtual_size=prepared.virtual_size,
                                    disk_format=prepared.disk_format, container_format=container_format,
-                                   extra={**(extra or {}), TASK_PROPERTY: None, FAILED_PROPERTY: None})
+                                   store=store, extra={**(extra or {}), TASK_PROPERTY: None})
 
     # --- legacy tasks -----------------------------------------------------------------------
 

@@ -58,6 +58,9 @@ class Image(Base):
     members: Mapped[list["ImageMember"]] = relationship(
         back_populates="image", cascade="all, delete-orphan", lazy="selectin",
         passive_deletes=True)
+    locations: Mapped[list["ImageLocation"]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True,
+        order_by="ImageLocation.position")
 
     __table_args__ = (
         Index("ix_images_owner", "owner"),
@@ -104,6 +107,42 @@ class ImageTag(Base):
     image: Mapped[Image] = relationship(back_populates="tags")
 
     __table_args__ = (Index("ix_image_tags_value", "value"),)
+
+
+class ImageLocation(Base):
+    """One place an image's data is kept (Image API v2 ``locations``), in list order (``position``).
+
+    ``store`` is the store id (a file store of ``[image] stores``, or ``web`` for http(s) URLs);
+    ``meta`` is the location's ``metadata`` object. Images stored before multistore have only
+    ``images.location``; :func:`kumo.image.store.registry.Stores.migrate` copies it here at start.
+    """
+
+    __tablename__ = "image_locations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(String(36), ForeignKey("images.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    store: Mapped[str] = mapped_column(String(64))
+    meta: Mapped[dict] = mapped_column(JSON, default=dict)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_image_locations_image", "image_id"),)
+
+
+class ImageCacheEntry(Base):
+    """An image in the node-local cache: ``state`` ``queued`` (waiting to be copied) or ``cached``.
+
+    ``size`` bytes; ``hits`` downloads served from the cache; times are UTC.
+    """
+
+    __tablename__ = "image_cache"
+
+    image_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    last_accessed: Mapped[datetime] = mapped_column(default=utcnow)
+    last_modified: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # --- sharing and tasks ---------------------------------------------------------------------------

@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable
-from typing import BinaryIO
-
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from kumo.common.api.errors import (ApiError, BadRequest, Conflict, Forbidden, NotFound,
                                     PayloadTooLarge)
 from kumo.common.auth.context import RequestContext
 from kumo.common.db import Database, new_id, utcnow
-from kumo.image import patch, policy, query, quota, schemas
+from kumo.image import data, patch, policy, query, quota, schemas
+from kumo.image.data import Source
 from kumo.image.formats import FormatInspector, FormatRejected
-from kumo.image.models import Image, ImageProperty, ImageTag
-from kumo.image.store import FileStore, SizeLimitExceeded, StoredData
+from kumo.image.models import Image, ImageLocation, ImageProperty, ImageTag
+from kumo.image.store import FileStore, SizeLimitExceeded, StoredData, Stores
 from kumo.image.views import image_view
 
 log = logging.getLogger(__name__)
@@ -48,19 +47,25 @@ async def _no_notify(event_type: str, payload: dict) -> None:
 
 
 class ImageService:
-    """Images in ``db`` with their data in ``store``; uploads larger than ``size_cap`` bytes are 413.
+    """Images in ``db`` with their data in ``store`` (one file store, or the node's :class:`Stores`);
+    uploads larger than ``size_cap`` bytes are 413.
 
     ``staging`` holds data staged for import (removed with the image);
     ``limits`` are the quotas. ``notify(event_type, payload)`` receives
     ``image.create``, ``image.update``, ``image.upload``, ``image.activate``
-    and ``image.delete`` with the image's view.
+    and ``image.delete`` with the image's view. ``on_delete`` callbacks (``async f(image_id)``)
+    run after an image is deleted (the cache drops its copy).
     """
 
-    def __init__(self, db: Database, store: FileStore, size_cap: int,
+    def __init__(self, db: Database, store: FileStore | Stores, size_cap: int,
                  notify: Notifier | None = None, staging: FileStore | None = None,
                  limits: quota.Limits | None = None):
         self.db = db
-        self.store = store
+        self.stores = store if isinstance(store, Stores) else Stores({"file": store})
+        self.store = self.stores.file(None)
+        self.on_delete: list[Callable[[str], Awaitable[None]]] = []
+        #: The node cache (:class:`kumo.image.cache.ImageCache`), set by the component.
+        self.cache = None
         self.staging = staging
         self.size_cap = size_cap
         self.limits = limits or quota.Limits()
@@ -69,11 +74,17 @@ class ImageService:
     async def start(self) -> None:
         """Create the schema and store; return images whose upload a crash interrupted to ``queued``."""
         await self.db.create_schema()
-        stale = self.store.prepare()
-        if stale:
-            async with self.db.session() as s:
+        stale = self.stores.prepare()
+        async with self.db.session() as s:
+            if stale:
                 await s.execute(update(Image).where(Image.id.in_(stale), Image.status == "saving")
                                 .values(status="queued", updated_at=utcnow()))
+            # images stored before image_locations existed: their one location becomes a row
+            legacy = (await s.scalars(select(Image).where(
+                Image.location.is_not(None), ~Image.locations.any()))).all()
+            for image in legacy:
+                image.locations.append(ImageLocation(
+                    url=image.location, store=self.stores.store_of_legacy(image.location), meta={}))
 
     # --- access (the rules live in kumo.image.policy) ------------------------------------------
 
@@ -102,6 +113,7 @@ class ImageService:
         image = Image(id=image_id, status="queued", owner=owner, created_at=now, updated_at=now, **base)
         image.properties = [ImageProperty(name=k, value=v) for k, v in extra.items()]
         image.tags = [ImageTag(value=t) for t in tags]
+        image.locations = []
         try:
             async with self.db.session() as s:
                 if await s.get(Image, image_id) is not None:
@@ -194,12 +206,17 @@ class ImageService:
                 raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
             view = image_view(image)
             await s.delete(image)
-        for store in (self.store, self.staging):
+        await self.stores.delete_all(image_id)
+        for hook in self.on_delete:
             try:
-                if store is not None:
-                    await store.delete(image_id)
-            except OSError:
-                log.exception("image %s deleted but its data file could not be removed", image_id)
+                await hook(image_id)
+            except Exception:
+                log.exception("cleanup after deleting image %s failed", image_id)
+        try:
+            if self.staging is not None:
+                await self.staging.delete(image_id)
+        except OSError:
+            log.exception("image %s deleted but its staged data could not be removed", image_id)
         view["status"] = "deleted"
         await self.notify("image.delete", view)
 
@@ -244,8 +261,9 @@ class ImageService:
     # --- data -------------------------------------------------------------------------------
 
     async def upload(self, ctx: RequestContext, image_id: str, chunks: AsyncIterable[bytes],
-                     declared_size: int | None = None) -> Image:
-        """Store the image data streamed as ``chunks``: queued -> saving -> active.
+                     declared_size: int | None = None, store: str | None = None) -> Image:
+        """Store the image data streamed as ``chunks`` in file store ``store`` (the default for
+        None; 400 for an unknown or read-only one): queued -> saving -> active.
 
         Computes size, md5 ``checksum``, sha512 ``os_hash_value`` and
         ``virtual_size``. 409 unless the image is queued, 400 without
@@ -254,6 +272,7 @@ class ImageService:
         meanwhile. On any failure the data is dropped and the image is queued
         again.
         """
+        store = self.stores.check_writable(store or self.stores.default)
         async with self.db.session() as s:
             image = await self._load(s, ctx, image_id)
             self.check_write(ctx, image, "upload_image")
@@ -272,25 +291,27 @@ class ImageService:
                 raise Conflict("Image status transition from saving to saving is not allowed")
         inspector = FormatInspector()
         try:
-            stored = await self.store.write(image_id, chunks, size_cap=cap, inspect=inspector.feed)
+            stored = await self.stores.file(store).write(image_id, chunks, size_cap=cap,
+                                                         inspect=inspector.feed)
             try:
                 inspector.check(disk_format)
             except FormatRejected as e:
-                await self.store.delete(image_id)
+                await self.stores.file(store).delete(image_id)
                 raise BadRequest(str(e)) from None
         except BaseException as e:
             await self.requeue(image_id, "saving")
             if isinstance(e, SizeLimitExceeded):
                 raise PayloadTooLarge("The provided image is too large.") from None
             raise
-        return await self.activate(image_id, "saving", stored,
+        return await self.activate(image_id, "saving", stored, store=store,
                                    virtual_size=inspector.virtual_size(disk_format, stored.size))
 
     async def activate(self, image_id: str, from_status: str, stored: StoredData, *,
                        virtual_size: int | None, disk_format: str | None = None,
-                       container_format: str | None = None,
+                       container_format: str | None = None, store: str | None = None,
                        extra: dict[str, str | None] | None = None) -> Image:
-        """Record stored data and make the image ``active`` (from ``from_status`` only).
+        """Record data stored in file store ``store`` (the default for None) and make the image
+        ``active`` (from ``from_status`` only).
 
         ``disk_format``/``container_format`` replace the formats (after a
         conversion, or copied from a source image); ``extra``
@@ -314,8 +335,10 @@ class ImageService:
                                "The image may have been deleted during the upload.")
                 image = await s.get(Image, image_id, populate_existing=True)
                 self.change_extra(image, extra or {})
+                image.locations = [ImageLocation(url=stored.location, meta={}, position=0,
+                                                 store=store or self.stores.default)]
         except BaseException:
-            await self.store.delete(image_id)
+            await self.stores.delete_all(image_id)
             await self.requeue(image_id, from_status)
             raise
         view = image_view(image)
@@ -338,18 +361,22 @@ class ImageService:
         except Exception:
             log.exception("could not return image %s to queued after a failed upload", image_id)
 
-    async def open_data(self, ctx: RequestContext, image_id: str) -> tuple[Image, BinaryIO | None]:
-        """The image and its opened data file (None when it has no data yet: 204 for the API).
+    async def open_data(self, ctx: RequestContext, image_id: str) -> tuple[Image, Source | None]:
+        """The image and a :class:`kumo.image.data.Source` of its data (None when it has no data
+        yet: 204 for the API): the node cache's copy when there is one, else its locations.
 
-        403 for a deactivated image unless admin; 404 if the store lost the data.
+        403 for a deactivated image unless admin; 404 if no store has the data.
         """
         async with self.db.session() as s:
             image = await self._load(s, ctx, image_id)
         policy.check_download(ctx, image)
         if image.status not in ("active", "deactivated"):
             return image, None
+        if self.cache is not None:
+            cached = await self.cache.source(image_id)
+            if cached is not None:
+                return image, cached
         try:
-            return image, await self.store.open(image_id)
-        except FileNotFoundError:
+            return image, await data.open_image(self.stores, image)
+        except data.DataMissing:
             raise NotFound(f"Image {image_id} data could not be found in the store.") from None
-

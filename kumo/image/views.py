@@ -3,12 +3,13 @@
 Base properties are always present (``null`` when unset); extra properties
 follow at the top level; ``self``, ``file`` and ``schema`` are relative URLs;
 timestamps are ISO 8601 UTC with a ``Z``. An image with data names its store
-(``"stores": "file"``, as glance with one store). Also the member ("Image
+(``"stores": "file1,file2"``). Also the member ("Image
 members") and task ("Tasks") representations.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from kumo.common.db import isotime
 from kumo.image.models import Image, ImageMember, ImageTask
@@ -16,8 +17,12 @@ from kumo.image.models import Image, ImageMember, ImageTask
 STORE_ID = "file"
 
 
-def image_view(image: Image) -> dict:
-    """``{"id": ..., "name": ..., "status": ..., ...}`` for one image."""
+def image_view(image: Image, order: Callable[[set], list] | None = None, locations: bool = False) -> dict:
+    """``{"id": ..., "name": ..., "status": ..., ...}`` for one image.
+
+    ``stores`` (images with data) lists its store ids, comma-separated, in ``order`` (by id
+    without one); ``locations`` adds ``[{"url", "metadata"}]`` (glance's show_multiple_locations).
+    """
     body = dict(image.extra)
     body.update({
         "id": image.id,
@@ -43,8 +48,11 @@ def image_view(image: Image) -> dict:
         "file": f"/v2/images/{image.id}/file",
         "schema": "/v2/schemas/image",
     })
-    if image.status in ("active", "deactivated") and image.location:
-        body["stores"] = STORE_ID
+    if image.status in ("active", "deactivated") and image.locations:
+        names = {loc.store for loc in image.locations}
+        body["stores"] = ",".join(order(names) if order else sorted(names))
+    if locations:
+        body["locations"] = [{"url": loc.url, "metadata": dict(loc.meta or {})} for loc in image.locations]
     return body
 
 

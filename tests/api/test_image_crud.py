@@ -13,7 +13,7 @@ from tests.fakes import PROJECTS
 BASE_FIELDS = {"id", "name", "status", "visibility", "protected", "os_hidden", "checksum",
                "os_hash_algo", "os_hash_value", "owner", "size", "virtual_size", "min_ram",
                "min_disk", "disk_format", "container_format", "created_at", "updated_at",
-               "tags", "self", "file", "schema"}
+               "tags", "self", "file", "schema", "locations"}  # [image] show_multiple_locations
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 

@@ -77,12 +77,15 @@ async def finished(client, image_id: str) -> dict:
 async def test_info_documents(env):
     client, _ = env
     r = await client.post("/v2/images", json={"name": "h"})
-    assert r.headers["openstack-image-import-methods"] == "glance-direct,web-download,glance-download"
+    assert r.headers["openstack-image-import-methods"] == "glance-direct,web-download,glance-download,copy-image"
     r = await client.get("/v2/info/import")
     assert r.status_code == 200
-    assert r.json()["import-methods"]["value"] == ["glance-direct", "web-download", "glance-download"]
+    assert r.json()["import-methods"]["value"] == ["glance-direct", "web-download", "glance-download", "copy-image"]
     r = await client.get("/v2/info/stores")
-    assert r.json() == {"stores": [{"id": "file", "description": "Local file store", "default": True}]}
+    stores = r.json()["stores"]
+    assert [(s["id"], s.get("default", False), s["weight"]) for s in stores] == [
+        ("file1", True, 100), ("file2", False, 50), ("web", False, 0)]
+    assert stores[2]["read-only"] == "true"
     img = await create(client, name="u")
     await upload(client, img["id"], b"x" * 3000)
     usage = (await client.get("/v2/info/usage")).json()["usage"]
@@ -104,10 +107,11 @@ async def test_glance_direct_with_conversion_and_task(env, settings, tmp_path):
     assert r.status_code == 202, r.text
     request_id = r.headers["x-openstack-request-id"]
     shown = await finished(client, img["id"])
-    assert shown["status"] == "active" and shown["stores"] == "file"
+    assert shown["status"] == "active" and shown["stores"] == "file1"
     assert shown["disk_format"] == "qcow2"  # [image] import_target_format
     assert shown["virtual_size"] == len(data)
-    assert "os_glance_import_task" not in shown and "os_glance_failed_import" not in shown
+    assert "os_glance_import_task" not in shown and shown["os_glance_failed_import"] == ""
+    assert shown["os_glance_importing_to_stores"] == ""
     stored = (await client.get(f"/v2/images/{img['id']}/file")).content
     assert stored[:4] == b"QFI\xfb" and shown["size"] == len(stored)
     assert shown["checksum"] == hashlib.md5(stored).hexdigest()
@@ -151,7 +155,7 @@ async def test_web_download_failure_requeues_and_leaves_nothing(env, settings, w
     for img, reason in ((missing, "404"), (backed, "backing file")):
         shown = await finished(client, img["id"])
         assert shown["status"] == "queued" and shown["size"] is None and shown["checksum"] is None
-        assert shown["os_glance_failed_import"] == "file"
+        assert shown["os_glance_failed_import"] == "file1"
         task = (await client.get(f"/v2/images/{img['id']}/tasks")).json()["tasks"][0]
         assert task["status"] == "failure" and reason in task["message"]
     assert files_under(settings.image_staging) == [] and files_under(settings.image_store) == []
@@ -163,7 +167,7 @@ async def test_web_download_failure_requeues_and_leaves_nothing(env, settings, w
     assert r.status_code == 200
     assert (await start_import(client, missing["id"], "web-download", uri=web.url("/nope"))).status_code == 202
     shown = await finished(client, missing["id"])
-    assert shown["status"] == "active" and "os_glance_failed_import" not in shown
+    assert shown["status"] == "active" and shown["os_glance_failed_import"] == ""
 
 
 @pytest.mark.parametrize("extra,status", [
@@ -183,7 +187,8 @@ async def test_import_errors(env):
     client, _ = env
     img = await create(client, name="e")
     assert (await start_import(client, img["id"], "glance-direct")).status_code == 409  # nothing staged
-    assert (await start_import(client, img["id"], "copy-image")).status_code == 400
+    assert (await start_import(client, img["id"], "copy-image")).status_code == 403  # admins only
+    assert (await start_import(client, img["id"], "no-such-method")).status_code == 400
     r = await client.post(f"/v2/images/{img['id']}/import", json={"method": "glance-direct"})
     assert r.status_code == 400
     r = await client.post(f"/v2/images/{img['id']}/import",

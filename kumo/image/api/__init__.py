@@ -17,13 +17,14 @@ from kumo.common.api import create_app
 from kumo.common.db import Database
 from kumo.common.runtime import Component, Runtime
 from kumo.image import quota
-from kumo.image.api import discovery, errors, images, imports, members, metadefs
+from kumo.image.api import discovery, errors, images, imports, members, metadefs, stores
+from kumo.image.cache import ImageCache
 from kumo.image.imports import ImportService
 from kumo.image.members import MemberService
 from kumo.image.metadefs import MetadefService
 from kumo.image.models import Base
 from kumo.image.service import ImageService
-from kumo.image.store import FileStore
+from kumo.image.store import FileStore, Stores
 from kumo.image.tasks import TaskService
 
 
@@ -31,7 +32,7 @@ def component(rt: Runtime) -> Component:
     """The image API component for ``rt`` (name ``image-api``)."""
     settings = rt.settings
     db = Database(settings.database_url("image"), Base.metadata)
-    store = FileStore(settings.image_store)
+    store = Stores.from_settings(settings)
     cfg = settings.image
     limits = quota.Limits.from_settings(cfg)
     service = ImageService(db, store, cfg.image_size_cap, notify=rt.bus.notify,
@@ -43,13 +44,18 @@ def component(rt: Runtime) -> Component:
                              download_timeout=cfg.web_download_timeout,
                              http=rt.service_auth.http)
     catalog = MetadefService(db)
+    cache = ImageCache(service, FileStore(settings.image_cache_dir)) if cfg.image_cache else None
+    if cache is not None:
+        service.cache = cache
+        service.on_delete.append(cache.forget)
     app = create_app(style="glance", routes=[*discovery.routes, *images.routes, *members.routes,
-                                             *imports.routes, *metadefs.routes],
+                                             *imports.routes, *stores.routes, *metadefs.routes],
                      validator=rt.validator, public=discovery.is_public,
                      state={"images": service, "members": MemberService(db, limits.members),
-                            "tasks": tasks, "imports": importer, "metadefs": catalog,
+                            "tasks": tasks, "imports": importer, "metadefs": catalog, "cache": cache,
                             "settings": settings})
     errors.install(app)
     return Component(name="image-api", app=app, port=settings.image.port,
-                     starters=[service.start, importer.start, catalog.start],
-                     stoppers=[importer.stop, db.close])
+                     starters=[service.start, importer.start, catalog.start,
+                               *([cache.start] if cache else [])],
+                     stoppers=[importer.stop, *([cache.stop] if cache else []), db.close])

@@ -7,6 +7,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from kumo.common.api.body import parse_int
 from kumo.common.api.errors import BadRequest, UnsupportedMediaType
+from kumo.image.views import image_view
 
 
 def media_type(request: Request) -> str:
@@ -35,3 +36,16 @@ async def receive_data(request: Request, consume: Callable[..., Awaitable[object
         await consume(request.stream(), declared_size(request))
     except ClientDisconnect:
         raise BadRequest("The client disconnected before the image data was complete.") from None
+
+
+def view(request: Request, image) -> dict:
+    """The image as this API shows it: stores in weight order, ``locations`` when
+    ``[image] show_multiple_locations``."""
+    state = request.app.state
+    return image_view(image, order=state.images.stores.ordered,
+                      locations=state.settings.image.show_multiple_locations)
+
+
+def store_header(request: Request) -> str | None:
+    """The store a client names for its data (``X-Image-Meta-Store``), None for the default."""
+    return request.headers.get("x-image-meta-store") or None

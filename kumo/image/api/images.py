@@ -17,7 +17,6 @@ Errors are glance's plain-text bodies (see :mod:`kumo.image.service` for which s
 """
 from __future__ import annotations
 
-import os
 import re
 from urllib.parse import urlencode
 
@@ -32,7 +31,6 @@ from kumo.image import patch, query
 from kumo.image.api import common
 from kumo.image.api.common import receive_data
 from kumo.image.service import ImageService
-from kumo.image.views import image_view
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -52,7 +50,7 @@ async def create_image(request: Request) -> JSONResponse:
     methods = request.app.state.imports.methods
     if methods:  # as glance: clients learn here that they may stage and import
         headers["OpenStack-image-import-methods"] = ",".join(methods)
-    return JSONResponse(image_view(image), status_code=201, headers=headers)
+    return JSONResponse(common.view(request, image), status_code=201, headers=headers)
 
 
 async def list_images(request: Request) -> JSONResponse:
@@ -61,7 +59,7 @@ async def list_images(request: Request) -> JSONResponse:
     q = query.parse(params)
     images, more = await _svc(request).list(ctx, q)
     rest = [(k, v) for k, v in params if k != "marker"]
-    body = {"images": [image_view(i) for i in images],
+    body = {"images": [common.view(request, i) for i in images],
             "first": "/v2/images" + (f"?{urlencode(rest)}" if rest else ""),
             "schema": "/v2/schemas/images"}
     if more and images:
@@ -71,7 +69,7 @@ async def list_images(request: Request) -> JSONResponse:
 
 async def show_image(request: Request) -> JSONResponse:
     image = await _svc(request).get(context(request), request.path_params["image_id"])
-    return JSONResponse(image_view(image))
+    return JSONResponse(common.view(request, image))
 
 
 async def update_image(request: Request) -> JSONResponse:
@@ -83,7 +81,7 @@ async def update_image(request: Request) -> JSONResponse:
             headers={"Accept-Patch": ", ".join(patch.MEDIA_TYPES)})
     changes = patch.parse(await json_body(request), media_type)
     image = await _svc(request).update(ctx, request.path_params["image_id"], changes)
-    return JSONResponse(image_view(image))
+    return JSONResponse(common.view(request, image))
 
 
 async def empty_image_id(request: Request) -> Response:
@@ -98,7 +96,8 @@ async def delete_image(request: Request) -> Response:
 
 async def upload_data(request: Request) -> Response:
     ctx, image_id = context(request), request.path_params["image_id"]
-    await receive_data(request, lambda chunks, size: _svc(request).upload(ctx, image_id, chunks, size))
+    store = common.store_header(request)
+    await receive_data(request, lambda chunks, size: _svc(request).upload(ctx, image_id, chunks, size, store))
     return Response(status_code=204)
 
 
@@ -125,14 +124,14 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 async def download_data(request: Request) -> Response:
     svc = _svc(request)
-    image, f = await svc.open_data(context(request), request.path_params["image_id"])
-    if f is None:
+    image, source = await svc.open_data(context(request), request.path_params["image_id"])
+    if source is None:
         return Response(status_code=204)
     try:
-        size = os.fstat(f.fileno()).st_size
-        wanted = _byte_range(request.headers.get("range"), size)
+        size = source.size
+        wanted = _byte_range(request.headers.get("range"), size) if size is not None else None
     except BaseException:
-        f.close()
+        source.close()
         raise
     headers = {"Content-Type": "application/octet-stream"}
     if wanted is None:
@@ -142,11 +141,20 @@ async def download_data(request: Request) -> Response:
     else:
         (start, length), status = wanted, 206
         headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
-    headers["Content-Length"] = str(length)
+    if length is not None:
+        headers["Content-Length"] = str(length)
     if request.method == "HEAD":
-        f.close()
+        source.close()
         return Response(status_code=status, headers=headers)
-    return StreamingResponse(svc.store.iter_file(f, start, length), status_code=status, headers=headers)
+    return StreamingResponse(_closing(source, start, length), status_code=status, headers=headers)
+
+
+async def _closing(source, start: int, length: int | None):
+    try:
+        async for chunk in source.chunks(start, length):
+            yield chunk
+    finally:
+        source.close()
 
 
 async def add_tag(request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""Routes of Image API v2 "Interoperable image import", "Tasks", "Stores" info and "Quota usage".
+"""Routes of Image API v2 "Interoperable image import", "Tasks" and "Quota usage".
 
 | route | success |
 |---|---|
@@ -9,7 +9,6 @@
 | ``GET /v2/tasks`` (admin; ``type``, ``status``, ``limit``, ``marker``) | 200 ``{"tasks", "first", "schema", "next"?}`` |
 | ``GET /v2/tasks/{id}`` (admin) | 200 task |
 | ``GET /v2/info/import`` | 200 ``{"import-methods": {"description", "type": "array", "value": [...]}}`` |
-| ``GET /v2/info/stores`` | 200 ``{"stores": [{"id": "file", "description", "default": true}]}`` |
 | ``GET /v2/info/usage`` | 200 ``{"usage": {"image_size_total": {"limit", "usage"}, ...}}`` (MiB, counts) |
 
 See :mod:`kumo.image.imports` and :mod:`kumo.image.tasks` for errors.
@@ -27,7 +26,7 @@ from kumo.common.api.body import json_body
 from kumo.image.api.common import receive_data
 from kumo.image.imports import ImportService
 from kumo.image.tasks import TaskService
-from kumo.image.views import STORE_ID, task_view
+from kumo.image.views import task_view
 
 
 def _imports(request: Request) -> ImportService:
@@ -81,10 +80,6 @@ async def import_info(request: Request) -> JSONResponse:
         "description": "Import methods available.", "type": "array", "value": _imports(request).methods}})
 
 
-async def stores_info(request: Request) -> JSONResponse:
-    return JSONResponse({"stores": [{"id": STORE_ID, "description": "Local file store", "default": True}]})
-
-
 async def usage_info(request: Request) -> JSONResponse:
     return JSONResponse(await request.app.state.images.usage(context(request)))
 
@@ -97,6 +92,5 @@ routes = [
     Route("/v2/tasks", list_tasks, methods=["GET"]),
     Route("/v2/tasks/{task_id}", show_task, methods=["GET"]),
     Route("/v2/info/import", import_info, methods=["GET"]),
-    Route("/v2/info/stores", stores_info, methods=["GET"]),
     Route("/v2/info/usage", usage_info, methods=["GET"]),
 ]
