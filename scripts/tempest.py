@@ -132,7 +132,7 @@ IMAGE_FEATURES = {
     "api_v2": True,
     "import_image": True,            # kumo.image.imports
     "os_glance_reserved": True,      # kumo.image.schemas refuses os_glance*
-    "manage_locations": False,
+    "manage_locations": True,        # kumo.image.locations ([image] show_multiple_locations)
     "image_conversion": True,        # imports convert to [image] import_target_format
     # kumo.image.formats refuses qcow2/vmdk/vdi/vhd/vhdx data without its format's header, but
     # data with no header is legitimate raw/ami/ari/aki/iso/ploop data and is accepted. tempest
@@ -143,7 +143,7 @@ IMAGE_FEATURES = {
     # manifest of bad images this flag would have to be true, kumo refuses them on upload).
     "image_format_enforcement": False,
     "do_secure_hash": True,          # sha512 os_hash_value on upload
-    "http_store_enabled": False,
+    "http_store_enabled": True,      # kumo.image.store.http (read-only "web" store)
     "store_weight_enabled": True,    # [image] store_weights (file1 100 > file2 50), /v2/info/stores
 }
 

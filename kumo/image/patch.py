@@ -39,6 +39,8 @@ class Change:
     op: str
     key: str
     value: Any = None
+    #: ``/locations/<index>`` operations: the index (``-`` = the end), else None.
+    index: str | None = None
 
 
 def _decode_path(path: Any) -> str:
@@ -83,10 +85,13 @@ def parse(body: Any, media_type: str = V2_1) -> list[Change]:
         if not isinstance(item, dict):
             raise BadRequest("Operations must be JSON objects.")
         op, path = read_op(item)
+        index = None
+        if isinstance(path, str) and path.startswith("/locations/") and path.count("/") == 2:
+            path, index = "/locations", path.rsplit("/", 1)[1]
         key = _decode_path(path)
         if op != "remove" and "value" not in item:
             raise BadRequest("Operation \"%s\" requires a member named \"value\"." % op)
-        changes.append(Change(op, key, item.get("value")))
+        changes.append(Change(op, key, item.get("value"), index))
     return changes
 
 

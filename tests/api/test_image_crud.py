@@ -28,9 +28,9 @@ async def test_version_discovery_without_token(mount):
     assert r.status_code == 300
     versions = r.json()["versions"]
     ids = [v["id"] for v in versions]
-    assert "v2.0" in ids and "v2.16" in ids
+    assert "v2.0" in ids and "v2.17" in ids
     current = [v for v in versions if v["status"] == "CURRENT"]
-    assert [v["id"] for v in current] == ["v2.16"]
+    assert [v["id"] for v in current] == ["v2.17"]
     assert current[0]["links"] == [{"rel": "self", "href": "http://127.0.0.1:9292/v2/"}]
     r = await client.get("/versions")
     assert r.status_code == 200 and r.json()["versions"] == versions

@@ -19,6 +19,7 @@ from kumo.common.runtime import Component, Runtime
 from kumo.image import quota
 from kumo.image.api import discovery, errors, images, imports, members, metadefs, stores
 from kumo.image.cache import ImageCache
+from kumo.image.locations import LocationService
 from kumo.image.imports import ImportService
 from kumo.image.members import MemberService
 from kumo.image.metadefs import MetadefService
@@ -44,6 +45,7 @@ def component(rt: Runtime) -> Component:
                              download_timeout=cfg.web_download_timeout,
                              http=rt.service_auth.http)
     catalog = MetadefService(db)
+    locations = LocationService(service, tasks)
     cache = ImageCache(service, FileStore(settings.image_cache_dir)) if cfg.image_cache else None
     if cache is not None:
         service.cache = cache
@@ -53,9 +55,10 @@ def component(rt: Runtime) -> Component:
                      validator=rt.validator, public=discovery.is_public,
                      state={"images": service, "members": MemberService(db, limits.members),
                             "tasks": tasks, "imports": importer, "metadefs": catalog, "cache": cache,
+                            "locations": locations,
                             "settings": settings})
     errors.install(app)
     return Component(name="image-api", app=app, port=settings.image.port,
                      starters=[service.start, importer.start, catalog.start,
                                *([cache.start] if cache else [])],
-                     stoppers=[importer.stop, *([cache.stop] if cache else []), db.close])
+                     stoppers=[importer.stop, locations.stop, *([cache.stop] if cache else []), db.close])

@@ -1,6 +1,6 @@
 """Version discovery, schemas and discovery info of the Image API.
 
-- ``GET /`` -> 300 and ``GET /versions`` -> 200, body ``{"versions": [{"id": "v2.16",
+- ``GET /`` -> 300 and ``GET /versions`` -> 200, body ``{"versions": [{"id": "v2.17",
   "status": "CURRENT", "links": [{"rel": "self", "href": "http://host:9292/v2/"}]}, ...]}``
   (Image API v2 "Versions"); no token needed.
 - ``GET /v2/schemas/{image,images,member,members,task,tasks}`` -> 200, JSON schema
@@ -18,7 +18,7 @@ from kumo.common.api.versions import base_url, link
 from kumo.image import schemas
 
 #: Minor versions of the v2 API, newest first; the newest is CURRENT.
-MINOR_VERSIONS = tuple(range(16, -1, -1))
+MINOR_VERSIONS = tuple(range(17, -1, -1))
 
 
 def versions_body(request: Request) -> dict:

@@ -80,8 +80,26 @@ async def update_image(request: Request) -> JSONResponse:
             f"Unsupported Content-Type: use {patch.MEDIA_TYPES[0]}",
             headers={"Accept-Patch": ", ".join(patch.MEDIA_TYPES)})
     changes = patch.parse(await json_body(request), media_type)
-    image = await _svc(request).update(ctx, request.path_params["image_id"], changes)
+    image_id = request.path_params["image_id"]
+    located = [c for c in changes if c.key == "locations"]
+    if located:  # kumo.image.locations
+        await request.app.state.locations.patch(ctx, image_id, located)
+    rest = [c for c in changes if c.key != "locations"]
+    image = await (_svc(request).update(ctx, image_id, rest) if rest or not located
+                   else _svc(request).get(ctx, image_id))
     return JSONResponse(common.view(request, image))
+
+
+async def add_location(request: Request) -> Response:
+    """``POST /v2/images/{id}/locations`` (v2.17): 202, see :mod:`kumo.image.locations`."""
+    await request.app.state.locations.add(context(request), request.path_params["image_id"],
+                                          await json_body(request))
+    return Response(status_code=202)
+
+
+async def list_locations(request: Request) -> JSONResponse:
+    """``GET /v2/images/{id}/locations`` (v2.17, service role): ``[{"url", "metadata"}]``."""
+    return JSONResponse(await request.app.state.locations.list(context(request), request.path_params["image_id"]))
 
 
 async def empty_image_id(request: Request) -> Response:
@@ -187,6 +205,8 @@ routes = [
     Route("/v2/images/{image_id}", show_image, methods=["GET"]),
     Route("/v2/images/{image_id}", update_image, methods=["PATCH"]),
     Route("/v2/images/{image_id}", delete_image, methods=["DELETE"]),
+    Route("/v2/images/{image_id}/locations", add_location, methods=["POST"]),
+    Route("/v2/images/{image_id}/locations", list_locations, methods=["GET"]),
     Route("/v2/images/{image_id}/file", upload_data, methods=["PUT"]),
     Route("/v2/images/{image_id}/file", download_data, methods=["GET"]),
     Route("/v2/images/{image_id}/tags/{tag}", add_tag, methods=["PUT"]),
