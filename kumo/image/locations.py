@@ -68,7 +68,10 @@ def _location(value: object) -> tuple[str, dict, dict]:
     meta = value.get("metadata", {})
     if not isinstance(meta, dict) or set(value) - {"url", "metadata", "validation_data"}:
         raise BadRequest("Invalid location: 'metadata' must be an object.")
-    return value["url"], meta, _validation(value.get("validation_data"))
+    raw = value.get("validation_data") or {}
+    if not isinstance(raw, dict):
+        raise BadRequest("validation_data must be an object.")
+    return value["url"], meta, raw
 
 
 class LocationService:
@@ -117,15 +120,14 @@ class LocationService:
                 raise Conflict(f"Locations cannot be added to an image in status {image.status}.")
             if any(loc.url == url for loc in image.locations):
                 raise Conflict(f"The location {url} is already present.")
-            fields = (("checksum", "checksum"), ("os_hash_algo", "os_hash_algo"),
-                      ("os_hash_value", "os_hash_value"))
-            for key, attr in fields:
-                have = getattr(image, attr)
-                if key in check and have is not None and have != check[key]:
-                    raise Conflict(f"The location's {key} does not match the image's.")
-            for key, attr in fields:
-                if key in check and getattr(image, attr) is None:
-                    setattr(image, attr, check[key])
+            fields = ("checksum", "os_hash_algo", "os_hash_value")
+            if any(getattr(image, key) is not None for key in fields):
+                for key in fields:
+                    if key in check and getattr(image, key) != check[key]:
+                        raise Conflict(f"The location's {key} does not match the image's.")
+            else:
+                for key, v in _validation(check).items():
+                    setattr(image, key, v)
             locs = list(image.locations)
             pos = len(locs) if index in (None, "-") else _index(index, len(locs) + 1)
             locs.insert(pos, ImageLocation(url=url, store=store, meta=meta))

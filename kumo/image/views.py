@@ -48,7 +48,7 @@ def image_view(image: Image, order: Callable[[set], list] | None = None, locatio
         "file": f"/v2/images/{image.id}/file",
         "schema": "/v2/schemas/image",
     })
-    if image.status in ("active", "deactivated") and image.locations:
+    if image.locations:
         names = {loc.store for loc in image.locations}
         body["stores"] = ",".join(order(names) if order else sorted(names))
     if locations:
