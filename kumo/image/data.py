@@ -103,18 +103,3 @@ async def open_image(stores: Stores, image: Image) -> Source:
             except FileNotFoundError:
                 continue
     raise DataMissing(f"Image {image.id} data could not be found in any store.")
-
-
-async def read_all(source: Source, sink: Callable[[bytes], Awaitable[None] | None]) -> None:
-    """Feed every chunk of ``source`` to ``sink`` and close it (FetchError for a failing URL)."""
-    try:
-        async for chunk in source.chunks():
-            r = sink(chunk)
-            if r is not None:
-                await r
-    finally:
-        source.close()
-
-
-__all__ = ["DataMissing", "FetchError", "FileSource", "HttpSource", "Source", "open_file",
-           "open_image", "read_all"]

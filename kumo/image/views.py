@@ -14,7 +14,6 @@ from collections.abc import Callable
 from kumo.common.db import isotime
 from kumo.image.models import Image, ImageMember, ImageTask
 
-STORE_ID = "file"
 
 
 def image_view(image: Image, order: Callable[[set], list] | None = None, locations: bool = False) -> dict:
