@@ -220,12 +220,21 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Sett
     return Settings.model_validate(data)
 
 
-def dump_toml(settings: Settings) -> str:
-    """Render settings as TOML (str/int/float/bool values, lists and dicts of them)."""
+def dump_toml(settings: Settings, *, changed_only: bool = False) -> str:
+    """Render settings as TOML (str/int/float/bool values, lists and dicts of them).
+
+    ``changed_only`` leaves out every value equal to its default (and sections
+    with nothing left), so a written settings file does not freeze today's
+    defaults: a later kumo's new defaults still apply to it.
+    """
     lines: list[str] = []
     for section, model in settings:
+        defaults = type(model)() if changed_only else None
+        items = [(k, v) for k, v in model if defaults is None or getattr(defaults, k) != v]
+        if changed_only and not items:
+            continue
         lines.append(f"[{section}]")
-        for key, value in model:
+        for key, value in items:
             lines.append(f"{key} = {_toml_value(value)}")
         lines.append("")
     return "\n".join(lines)

@@ -31,7 +31,7 @@ def ensure_settings(config_file: str) -> config.Settings:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(config.dump_toml(settings))
+            f.write(config.dump_toml(settings, changed_only=True))
     return config.load(str(path))
 
 

@@ -38,6 +38,18 @@ def test_settings_roundtrip_through_toml(tmp_path):
     assert again == s
 
 
+def test_changed_only_toml_keeps_just_the_changes(tmp_path):
+    s = config.load("/nonexistent", environ={})
+    s.service_user.password = "secret"
+    s.compute.driver = "fake"
+    text = config.dump_toml(s, changed_only=True)
+    assert 'password = "secret"' in text and 'driver = "fake"' in text
+    assert "[image]" not in text and "port =" not in text
+    path = tmp_path / "k.toml"
+    path.write_text(text)
+    assert config.load(str(path), environ={}) == s
+
+
 @pytest.mark.parametrize("style,status,key", [
     ("nova", 404, "itemNotFound"), ("nova", 400, "badRequest"), ("nova", 409, "conflictingRequest"),
     ("keystone", 401, "error"), ("neutron", 404, "NeutronError"),
