@@ -253,6 +253,7 @@ password = "bench-service-secret"
 
 [identity]
 port = {self.port}
+admin_port = 0
 """)
         _run([sys.executable, "-m", "kumo.cli.main", "bootstrap", "--config", self.conf,
               "--admin-password", ADMIN_PASSWORD], env=self._env(), cwd=ROOT)
