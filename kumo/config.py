@@ -84,6 +84,10 @@ class ImageSettings(BaseModel):
     image_size_cap: int = 1099511627776
     #: Where interoperable import stages data (glance's staging store); default <state>/image-staging.
     staging_dir: str = ""
+    #: Port of the second image API worker (``image-api-remote``, catalog type ``image_remote``;
+    #: 0 = none) and this worker's URL as the other reaches it (default http://PUBLIC_HOST:PORT).
+    remote_port: int = 9293
+    worker_self_reference_url: str = ""
     #: Per-image limits (glance's names and defaults); past them the API answers 413.
     image_property_quota: int = 128
     image_tag_quota: int = 128

@@ -326,7 +326,9 @@ def write_config(facts: dict, run_validation: bool) -> Path:
                      "http_image": facts["http_image"], "http_qcow2_image": facts["http_image"],
                      "disk_formats": ",".join(IMAGE_DISK_FORMATS),
                      "container_formats": ",".join(IMAGE_CONTAINER_FORMATS),
-                     "image_caching_enabled": "true"}  # kumo.image.cache (/v2/cache)
+                     "image_caching_enabled": "true",  # kumo.image.cache (/v2/cache)
+                     # the second image worker (kumo.image.workers, [image] remote_port)
+                     "alternate_image_endpoint": "image_remote"}
     conf["image-feature-enabled"] = _flags(IMAGE_FEATURES)
     conf["network"] = {
         "region": facts["region"], "endpoint_type": "publicURL",

@@ -24,6 +24,7 @@ log = logging.getLogger("kumo.supervisor")
 COMPONENTS: dict[str, str] = {
     "identity-api": "kumo.identity.api:component",
     "image-api": "kumo.image.api:component",
+    "image-api-remote": "kumo.image.api:remote_component",  # the second image worker ([image] remote_port)
     "network-api": "kumo.network.api:component",
     "compute-api": "kumo.compute.api:component",
     "metadata-api": "kumo.compute.metadata:component",
@@ -33,7 +34,8 @@ COMPONENTS: dict[str, str] = {
 }
 
 #: Components whose ``app`` is an HTTP API (name -> settings section of its port).
-API_SECTIONS = {"identity-api": "identity", "image-api": "image", "network-api": "network",
+API_SECTIONS = {"identity-api": "identity", "image-api": "image", "image-api-remote": "image",
+                "network-api": "network",
                 "compute-api": "compute", "metadata-api": "metadata"}
 
 
@@ -87,7 +89,7 @@ async def run(settings: Settings, names: list[str]) -> None:
             comp = load(name)(rt)
             await comp.start()
             started.append(comp)
-            for port in [comp.port, *comp.extra_ports]:  # extra_ports: e.g. identity's admin port
+            for port in [p for p in [comp.port, *comp.extra_ports] if p]:  # extra_ports: e.g. identity's admin port
                 cfg = uvicorn.Config(comp.app, host=settings.common.bind_host, port=port,
                                      log_level="warning", lifespan="off", access_log=False)
                 server = _Server(cfg)

@@ -76,6 +76,13 @@ async def release_host(settings: config.Settings) -> list[str]:
     return removed
 
 
+def extra_endpoints(settings: config.Settings) -> dict[str, str]:
+    """Catalog entries beyond the standard services: ``image_remote``, the second image worker
+    (``[image] remote_port``, tempest's ``alternate_image_endpoint``), when it runs."""
+    port = settings.image.remote_port
+    return {"image_remote": f"http://{settings.common.public_host}:{port}"} if port else {}
+
+
 def up(config_file: str | None, image: str | None = None, demo_data: bool = True) -> int:
     """Run every step; returns the process exit code (0 when the cloud is up)."""
     if os.geteuid() != 0:
@@ -102,7 +109,7 @@ def up(config_file: str | None, image: str | None = None, demo_data: bool = True
         from kumo.identity.bootstrap import bootstrap
         asyncio.run(bootstrap(settings, admin_password=passwords["admin"],
                               service_password=settings.service_user.password,
-                              region=settings.common.region))
+                              region=settings.common.region, endpoints=extra_endpoints(settings)))
         progress.advance(task)
 
         step("starting services")

@@ -10,7 +10,8 @@
   ``x-image-cache-clear-target``: ``cache``, ``queue`` or both when absent; 400 otherwise).
 - :meth:`ImageCache.source`: the cached copy of an image for a download (counts a hit).
 
-Only admins manage the cache (403, glance's ``manage_image_cache``). Deleting an image drops
+Each image API worker has its own cache: its entries live in ``db`` (a worker-local database;
+by default the image database) and its files in ``store``. Only admins manage the cache (403, glance's ``manage_image_cache``). Deleting an image drops
 its cached copy.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy import delete, select
 
 from kumo.common.api.errors import BadRequest, NotFound
 from kumo.common.auth.context import RequestContext
-from kumo.common.db import utcnow
+from kumo.common.db import Database, utcnow
 from kumo.image import data, policy
 from kumo.image.models import Image, ImageCacheEntry
 from kumo.image.store import FileStore, SizeLimitExceeded
@@ -33,16 +34,20 @@ TARGETS = ("cache", "queue")
 
 
 class ImageCache:
-    """The cache of the images of ``images`` (an ImageService), files in ``store``."""
+    """The cache of the images of ``images`` (an ImageService), files in ``store``, entries in
+    ``db`` (default: the image database; another one is created at start and closed at stop)."""
 
-    def __init__(self, images, store: FileStore):
+    def __init__(self, images, store: FileStore, db: Database | None = None):
         self.images, self.store = images, store
+        self.db = db or images.db
         self._running: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         """Prepare the directory; entries without a file are dropped, queued ones copied again."""
         self.store.prepare()
-        async with self.images.db.session() as s:
+        if self.db is not self.images.db:
+            await self.db.create_schema()
+        async with self.db.session() as s:
             entries = (await s.scalars(select(ImageCacheEntry))).all()
             for e in entries:
                 if e.state == "cached" and not self.store.exists(e.image_id):
@@ -56,6 +61,8 @@ class ImageCache:
             task.cancel()
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        if self.db is not self.images.db:
+            await self.db.close()
 
     async def drain(self) -> None:
         """Wait for the running copies (tests)."""
@@ -71,7 +78,7 @@ class ImageCache:
 
     async def listing(self, ctx: RequestContext) -> dict:
         self.check(ctx)
-        async with self.images.db.session() as s:
+        async with self.db.session() as s:
             entries = (await s.scalars(select(ImageCacheEntry).order_by(ImageCacheEntry.image_id))).all()
         return {"cached_images": [{"image_id": e.image_id, "hits": e.hits, "size": e.size,
                                    "last_accessed": e.last_accessed.timestamp(),
@@ -87,6 +94,7 @@ class ImageCache:
             if image.status != "active":
                 raise BadRequest(f"Image {image_id} is not active (status {image.status}): "
                                  "only active images can be cached.")
+        async with self.db.session() as s:
             if await s.get(ImageCacheEntry, image_id) is not None:
                 return
             s.add(ImageCacheEntry(image_id=image_id, state="queued"))
@@ -107,7 +115,7 @@ class ImageCache:
                              "use 'cache' or 'queue'.")
         states = TARGETS if target is None else (target,)
         states = tuple("cached" if t == "cache" else "queued" for t in states)
-        async with self.images.db.session() as s:
+        async with self.db.session() as s:
             ids = (await s.scalars(select(ImageCacheEntry.image_id)
                                    .where(ImageCacheEntry.state.in_(states)))).all()
             await s.execute(delete(ImageCacheEntry).where(ImageCacheEntry.image_id.in_(ids)))
@@ -118,7 +126,7 @@ class ImageCache:
 
     async def source(self, image_id: str) -> data.Source | None:
         """The cached copy of ``image_id`` (a hit is counted when it is read), or None."""
-        async with self.images.db.session() as s:
+        async with self.db.session() as s:
             entry = await s.get(ImageCacheEntry, image_id)
             if entry is None or entry.state != "cached":
                 return None
@@ -131,14 +139,14 @@ class ImageCache:
     async def forget(self, image_id: str) -> None:
         """Remove ``image_id`` from the cache and the queue (never raises)."""
         try:
-            async with self.images.db.session() as s:
+            async with self.db.session() as s:
                 await s.execute(delete(ImageCacheEntry).where(ImageCacheEntry.image_id == image_id))
             await self.store.delete(image_id)
         except Exception:
             log.exception("could not drop image %s from the cache", image_id)
 
     async def _hit(self, image_id: str) -> None:
-        async with self.images.db.session() as s:
+        async with self.db.session() as s:
             entry = await s.get(ImageCacheEntry, image_id)
             if entry is not None:
                 entry.hits += 1
@@ -165,8 +173,10 @@ class ImageCache:
                     source.close()
             stored = await self.store.write(image_id, chunks(), size_cap=self.images.size_cap)
             async with self.images.db.session() as s:
+                gone = await s.get(Image, image_id) is None
+            async with self.db.session() as s:
                 entry = await s.get(ImageCacheEntry, image_id)
-                if entry is None or await s.get(Image, image_id) is None:  # cleared or deleted meanwhile
+                if entry is None or gone:  # cleared or deleted meanwhile
                     await self.store.delete(image_id)
                     return
                 entry.state, entry.size, entry.last_modified = "cached", stored.size, utcnow()

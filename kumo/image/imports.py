@@ -2,7 +2,8 @@
 
 - ``stage``: ``PUT /v2/images/{id}/stage`` streams data into the staging
   store (``[image] staging_dir``); the image goes ``queued`` -> ``uploading``
-  and records the staged size. A failed stage returns it to ``queued`` with
+  and records the staged size and the staging worker (``os_glance_stage_host``,
+  :mod:`kumo.image.workers`). A failed stage returns it to ``queued`` with
   nothing staged.
 - ``start_import``: ``POST /v2/images/{id}/import`` with method
   ``glance-direct`` (an ``uploading`` image), ``web-download`` (a ``queued``
@@ -13,6 +14,7 @@
   ``os_secure_boot``, ``os_type`` properties are copied) moves the image to
   ``importing``, records an ``api_image_import`` task and the
   ``os_glance_import_task`` property, and returns; the work runs in the background.
+  A glance-direct import of data staged on another worker is forwarded to it.
 - ``create_task``: ``POST /v2/tasks`` (type ``import``, admins) creates an
   image from ``image_properties`` and web-downloads ``import_from`` into it.
 
@@ -47,6 +49,7 @@ from kumo.image.models import Image
 from kumo.image.service import ImageService
 from kumo.image.store import SizeLimitExceeded
 from kumo.image.tasks import TaskService, check_tasks_api
+from kumo.image.workers import STAGE_HOST, Workers
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +74,14 @@ class ImportService:
 
     def __init__(self, images: ImageService, tasks: TaskService, methods: Sequence[str] = METHODS,
                  target_format: str = "qcow2", allowed_ports: Sequence[int] = (),
-                 download_timeout: float = 600, http: httpx.AsyncClient | None = None):
+                 download_timeout: float = 600, http: httpx.AsyncClient | None = None,
+                 workers: Workers | None = None):
         if images.staging is None:
             raise ValueError("imports need a staging store")
         self.images, self.tasks = images, tasks
         self.staging = images.staging
         self.http = http
+        self.workers = workers or Workers()
         self.methods = [m for m in methods if m in METHODS and (m != "glance-download" or http)]
         self.target_format = target_format if target_format in convert.TARGETS else ""
         self.allowed_ports = list(allowed_ports)
@@ -89,11 +94,12 @@ class ImportService:
         self.staging.prepare()
         staged = [p.name for p in self.staging.root.iterdir() if "." not in p.name]
         async with self.images.db.session() as s:
-            await s.execute(update(Image).where(Image.status == "importing")
-                            .values(status="queued", size=None, updated_at=utcnow()))
-            await s.execute(update(Image).where(Image.status == "uploading", Image.id.not_in(staged))
-                            .values(status="queued", size=None, updated_at=utcnow()))
-            keep = set((await s.scalars(select(Image.id).where(Image.status == "uploading"))).all())
+            busy = (await s.scalars(select(Image).where(Image.status.in_(("importing", "uploading"))))).all()
+            mine = [i for i in busy if self.workers.owns(i)]
+            for image in mine:
+                if image.status == "importing" or image.id not in staged:
+                    image.status, image.size, image.updated_at = "queued", None, utcnow()
+            keep = {i.id for i in busy if i.status == "uploading"}
         for image_id in staged:
             if image_id not in keep:
                 await self.staging.delete(image_id)
@@ -132,13 +138,14 @@ class ImportService:
         try:
             stored = await self.staging.write(image_id, chunks, size_cap=cap)
             async with self.images.db.session() as s:
-                done = await s.execute(update(Image).where(Image.id == image_id, Image.status == "uploading")
-                                       .values(size=stored.size, updated_at=utcnow()))
-                if done.rowcount != 1:
+                image = await s.get(Image, image_id, populate_existing=True)
+                if image is None or image.status != "uploading":
                     raise Conflict(f"Image {image_id} was deleted or changed during staging.")
+                image.size, image.updated_at = stored.size, utcnow()
+                self.images.change_extra(image, self.workers.stage_marker())
         except BaseException as e:
             await asyncio.shield(self.staging.delete(image_id))
-            await self.images.requeue(image_id, "uploading")
+            await self.images.requeue(image_id, "uploading", {STAGE_HOST: None})
             if isinstance(e, SizeLimitExceeded):
                 raise PayloadTooLarge("The provided image is too large.") from None
             raise
@@ -189,12 +196,16 @@ class ImportService:
             if not image.disk_format or not image.container_format:
                 raise BadRequest("'disk_format' and 'container_format' need to be set before import.")
             wanted = "uploading" if method == "glance-direct" else "queued"
+            remote = self.workers.elsewhere(image) if method == "glance-direct" else None
             if image.status != wanted:
                 if method == "glance-direct":
                     raise Conflict("Image needs to be staged before 'glance-direct' method can be used")
                 raise Conflict(f"Image status {image.status} is not valid for the {method} method")
             if method != "glance-direct":
                 await quota.check_start_upload(s, self.images.limits, image.owner)
+        if remote is not None:  # staged on another worker: only it can read the data
+            await self.workers.forward(ctx, remote, "POST", f"/v2/images/{image_id}/import", json=body)
+            return
         task = await self.tasks.add(ctx, "api_image_import", {
             "image_id": image_id, "import_req": body, "backend": targets}, image_id, owner=image.owner)
         await self._begin(image_id, wanted, task.id, method, source, targets)
@@ -279,7 +290,8 @@ class ImportService:
     async def _fail(self, image_id: str, task_id: str, reason: str, targets: list[str]) -> None:
         log.info("import of image %s failed: %s", image_id, reason)
         await self.staging.delete(image_id)
-        await self.images.requeue(image_id, "importing", {TASK_PROPERTY: None, replicate.IMPORTING: "",
+        await self.images.requeue(image_id, "importing", {TASK_PROPERTY: None, STAGE_HOST: None,
+                                                          replicate.IMPORTING: "",
                                                           FAILED_PROPERTY: ",".join(targets)})
         await self.tasks.finish(task_id, False, message=f"Import of image {image_id} failed: {reason}")
 
@@ -345,7 +357,7 @@ class ImportService:
         await self.staging.delete(image_id)
         await self.images.activate(image_id, "importing", stored, virtual_size=prepared.virtual_size,
                                    disk_format=prepared.disk_format, container_format=container_format,
-                                   store=store, extra={**(extra or {}), TASK_PROPERTY: None})
+                                   store=store, extra={**(extra or {}), TASK_PROPERTY: None, STAGE_HOST: None})
 
     # --- legacy tasks -----------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from kumo.common.api.errors import (ApiError, BadRequest, Conflict, Forbidden, NotFound,
-                                    PayloadTooLarge)
+                                    PayloadTooLarge, ServiceUnavailable)
 from kumo.common.auth.context import RequestContext
 from kumo.common.db import Database, new_id, utcnow
 from kumo.image import data, patch, policy, query, quota, schemas
@@ -32,6 +32,7 @@ from kumo.image.formats import FormatInspector, FormatRejected
 from kumo.image.models import Image, ImageLocation, ImageProperty, ImageTag
 from kumo.image.store import FileStore, SizeLimitExceeded, StoredData, Stores
 from kumo.image.views import image_view
+from kumo.image.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +55,15 @@ class ImageService:
     ``limits`` are the quotas. ``notify(event_type, payload)`` receives
     ``image.create``, ``image.update``, ``image.upload``, ``image.activate``
     and ``image.delete`` with the image's view. ``on_delete`` callbacks (``async f(image_id)``)
-    run after an image is deleted (the cache drops its copy).
+    run after an image is deleted (the cache drops its copy). ``workers`` (:class:`kumo.image.workers.Workers`)
+    forwards the delete of an image staged on another image API worker to that worker.
     """
 
     def __init__(self, db: Database, store: FileStore | Stores, size_cap: int,
                  notify: Notifier | None = None, staging: FileStore | None = None,
-                 limits: quota.Limits | None = None):
+                 limits: quota.Limits | None = None, workers: Workers | None = None):
         self.db = db
+        self.workers = workers or Workers()
         self.stores = store if isinstance(store, Stores) else Stores({"file": store})
         self.store = self.stores.file(None)
         self.on_delete: list[Callable[[str], Awaitable[None]]] = []
@@ -204,8 +207,19 @@ class ImageService:
             self.check_write(ctx, image, "delete_image")
             if image.protected:
                 raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
-            view = image_view(image)
-            await s.delete(image)
+            remote = self.workers.elsewhere(image) if image.status in ("uploading", "importing") else None
+            if remote is None:
+                view = image_view(image)
+                await s.delete(image)
+        if remote is not None:  # that worker removes the record and its staged data
+            try:
+                await self.workers.forward(ctx, remote, "DELETE", f"/v2/images/{image_id}")
+                return
+            except ServiceUnavailable:  # delete here; that worker drops the orphan when it starts
+                async with self.db.session() as s:
+                    image = await self._load(s, ctx, image_id)
+                    view = image_view(image)
+                    await s.delete(image)
         await self.stores.delete_all(image_id)
         for hook in self.on_delete:
             try:
