@@ -11,7 +11,8 @@
 - :meth:`ImageCache.source`: the cached copy of an image for a download (counts a hit).
 
 Each image API worker has its own cache: its entries live in ``db`` (a worker-local database;
-by default the image database) and its files in ``store``. Only admins manage the cache (403, glance's ``manage_image_cache``). Deleting an image drops
+by default the image database) and its files in ``store``. Only admins manage the cache
+(403, glance's ``manage_image_cache``). Deleting an image drops
 its cached copy.
 """
 from __future__ import annotations
@@ -43,17 +44,20 @@ class ImageCache:
         self._running: set[asyncio.Task] = set()
 
     async def start(self) -> None:
-        """Prepare the directory; entries without a file are dropped, queued ones copied again."""
+        """Prepare the directory; entries without a file, or of images deleted (through another
+        worker) meanwhile, are dropped; queued ones are copied again."""
         self.store.prepare()
         if self.db is not self.images.db:
             await self.db.create_schema()
         async with self.db.session() as s:
             entries = (await s.scalars(select(ImageCacheEntry))).all()
-            for e in entries:
-                if e.state == "cached" and not self.store.exists(e.image_id):
-                    await s.delete(e)
+        async with self.images.db.session() as s:
+            alive = set((await s.scalars(select(Image.id).where(
+                Image.id.in_([e.image_id for e in entries])))).all())
         for e in entries:
-            if e.state == "queued":
+            if e.image_id not in alive or (e.state == "cached" and not self.store.exists(e.image_id)):
+                await self.forget(e.image_id)
+            elif e.state == "queued":
                 self._spawn(e.image_id)
 
     async def stop(self) -> None:

@@ -128,3 +128,16 @@ async def test_no_remote_worker(mount, settings, rt):
     img = await create(one, name="lone")
     assert (await stage(one, img["id"], b"x")).status_code == 204
     assert STAGE_HOST not in (await one.get(f"/v2/images/{img['id']}")).json()
+
+
+async def test_cache_entries_of_images_deleted_elsewhere_go_at_restart(pair, mount, settings):
+    one, two = pair
+    img = await create(one, name="gone")
+    assert (await upload(one, img["id"], b"g" * 100)).status_code == 204
+    assert (await two.put(f"/v2/cache/{img['id']}", headers=ADMIN)).status_code == 202
+    await two._transport.apps[two.base_url.netloc.decode()].app.state.cache.drain()
+    assert files_under(settings.path("image-cache-remote")) != ["cache.db"]
+    assert (await one.delete(f"/v2/images/{img['id']}")).status_code == 204  # worker 1 drops only its own
+    two = await mount(remote_component)  # worker 2 restarts
+    assert (await two.get("/v2/cache", headers=ADMIN)).json()["cached_images"] == []
+    assert img["id"] not in files_under(settings.path("image-cache-remote"))

@@ -61,7 +61,8 @@ def remote_component(rt: Runtime) -> Component:
     if not port:
         return Component(name="image-api-remote")
     return _worker(rt, "image-api-remote", port, settings.path("image-staging-remote"),
-                   settings.path("image-cache-remote"), Workers(self_url(settings, port), primary=False, http=rt.service_auth.http),
+                   settings.path("image-cache-remote"),
+                   Workers(self_url(settings, port), primary=False, http=rt.service_auth.http),
                    local_cache=True)
 
 
