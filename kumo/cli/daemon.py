@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from kumo.cli.supervisor import API_SECTIONS
+from kumo.cli.supervisor import API_SECTIONS, api_port
 from kumo.config import Settings
 
 
@@ -78,9 +78,9 @@ def stop(settings: Settings, timeout: float = 30) -> bool:
     return True
 
 
-def api_up(settings: Settings, section: str) -> bool:
-    """True if the API of ``section`` answers HTTP on its port."""
-    port = getattr(settings, section).port
+def api_up(settings: Settings, name: str) -> bool:
+    """True if API component ``name`` (``identity-api``...) answers HTTP on its port."""
+    port = api_port(settings, name)
     try:
         httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
         return True
@@ -89,15 +89,15 @@ def api_up(settings: Settings, section: str) -> bool:
 
 
 def wait_apis(settings: Settings, timeout: float = 90, on_up=None) -> list[str]:
-    """Wait until every API answers; returns the sections still down at ``timeout``."""
-    pending = list(API_SECTIONS.values())
+    """Wait until every API answers; returns the API components still down at ``timeout``."""
+    pending = [n for n in API_SECTIONS if api_port(settings, n)]
     deadline = time.monotonic() + timeout
     while pending and time.monotonic() < deadline:
-        for section in list(pending):
-            if api_up(settings, section):
-                pending.remove(section)
+        for name in list(pending):
+            if api_up(settings, name):
+                pending.remove(name)
                 if on_up:
-                    on_up(section)
+                    on_up(name)
         if pending:
             if running_pid(settings) is None:
                 break

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kumo.cli import daemon, demo
-from kumo.cli.supervisor import API_SECTIONS
+from kumo.cli.supervisor import API_SECTIONS, api_port
 from kumo.config import Settings
 
 SMILE, DOWN = ":-)", "XXX"
@@ -27,10 +27,12 @@ async def show(settings: Settings) -> int:
     table.add_row("kumo-supervisor", settings.common.host, "internal", "enabled",
                   SMILE if pid else DOWN, f"pid {pid}" if pid else "-")
     all_up &= bool(pid)
-    for name, section in API_SECTIONS.items():
-        ok = daemon.api_up(settings, section)
+    for name in API_SECTIONS:
+        port = api_port(settings, name)
+        if not port:
+            continue
+        ok = daemon.api_up(settings, name)
         all_up &= ok
-        port = getattr(settings, section).port
         table.add_row(f"kumo-{name}", settings.common.host, "internal", "enabled",
                       SMILE if ok else DOWN, f"port {port}")
     rows = _service_rows(settings) if pid else []

@@ -37,6 +37,13 @@ COMPONENTS: dict[str, str] = {
 API_SECTIONS = {"identity-api": "identity", "image-api": "image", "image-api-remote": "image",
                 "network-api": "network",
                 "compute-api": "compute", "metadata-api": "metadata"}
+#: The settings field of an API's port when it is not its section's ``port``.
+_PORT_FIELDS = {"image-api-remote": "remote_port"}
+
+
+def api_port(settings, name: str) -> int:
+    """The port API component ``name`` listens on (0: it is switched off)."""
+    return getattr(getattr(settings, API_SECTIONS[name]), _PORT_FIELDS.get(name, "port"))
 
 
 def load(name: str):

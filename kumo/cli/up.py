@@ -114,7 +114,7 @@ def up(config_file: str | None, image: str | None = None, demo_data: bool = True
 
         step("starting services")
         daemon.start(settings, config_file)
-        down = daemon.wait_apis(settings, on_up=lambda s: step(f"{s} API answering"))
+        down = daemon.wait_apis(settings, on_up=lambda s: step(f"{s} answering"))
         if down:
             console.print(f"[red]not answering:[/] {', '.join(down)}; see {daemon.log_file(settings)}")
             return 1
