@@ -150,6 +150,14 @@ class NetworkSettings(BaseModel):
     physical_bridges: dict[str, str] = {"public": "br-ex"}
     dhcp_lease_seconds: int = 86400
     dns_domain: str = "openstacklocal"
+    #: type drivers: project networks take the first type with a free id.
+    tenant_network_types: list[str] = ["vxlan"]
+    #: VXLAN VNIs for project networks, ``"min:max"`` each.
+    vni_ranges: list[str] = ["1:1000"]
+    #: ``"physnet:min:max"`` VLAN ids for project vlan networks (or ``"physnet"``: provider only).
+    network_vlan_ranges: list[str] = []
+    #: this host's VXLAN tunnel endpoint address (the L2 agent reports it to the others).
+    local_ip: str = "127.0.0.1"
 
 
 class Settings(BaseModel):

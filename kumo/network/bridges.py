@@ -4,6 +4,8 @@
   (``[network] physical_bridges``, e.g. ``{"public": "br-ex"}``);
 - ``vlan`` on P with id N: ``brq<network id[:11]>``, fed by the VLAN link
   :func:`vlan_link` (N on top of ``physical_bridges[P]``);
+- ``vxlan`` with VNI N: ``brq<network id[:11]>`` with the L2 agent's
+  ``vxlan-<N>`` device (:func:`vxlan_link`);
 - ``local``: ``brq<network id[:11]>``, a bridge of its own with no uplink.
 
 Used by the network API (``binding:vif_details.bridge_name``) and the agents
@@ -24,7 +26,7 @@ def network_bridge(network: dict, physical_bridges: dict[str, str]) -> str | Non
         if (network.get("provider:physical_network") or "") not in physical_bridges:
             return None
         return "brq" + network["id"][:11]
-    if kind == "local":
+    if kind in ("local", "vxlan"):
         return "brq" + network["id"][:11]
     return None
 
@@ -36,3 +38,8 @@ def vlan_link(physical_bridge: str, segmentation_id: int) -> str:
         return name
     digest = hashlib.sha1(physical_bridge.encode()).hexdigest()[:5]
     return f"vl{digest}.{segmentation_id}"
+
+
+def vxlan_link(vni: int) -> str:
+    """Name of the VXLAN device of VNI ``vni`` (``vxlan-<vni>``, <= 14 bytes)."""
+    return f"vxlan-{vni}"

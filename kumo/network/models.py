@@ -133,3 +133,19 @@ class Agent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- segments (type drivers: kumo/network/service/segments.py) -------------------------------
+class SegmentAllocation(Base):
+    """A segmentation id taken by a network: flat (id 0), vlan (per physical network) or vxlan
+    (physical network ""). Unique, so concurrent creates cannot share an id."""
+
+    __tablename__ = "segment_allocations"
+    __table_args__ = (UniqueConstraint("network_type", "physical_network", "segmentation_id"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    network_type: Mapped[str] = mapped_column(String(32))
+    physical_network: Mapped[str] = mapped_column(String(64), default="")
+    segmentation_id: Mapped[int] = mapped_column(Integer, default=0)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"),
+                                            index=True)

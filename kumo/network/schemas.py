@@ -26,7 +26,7 @@ MAC_RE = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
 DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 VNIC_TYPES = ("normal", "direct", "macvtap", "baremetal", "direct-physical",
               "virtio-forwarder", "smart-nic", "vdpa", "remote-managed")
-NETWORK_TYPES = ("flat", "vlan", "local")
+NETWORK_TYPES = ("flat", "vlan", "vxlan", "local")
 
 
 def _bad(attr: str, reason: str) -> BadRequest:
@@ -269,7 +269,7 @@ NETWORK = {
     "port_security_enabled": Attr(boolean, default=True),
     "provider:network_type": Attr(one_of(*NETWORK_TYPES)),
     "provider:physical_network": Attr(string(64, nullable=True)),
-    "provider:segmentation_id": Attr(integer(0, 4094, nullable=True)),
+    "provider:segmentation_id": Attr(integer(0, 2 ** 24 - 1, nullable=True)),
     "availability_zone_hints": Attr(string_list(16), put=False, default=[]),
     **_STANDARD, **_PROJECT,
 }

@@ -155,7 +155,7 @@ async def test_agent_configures_and_follows_a_network(api, mount, rt, fake_host,
     assert fake_host.namespaces == {ns}
     assert fake_host.veths[tap] == {"peer": "ns-" + dport["id"][:11], "bridge": "brq" + net["id"][:11],
                                    "netns": ns, "cidrs": [f"{dhcp_ip}/24", "169.254.169.254/32"],
-                                   "mac": dport["mac_address"], "mtu": 1500}
+                                   "mac": dport["mac_address"], "mtu": 1450}
     assert "brq" + net["id"][:11] in fake_host.bridges
     conf = settings.path("dhcp", net["id"])
     hosts = (conf / "host").read_text().splitlines()

@@ -61,14 +61,15 @@ async def test_create_network_defaults(client):
     assert net["name"] == "private" and net["status"] == "ACTIVE"
     assert net["tenant_id"] == net["project_id"] == DEMO
     assert (net["admin_state_up"], net["shared"], net["router:external"]) == (True, False, False)
-    assert net["subnets"] == [] and net["mtu"] == 1500 and net["tags"] == []
+    assert net["subnets"] == [] and net["mtu"] == 1450 and net["tags"] == []  # vxlan
     assert net["availability_zones"] == [] and net["availability_zone_hints"] == []
     assert net["ipv4_address_scope"] is None and net["is_default"] is False
     assert net["l2_adjacency"] is True and net["port_security_enabled"] is True
     assert STAMP.match(net["created_at"]) and net["revision_number"] == 0
     r = await client.get(f"/v2.0/networks/{net['id']}", headers=as_token("admin-token"))
-    assert r.json()["network"]["provider:network_type"] == "local"
+    assert r.json()["network"]["provider:network_type"] == "vxlan"
     assert r.json()["network"]["provider:physical_network"] is None
+    assert r.json()["network"]["provider:segmentation_id"] == 1
 
 
 async def test_update_and_delete_network(client):
@@ -139,7 +140,7 @@ async def test_provider_networks(client, settings):
            {"provider:network_type": "flat", "provider:physical_network": "nowhere"},
            {"provider:network_type": "flat", "provider:physical_network": "data",
             "provider:segmentation_id": 5},
-           {"provider:network_type": "vxlan"},
+           {"provider:network_type": "vxlan", "provider:physical_network": "data"},
            {"provider:network_type": "vlan", "provider:physical_network": "data",
             "provider:segmentation_id": 5000},
            {"provider:physical_network": "data"},
@@ -230,14 +231,14 @@ async def test_list_filters_fields_and_sorting(client):
     assert {n["id"] for n in r.json()["networks"]} == {a["id"], b["id"]}
     r = await client.get("/v2.0/networks", params={"project_id": ADMIN}, headers=admin)
     assert [n["id"] for n in r.json()["networks"]] == [ext["id"]]
-    r = await client.get("/v2.0/networks", params={"provider:network_type": "local"}, headers=admin)
+    r = await client.get("/v2.0/networks", params={"provider:network_type": "vxlan"}, headers=admin)
     assert len(r.json()["networks"]) == 3
     r = await client.get("/v2.0/networks", params={"id": b["id"]})
     assert [n["name"] for n in r.json()["networks"]] == ["beta"]
     r = await client.get("/v2.0/networks", params=[("fields", "id"), ("fields", "name")])
     assert all(set(n) == {"id", "name"} for n in r.json()["networks"])
     r = await client.get(f"/v2.0/networks/{a['id']}", params={"fields": "mtu"})
-    assert r.json() == {"network": {"mtu": 1500}}
+    assert r.json() == {"network": {"mtu": 1450}}
     r = await client.get("/v2.0/networks", params={"sort_key": "name", "sort_dir": "desc"})
     assert [n["name"] for n in r.json()["networks"]] == ["ext", "beta", "alpha"]
     r = await client.get("/v2.0/networks", params={"bogus": "1"})

@@ -241,6 +241,8 @@ class DhcpAgent:
                              f"{network.get('provider:network_type')} "
                              f"{network.get('provider:physical_network')} on this host")
         port = await self._ensure_port(network, served)
+        # The binding names the bridge this host's L2 agent serves the network on.
+        bridge = (port.get("binding:vif_details") or {}).get("bridge_name") or bridge
         state = await self._wire(network, port, bridge, subnets)
         ports = await self._get("/v2.0/ports", "ports", network_id=network_id) or []
         await self._dnsmasq(network, subnets, port, ports, state["ns_dev"])

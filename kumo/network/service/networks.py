@@ -1,12 +1,9 @@
 """Networks: create, list, show, update, delete (Networking API v2.0, "Networks").
 
-Provider attributes ("provider" extension, admin only): ``flat`` needs a
-``provider:physical_network`` known to ``[network] physical_bridges`` and takes
-no segmentation id, one flat network per physical network (409
-FlatNetworkInUse); ``vlan`` needs a known physical network and takes a
-segmentation id 1-4094 (the lowest free one if omitted; 409 VlanIdInUse);
-``local`` takes neither. A network created without provider attributes is
-``local``. The MTU is 1500 unless a smaller one is asked for.
+Provider attributes ("provider" extension, admin only) and the segment of a
+project network come from the type drivers (:mod:`kumo.network.service.segments`:
+flat, vlan, vxlan, local; project networks vxlan by default, MTU 1450). The
+MTU is the type's maximum unless a smaller one is asked for ("net-mtu-writable").
 """
 from __future__ import annotations
 
@@ -15,55 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.errors import NotFound
 from kumo.common.auth.context import RequestContext
+from kumo.common.db import new_id
 from kumo.network import errors
 from kumo.network.models import Network, Port
 from kumo.network.policies import ADMIN_ATTRIBUTES
-from kumo.network.service.base import AUTO_DELETE_OWNERS, ServiceBase
+from kumo.network.service.base import AUTO_DELETE_OWNERS
+from kumo.network.service.segments import SegmentsMixin
 from kumo.network.service.views import network_view
 
-MAX_MTU = 1500
 PROVIDER_KEYS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 
 
-class NetworksMixin(ServiceBase):
-    async def _segment(self, s: AsyncSession, body: dict) -> tuple[str, str | None, int | None]:
-        kind = body.get("provider:network_type")
-        physnet = body.get("provider:physical_network")
-        segid = body.get("provider:segmentation_id")
-        bridges = self.settings.network.physical_bridges
-        if kind is None:
-            if physnet is not None or segid is not None:
-                raise errors.invalid_input("provider:network_type required")
-            return "local", None, None
-        if kind == "local":
-            if physnet is not None or segid is not None:
-                raise errors.invalid_input("provider:physical_network and provider:segmentation_id "
-                                           "are not allowed for local provider network")
-            return kind, None, None
-        if not physnet:
-            raise errors.invalid_input(f"physical_network required for {kind} provider network")
-        if physnet not in bridges:
-            raise errors.invalid_input(f"physical_network '{physnet}' unknown for {kind} "
-                                       "provider network")
-        used = select(Network.segmentation_id).where(
-            Network.network_type == kind, Network.physical_network == physnet)
-        if kind == "flat":
-            if segid is not None:
-                raise errors.invalid_input("segmentation_id specified for flat provider network")
-            if (await s.execute(used.limit(1))).first() is not None:
-                raise errors.flat_in_use(physnet)
-            return kind, physnet, None
-        taken = {v for v in (await s.scalars(used)).all()}
-        if segid is None:
-            segid = next((v for v in range(1, 4095) if v not in taken), None)
-            if segid is None:
-                raise errors.vlan_in_use(4094, physnet)
-        elif not 1 <= segid <= 4094:
-            raise errors.invalid_input("segmentation_id out of range (1 through 4094)")
-        elif segid in taken:
-            raise errors.vlan_in_use(segid, physnet)
-        return kind, physnet, segid
-
+class NetworksMixin(SegmentsMixin):
     def _check_admin_attrs(self, ctx: RequestContext, body: dict, op: str, target: dict) -> None:
         """``<op>_network:<attr>`` for each admin attribute given (a create's default values pass)."""
         defaults = {"shared": False, "router:external": False}
@@ -73,14 +33,6 @@ class NetworksMixin(ServiceBase):
 
     def _network_view(self, ctx: RequestContext, net: Network) -> dict:
         return self.shown(ctx, "network", network_view(net), self.network_target(net))
-
-    @staticmethod
-    def _check_mtu(mtu: int | None) -> int:
-        if mtu is None:
-            return MAX_MTU
-        if mtu > MAX_MTU:
-            raise errors.invalid_input(f"Requested MTU is too big, maximum is {MAX_MTU}")
-        return mtu
 
     async def create_network(self, ctx: RequestContext, body: dict) -> dict:
         """Create a network from a parsed body (:func:`kumo.network.schemas.parse`); its view.
@@ -98,11 +50,12 @@ class NetworksMixin(ServiceBase):
             zone = body["availability_zone_hints"][0]
             raise NotFound(f"AvailabilityZone {zone} could not be found.",
                            kind="AvailabilityZoneNotFound")
-        mtu = self._check_mtu(body.get("mtu"))
 
         async def tx(s: AsyncSession) -> dict:
-            kind, physnet, segid = await self._segment(s, body)
-            net = Network(project_id=project, name=body["name"], description=body["description"],
+            net_id = new_id()
+            kind, physnet, segid = await self.allocate_segment(s, body, net_id)
+            mtu = self.check_mtu(kind, body.get("mtu"))
+            net = Network(id=net_id, project_id=project, name=body["name"], description=body["description"],
                           admin_state_up=body["admin_state_up"], shared=body["shared"],
                           external=body["router:external"], mtu=mtu, network_type=kind,
                           physical_network=physnet, segmentation_id=segid,
@@ -157,7 +110,7 @@ class NetworksMixin(ServiceBase):
                 if others:
                     raise errors.shared_in_use(net.id)
             if "mtu" in body:
-                net.mtu = self._check_mtu(body["mtu"])
+                net.mtu = self.check_mtu(net.network_type, body["mtu"])
             simple = {"name": "name", "description": "description", "admin_state_up": "admin_state_up",
                       "shared": "shared", "router:external": "external",
                       "port_security_enabled": "port_security_enabled"}
@@ -184,6 +137,7 @@ class NetworksMixin(ServiceBase):
             if busy:
                 raise errors.network_in_use(net.id)
             await s.execute(delete(Port).where(Port.network_id == net.id))
+            await self.release_segment(s, net.id)
             await s.delete(net)
 
         await self.write(tx)
