@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 
@@ -116,11 +117,13 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 async def run_cell(host: str, port: int, raw: bytes, *, expect: int, concurrency: int,
-                   seconds: float, max_requests: int, warmup: int = 0) -> Cell:
+                   seconds: float, max_requests: int, warmup: int = 0,
+                   on_start: Callable[[], None] | None = None) -> Cell:
     """Send ``raw`` from ``concurrency`` workers; a status other than ``expect`` is an error.
 
     Stops at ``seconds`` or after ``max_requests`` requests, whichever
     comes first; ``warmup`` requests per worker go first and are not counted.
+    ``on_start()`` runs when the clock starts (after the warm-up).
     """
     latencies: list[float] = []
     errors: list[str] = []
@@ -155,6 +158,8 @@ async def run_cell(host: str, port: int, raw: bytes, *, expect: int, concurrency
     # The clock starts once every worker is through its warm-up (or has failed).
     while ready[0] + sum(t.done() for t in tasks) < concurrency:
         await asyncio.sleep(0.005)
+    if on_start is not None:
+        on_start()
     t_start = time.perf_counter()
     deadline = t_start + seconds
     start.set()
