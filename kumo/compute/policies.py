@@ -20,6 +20,9 @@ META = "os_compute_api:server-metadata:"
 KEYPAIRS = "os_compute_api:os-keypairs:"
 FLAVOR = "os_compute_api:os-flavor-"
 HYPERVISORS = "os_compute_api:os-hypervisors:"
+SG = "os_compute_api:os-security-groups:"
+FIP = "os_compute_api:os-floating-ips:"
+IFACES = "os_compute_api:os-attach-interfaces:"
 
 
 def rules() -> list[RuleDefault]:
@@ -63,6 +66,33 @@ def rules() -> list[RuleDefault]:
         (META + "update_all", MEMBER, "PUT /servers/{server_id}/metadata"),
         (META + "update", MEMBER, "PUT /servers/{server_id}/metadata/{key}"),
         (META + "delete", MEMBER, "DELETE /servers/{server_id}/metadata/{key}"),
+        # Network proxies (security groups, floating IPs, networks; up to 2.35) and interfaces
+        (SG + "get", READER, "GET /os-security-groups"),
+        (SG + "show", READER, "GET /os-security-groups/{security_group_id}"),
+        (SG + "create", MEMBER, "POST /os-security-groups"),
+        (SG + "update", MEMBER, "PUT /os-security-groups/{security_group_id}"),
+        (SG + "delete", MEMBER, "DELETE /os-security-groups/{security_group_id}"),
+        (SG + "rule:create", MEMBER, "POST /os-security-group-rules"),
+        (SG + "rule:delete", MEMBER, "DELETE /os-security-group-rules/{security_group_rule_id}"),
+        (SG + "list", READER, "GET /servers/{server_id}/os-security-groups"),
+        (SG + "add", MEMBER, "POST /servers/{server_id}/action (addSecurityGroup)"),
+        (SG + "remove", MEMBER, "POST /servers/{server_id}/action (removeSecurityGroup)"),
+        (FIP + "list", READER, "GET /os-floating-ips"),
+        (FIP + "show", READER, "GET /os-floating-ips/{floating_ip_id}"),
+        (FIP + "create", MEMBER, "POST /os-floating-ips"),
+        (FIP + "delete", MEMBER, "DELETE /os-floating-ips/{floating_ip_id}"),
+        (FIP + "add", MEMBER, "POST /servers/{server_id}/action (addFloatingIp)"),
+        (FIP + "remove", MEMBER, "POST /servers/{server_id}/action (removeFloatingIp)"),
+        ("os_compute_api:os-floating-ip-pools:list", ANYONE, "GET /os-floating-ip-pools"),
+        ("os_compute_api:os-networks:list", READER, "GET /os-networks"),
+        ("os_compute_api:os-networks:view", READER, "GET /os-networks/{network_id}"),
+        ("os_compute_api:os-tenant-networks:list", READER, "GET /os-tenant-networks"),
+        ("os_compute_api:os-tenant-networks:show", READER, "GET /os-tenant-networks/{network_id}"),
+        (IFACES + "list", READER, "GET /servers/{server_id}/os-interface"),
+        (IFACES + "show", READER, "GET /servers/{server_id}/os-interface/{port_id}"),
+        (IFACES + "create", MEMBER, "POST /servers/{server_id}/os-interface"),
+        (IFACES + "delete", MEMBER, "DELETE /servers/{server_id}/os-interface/{port_id}"),
+        ("os_compute_api:os-multinic", MEMBER, "POST /servers/{server_id}/action (addFixedIp, removeFixedIp)"),
         # Key pairs (per user)
         (KEYPAIRS + "index", f"{ADMIN_API} or {OWNER}", "GET /os-keypairs"),
         (KEYPAIRS + "show", f"{ADMIN_API} or {OWNER}", "GET /os-keypairs/{keypair_name}"),

@@ -33,6 +33,7 @@ from kumo.common.policy import Policy
 from kumo.compute import objects
 from kumo.compute.models import (SERVICE_DOWN_SECONDS, ComputeNode, Flavor, FlavorAccess,
                                  Instance, InstanceFault, KeyPair, Service, new_uuid)
+from kumo.compute.netproxy import NetworkProxy
 from kumo.compute.schemas import ServerCreate
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ class ComputeService:
         self.rt, self.db = rt, db
         self.settings = rt.settings
         self.policy = policy
+        self.netproxy = NetworkProxy(rt.service_auth)
 
     def sees(self, ctx: RequestContext, project_id: str | None) -> bool:
         """True if the caller may see a resource of ``project_id`` (its own, or any as admin)."""
@@ -272,8 +274,19 @@ class ComputeService:
             net = (await self._get("network", f"/v2.0/networks/{req['network_id']}") or {}).get("network")
             if net is None or not (net.get("shared") or self.sees(ctx, net.get("project_id") or net.get("tenant_id"))):
                 raise BadRequest(f"Network {req['network_id']} could not be found.")
+            if req.get("fixed_ip"):
+                await self.check_fixed_ip(req["network_id"], req["fixed_ip"])
             out.append(dict(req))
         return out
+
+    async def check_fixed_ip(self, network_id: str, address: str) -> None:
+        """400 "Fixed IP address X is already in use on instance Y." when a port holds it."""
+        used = await self._get("network", f"/v2.0/ports?network_id={network_id}"
+                                          f"&fixed_ips=ip_address%3D{address}") or {}
+        for port in used.get("ports", []):
+            if any(ip.get("ip_address") == address for ip in port.get("fixed_ips") or []):
+                raise BadRequest(f"Fixed IP address {address} is already in use on instance "
+                                 f"{port.get('device_id') or port['id']}.")
 
     async def _visible_networks(self, ctx: RequestContext) -> list[dict]:
         owned = await self._get("network", f"/v2.0/networks?project_id={ctx.project_id}") or {}
@@ -317,6 +330,10 @@ class ComputeService:
             raise BadRequest("Unable to launch multiple instances with a single configured port ID. "
                              "Please launch your instance one by one with different ports.")
         networks = await self.networks_for(ctx, req.networks)
+        if req.security_groups and networks:
+            # created ports get these groups (names resolved in the caller's project; 400 unknown)
+            group_ids = await self.netproxy.resolve_groups(ctx, req.security_groups)
+            networks = [dict(n, security_groups=group_ids) for n in networks]
         snapshot = objects.flavor_snapshot(flavor)
         # "nova:host:node" asks for a host; the instance keeps only the zone, as nova does
         zone = req.availability_zone.partition(":")[0] if req.availability_zone else None

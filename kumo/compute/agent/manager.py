@@ -300,6 +300,96 @@ class ComputeManager:
                                  {"vm_state": "active", "power_state": base.RUNNING, "task_state": None})
 
 
+    # -- interfaces (os-interface) -----------------------------------------------
+    async def attach_interface(self, instance: dict, network_id: str | None = None,
+                               port_id: str | None = None, fixed_ip: str | None = None) -> dict:
+        """Bind ``port_id`` (or create a port on ``network_id``, with ``fixed_ip``), hot-plug it
+        and append it to the instance's network_info; returns the new network_info entry.
+
+        Raises (kinds the compute API maps to HTTP): InterfaceConflict (port or address taken),
+        InterfaceBadRequest, InterfaceNotFound, InterfaceAttachFailed (the driver refused; the
+        port is released again).
+        """
+        uuid = instance["uuid"]
+        async with self._serialized(uuid):
+            request = dict(instance, requested_networks=[
+                {"network_id": network_id, "port_id": port_id, "fixed_ip": fixed_ip}])
+            created: list[str] = []
+            bound: list[str] = []
+            plugged: list[dict] = []
+            try:
+                vif = (await self.network.allocate(request, created, bound))[0]
+                await self.driver.attach_interface(instance, vif)
+                plugged.append(vif)
+                current = [v for v in instance.get("network_info") or [] if v["port_id"] != vif["port_id"]]
+                await self._update(uuid, network_info=current + [vif])
+            except Exception as e:
+                for done in plugged:
+                    await self._quietly("unplug the interface", self.driver.detach_interface(instance, done))
+                for pid in created:
+                    await self._quietly(f"delete port {pid}", self.network.delete_port(pid))
+                for pid in bound:
+                    await self._quietly(f"unbind port {pid}", self.network.unbind_port(pid))
+                raise interface_error(e, f"Failed to attach network adapter device to {uuid}") from None
+        log.info("instance %s: attached port %s", uuid, vif["port_id"])
+        return vif
+
+    async def detach_interface(self, instance: dict, port_id: str) -> None:
+        """Unplug port ``port_id`` from the guest, delete it if the agent created it (else
+        unbind it) and drop it from network_info. Raises InterfaceNotFound, InterfaceAttachFailed."""
+        uuid = instance["uuid"]
+        async with self._serialized(uuid):
+            vifs = instance.get("network_info") or []
+            vif = next((v for v in vifs if v.get("port_id") == port_id), None)
+            if vif is None:
+                raise InterfaceNotFound(f"Port {port_id} is not attached")
+            try:
+                await self.driver.detach_interface(instance, vif)
+                if vif.get("created_port"):
+                    await self.network.delete_port(port_id)
+                else:
+                    await self.network.unbind_port(port_id)
+                await self._update(uuid, network_info=[v for v in vifs if v.get("port_id") != port_id])
+            except Exception as e:
+                raise interface_error(e, f"Failed to detach network adapter device from {uuid}") from None
+        log.info("instance %s: detached port %s", uuid, port_id)
+
+    async def _quietly(self, what: str, step) -> None:
+        try:
+            await step
+        except Exception:
+            log.exception("failed to %s while undoing an interface attach", what)
+
+
+class InterfaceConflict(Exception):
+    """409: the port or fixed IP is in use."""
+
+
+class InterfaceBadRequest(Exception):
+    """400: the network API refused the request."""
+
+
+class InterfaceNotFound(Exception):
+    """404: no such port, network or attached interface."""
+
+
+class InterfaceAttachFailed(Exception):
+    """The hypervisor or the network API failed (nova's InterfaceAttachFailed)."""
+
+
+def interface_error(error: Exception, fallback: str) -> Exception:
+    """An agent failure as one of the interface error kinds (NetworkError keeps its HTTP status)."""
+    status = getattr(error, "status", None)
+    kinds = {409: InterfaceConflict, 400: InterfaceBadRequest, 404: InterfaceNotFound}
+    if isinstance(error, NetworkError) and status in kinds:
+        return kinds[status](str(error))
+    if isinstance(error, base.InstanceNotFound):
+        return InterfaceNotFound(str(error))
+    if isinstance(error, (InterfaceNotFound, InterfaceConflict, InterfaceBadRequest)):
+        return error
+    return InterfaceAttachFailed(f"{fallback}: {error}")
+
+
 class ComputeEndpoint:
     """What topic ``compute`` / ``compute.<host>`` serves (build/terminate are casts)."""
 
@@ -323,3 +413,10 @@ class ComputeEndpoint:
 
     async def reboot_instance(self, instance: dict, reboot_type: str = "SOFT") -> None:
         await self._manager.reboot_instance(instance, reboot_type)
+
+    async def attach_interface(self, instance: dict, network_id: str | None = None,
+                               port_id: str | None = None, fixed_ip: str | None = None) -> dict:
+        return await self._manager.attach_interface(instance, network_id, port_id, fixed_ip)
+
+    async def detach_interface(self, instance: dict, port_id: str) -> None:
+        await self._manager.detach_interface(instance, port_id)

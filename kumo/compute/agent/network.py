@@ -97,6 +97,8 @@ class NetworkClient:
                     body["project_id"] = instance["project_id"]
                 if req.get("fixed_ip"):
                     body["fixed_ips"] = [{"ip_address": req["fixed_ip"]}]
+                if req.get("security_groups"):
+                    body["security_groups"] = list(req["security_groups"])
                 resp = await self._request("POST", "/v2.0/ports", (201,),
                                            f"create a port on network {req['network_id']}",
                                            json={"port": body})

@@ -12,7 +12,8 @@ from starlette.middleware import Middleware
 from kumo.common.api import create_app
 from kumo.common.runtime import Component, Runtime
 from kumo.compute import policies
-from kumo.compute.api import flavors, hosts, keypairs, limits, servers, versions
+from kumo.compute.api import (flavors, floating_ips, hosts, interfaces, keypairs, limits,
+                              networks_proxy, security_groups, servers, versions)
 from kumo.compute.api.microversion import ComputeRequestMiddleware
 from kumo.compute.conductor import Conductor, Heartbeat
 from kumo.compute.models import open_database
@@ -28,7 +29,8 @@ def component(rt: Runtime) -> Component:
     conductor = Conductor(db, rt.bus)
     heartbeat = Heartbeat(db, settings.common.host, "nova-conductor", "conductor")
     routes = (versions.routes() + servers.routes() + flavors.routes() + keypairs.routes()
-              + hosts.routes() + limits.routes())
+              + hosts.routes() + limits.routes() + security_groups.routes() + floating_ips.routes()
+              + networks_proxy.routes() + interfaces.routes())
     app = create_app(style="nova", routes=routes, validator=rt.validator, public=versions.is_public,
                      request_id_headers=("x-compute-request-id",),
                      state={"db": db, "compute": compute, "settings": settings, "bus": rt.bus,

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from kumo.common.api import context
-from kumo.common.api.errors import ApiError, BadRequest
+from kumo.common.api.errors import ApiError, BadRequest, NotFound
 from kumo.common.api.versions import base_url
 from kumo.common.auth.context import RequestContext
 from kumo.common.policy import Policy
@@ -54,6 +54,22 @@ def is_admin(request: Request) -> bool:
 def server_target(inst) -> dict:
     """The policy target of a server: its project and user."""
     return {"project_id": inst.project_id, "user_id": inst.user_id}
+
+
+def proxy_api(request: Request) -> None:
+    """404 from microversion 2.36, where nova removed its network proxy APIs (os-security-groups,
+    os-floating-ips, os-networks...)."""
+    if at_least(request, 2, 36):
+        raise NotFound("The resource could not be found.")
+
+
+async def server_for(request: Request, action: str):
+    """``(ctx, instance)`` for the URL's ``server_id``: 404 unless the caller sees the server,
+    then 403 unless the policy allows ``action`` on it."""
+    ctx = context(request)
+    inst = await request.app.state.compute.get_instance(ctx, request.path_params["server_id"])
+    policy(request).authorize(ctx, action, server_target(inst))
+    return ctx, inst
 
 
 def prefix(request: Request) -> str:

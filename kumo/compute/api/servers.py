@@ -15,6 +15,7 @@ from kumo.common.api import context
 from kumo.common.api.body import json_body
 from kumo.common.api.errors import BadRequest, NotFound
 from kumo.compute import objects
+from kumo.compute.api import floating_ips, interfaces, security_groups
 from kumo.compute.api.common import (at_least, authorize, limit_param, links, next_link, ok, policy,
                                      server_target, version)
 from kumo.compute.api.views import addresses, server_basic, server_detail
@@ -235,6 +236,9 @@ def _reboot_type(args) -> str:
     return value.upper()
 
 
+#: actions on the server's ports, answered 202: name -> handler(request, args)
+_NETWORK_ACTIONS = {**security_groups.ACTIONS, **floating_ips.ACTIONS, **interfaces.ACTIONS}
+
 #: power actions -> (service action, policy rule)
 _POWER = {"os-stop": ("stop", "os_compute_api:servers:stop"),
           "os-start": ("start", "os_compute_api:servers:start"),
@@ -249,6 +253,9 @@ async def server_action(request: Request):
     - ``{"os-start": null}`` -> 202 (vm_state stopped, task_state powering-on);
     - ``{"reboot": {"type": "SOFT"|"HARD"}}`` -> 202 (SOFT from active, HARD also from stopped,
       paused, suspended or error; task_state rebooting / rebooting_hard);
+    - ``addSecurityGroup`` / ``removeSecurityGroup`` (api/security_groups.py), ``addFloatingIp`` /
+      ``removeFloatingIp`` (api/floating_ips.py), ``addFixedIp`` / ``removeFixedIp``
+      (api/interfaces.py) -> 202;
 
     400 other actions or a bad body, 403 reader, 404, 409 wrong vm_state/task_state or no host.
     """
@@ -263,6 +270,9 @@ async def server_action(request: Request):
         reboot_type = _reboot_type(args) if action == "reboot" else None
         ctx, _ = await _server(request, rule)
         await svc.power_action(ctx, server_id, name, reboot_type)
+        return ok(status=202)
+    if action in _NETWORK_ACTIONS:
+        await _NETWORK_ACTIONS[action](request, args)
         return ok(status=202)
     if action != "os-getConsoleOutput":
         raise BadRequest(f"There is no such action: {action}")

@@ -132,6 +132,16 @@ class ComputeDriver:
         """The serial console log, its last ``length`` lines when given (at most MAX_CONSOLE_BYTES)."""
         raise NotImplementedError
 
+    async def attach_interface(self, instance: dict, vif: dict) -> None:
+        """Hot-plug one network_info entry into the running (or stopped) guest, live and in its
+        persistent definition; raises InstanceNotFound, VirtError."""
+        raise VirtError("This hypervisor driver cannot attach interfaces")
+
+    async def detach_interface(self, instance: dict, vif: dict) -> None:
+        """Unplug the interface with ``vif["mac_address"]``; a guest without it is not an error;
+        raises InstanceNotFound, VirtError."""
+        raise VirtError("This hypervisor driver cannot detach interfaces")
+
     async def list_instances(self) -> list[dict]:
         """Guests on this host: ``[{"name": str, "uuid": str, "power_state": int}]``."""
         raise NotImplementedError

@@ -2,7 +2,8 @@
 
 No host side effects: nothing is started, no file is read or written by the
 driver. Console output is ``"fake console for <instance_name>"``. Tests can
-make the next spawn fail by setting :attr:`FakeDriver.fail_spawn` to a message.
+make the next spawn fail by setting :attr:`FakeDriver.fail_spawn` to a message (interface
+attaches: :attr:`FakeDriver.fail_attach`); attached interfaces go to the guest's ``network_info``.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class FakeDriver(ComputeDriver):
         self.vcpus, self.memory_mb, self.local_gb = vcpus, memory_mb, local_gb
         self.guests: dict[str, dict] = {}
         self.fail_spawn: str | None = None
+        self.fail_attach: str | None = None
         self.host = ""
 
     async def init_host(self, host: str) -> None:
@@ -62,6 +64,19 @@ class FakeDriver(ComputeDriver):
     async def get_console_output(self, instance: dict, length: int | None = None) -> str:
         guest = self._guest(instance)
         return tail_lines(f"fake console for {guest['name']}\n", length)
+
+    async def attach_interface(self, instance: dict, vif: dict) -> None:
+        """Records the interface in the guest's ``network_info`` (VirtError ``fail_attach``)."""
+        guest = self._guest(instance)
+        if self.fail_attach:
+            raise VirtError(self.fail_attach)
+        guest["network_info"] = [v for v in guest["network_info"] if v["port_id"] != vif["port_id"]] + [vif]
+
+    async def detach_interface(self, instance: dict, vif: dict) -> None:
+        """Drops the interface with ``vif``'s MAC from the guest's ``network_info``."""
+        guest = self._guest(instance)
+        guest["network_info"] = [v for v in guest["network_info"]
+                                 if v.get("mac_address") != vif.get("mac_address")]
 
     async def list_instances(self) -> list[dict]:
         return [{"name": g["name"], "uuid": g["uuid"], "power_state": g["power_state"]}

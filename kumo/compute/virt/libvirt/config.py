@@ -84,6 +84,14 @@ def _interface(devices: ET.Element, vif: dict) -> None:
         _sub(iface, "mtu", size=int(vif["mtu"]))
 
 
+def interface_xml(vif: dict) -> str:
+    """The ``<interface type="bridge">`` element of one network_info entry, alone (for
+    ``attachDeviceFlags`` / ``detachDeviceFlags``); the same element the domain XML holds."""
+    holder = ET.Element("devices")
+    _interface(holder, vif)
+    return ET.tostring(holder[0], encoding="unicode")
+
+
 def domain_xml(instance: dict, network_info: list[dict], disks: dict[str, Path], console_log: Path,
                virt_type: str = "qemu", disk_cache: str | None = None) -> str:
     """The domain XML (a str) for ``instance`` (the contract's instance dict).

@@ -231,6 +231,55 @@ class LibvirtDriver(ComputeDriver):
             await vifs.plug(vif)
         await self._call(dom.create)
 
+    # -- interfaces -------------------------------------------------------------
+    async def _device_flags(self, dom) -> int:
+        libvirt = _libvirt()
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if await self._call(dom.isActive):
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        return flags
+
+    async def attach_interface(self, instance: dict, vif: dict) -> None:
+        """attachDeviceFlags with the domain XML's own ``<interface type="bridge">`` (live when
+        the guest runs, and in the persistent definition)."""
+        dom = await self._domain(instance)
+        await vifs.plug(vif)
+        await self._call(dom.attachDeviceFlags, config.interface_xml(vif), await self._device_flags(dom))
+        log.info("attached %s (port %s) to %s", vif.get("devname"), vif.get("port_id"), instance["uuid"])
+
+    def _interface_by_mac(self, dom, mac: str, flags: int = 0) -> str | None:
+        root = ET.fromstring(dom.XMLDesc(flags))
+        for iface in root.iter("interface"):
+            found = iface.find("mac")
+            if found is not None and found.get("address", "").lower() == mac.lower():
+                return ET.tostring(iface, encoding="unicode")
+        return None
+
+    async def detach_interface(self, instance: dict, vif: dict, wait: float = 10.0) -> None:
+        """detachDeviceFlags of the interface with ``vif``'s MAC; waits up to ``wait`` seconds for
+        the guest to release a live device (it needs the guest's cooperation)."""
+        libvirt = _libvirt()
+        dom = await self._domain(instance)
+        mac = vif["mac_address"]
+        persistent = await self._call(self._interface_by_mac, dom, mac, libvirt.VIR_DOMAIN_XML_INACTIVE)
+        live = await self._call(self._interface_by_mac, dom, mac)
+        if live is None and persistent is None:
+            return
+        flags = await self._device_flags(dom)
+        if live is None:
+            flags &= ~libvirt.VIR_DOMAIN_AFFECT_LIVE
+        if persistent is None:
+            flags &= ~libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        await self._call(dom.detachDeviceFlags, live or persistent, flags)
+        if flags & libvirt.VIR_DOMAIN_AFFECT_LIVE:
+            for _ in range(int(wait * 4)):
+                if await self._call(self._interface_by_mac, dom, mac) is None:
+                    break
+                await asyncio.sleep(0.25)
+            else:
+                log.warning("guest %s did not release interface %s yet", instance["uuid"], mac)
+        log.info("detached %s from %s", mac, instance["uuid"])
+
     async def power_state(self, instance: dict) -> int:
         dom = await self._lookup(instance)
         if dom is None:
