@@ -149,3 +149,40 @@ class SegmentAllocation(Base):
     segmentation_id: Mapped[int] = mapped_column(Integer, default=0)
     network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"),
                                             index=True)
+
+
+# --- routers and floating IPs (L3) -----------------------------------------
+# A router's ports are ordinary ports with device_id = the router's id and
+# device_owner network:router_interface / network:router_gateway; a floating IP
+# holds its address through a port (device_owner network:floatingip) on the
+# external network, so IPAM and the unique keys above cover it too.
+
+
+class Router(Standard, Base):
+    __tablename__ = "routers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    gw_port_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    gw_network_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
+    routes: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class FloatingIP(Standard, Base):
+    __tablename__ = "floatingips"
+    # One fixed IP of a port maps to at most one floating IP.
+    __table_args__ = (UniqueConstraint("fixed_port_id", "fixed_ip_address"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    floating_network_id: Mapped[str] = mapped_column(String(36), index=True)
+    floating_port_id: Mapped[str] = mapped_column(String(36))
+    floating_ip_address: Mapped[str] = mapped_column(String(64))
+    fixed_port_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    fixed_ip_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    router_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")

@@ -47,6 +47,30 @@ def _attribute_rules() -> list[tuple[str, str, str]]:
     return rows
 
 
+def _l3_rules() -> list[tuple[str, str, str]]:
+    """Routers and floating IPs (targets: ``project_id`` of the router or floating IP)."""
+    rows = [
+        ("create_router", ADMIN_OR_MEMBER, "POST /routers"),
+        ("get_router", "rule:admin_or_project_reader", "GET /routers, GET /routers/{id}"),
+        ("update_router", ADMIN_OR_MEMBER, "PUT /routers/{id}"),
+        ("delete_router", ADMIN_OR_MEMBER, "DELETE /routers/{id}"),
+        ("add_router_interface", ADMIN_OR_MEMBER, "PUT /routers/{id}/add_router_interface"),
+        ("remove_router_interface", ADMIN_OR_MEMBER, "PUT /routers/{id}/remove_router_interface"),
+        ("create_floatingip", ADMIN_OR_MEMBER, "POST /floatingips"),
+        ("create_floatingip:floating_ip_address", ADMIN_ONLY, "POST /floatingips with an address"),
+        ("get_floatingip", "rule:admin_or_project_reader", "GET /floatingips, GET /floatingips/{id}"),
+        ("update_floatingip", ADMIN_OR_MEMBER, "PUT /floatingips/{id}"),
+        ("delete_floatingip", ADMIN_OR_MEMBER, "DELETE /floatingips/{id}"),
+    ]
+    for op in ("create", "update"):
+        gw = f"{op}_router:external_gateway_info"
+        rows += [(gw, ADMIN_OR_MEMBER, f"{op} a router with a gateway"),
+                 (gw + ":network_id", ADMIN_OR_MEMBER, "the gateway's network"),
+                 (gw + ":enable_snat", ADMIN_ONLY, "the gateway's SNAT switch"),
+                 (gw + ":external_fixed_ips", ADMIN_ONLY, "the gateway's addresses")]
+    return rows
+
+
 def rules() -> list[RuleDefault]:
     """Every network rule (Networking API v2.0 operations in the descriptions)."""
     return table([
@@ -98,7 +122,7 @@ def rules() -> list[RuleDefault]:
         ("get_agent", ADMIN_ONLY, "GET /agents, GET /agents/{id}"),
         ("update_agent", ADMIN_ONLY, "PUT /agents/{id}"),
         ("delete_agent", ADMIN_ONLY, "DELETE /agents/{id}"),
-    ] + _attribute_rules())
+    ] + _attribute_rules() + _l3_rules())
 
 
 def policy(settings) -> Policy:

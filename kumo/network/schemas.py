@@ -373,3 +373,49 @@ def items(body: Any, singular: str, plural: str) -> tuple[list[dict], bool]:
     if not body:
         raise BadRequest("Resource body required", kind="HTTPBadRequest")
     raise BadRequest(f"Unable to find '{singular}' in request body", kind="HTTPBadRequest")
+
+
+# --- routers and floating IPs ---------------------------------------------------
+def gateway_info(attr: str, v: Any) -> dict:
+    """``external_gateway_info``: ``{}``/None (no gateway) or ``{"network_id", "enable_snat"?,
+    "external_fixed_ips"?}``."""
+    if v is None or v == {}:
+        return {}
+    if not isinstance(v, dict):
+        raise _bad(attr, f"'{v}' is not a dictionary")
+    unknown = sorted(set(v) - {"network_id", "enable_snat", "external_fixed_ips"})
+    if unknown:
+        raise _bad(attr, f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+    if "network_id" not in v:
+        raise _bad(attr, "Validation of dictionary's keys failed. Expected keys: {'network_id'}")
+    out: dict[str, Any] = {"network_id": uuid_str(attr, v["network_id"])}
+    if "enable_snat" in v:
+        out["enable_snat"] = boolean(attr, v["enable_snat"])
+    if v.get("external_fixed_ips") is not None:
+        out["external_fixed_ips"] = fixed_ips(attr, v["external_fixed_ips"])
+    return out
+
+
+def routes(attr: str, v: Any) -> list:
+    """A router's static ``routes`` (``[{"destination", "nexthop"}]``; None clears them)."""
+    return [] if v is None else host_routes(attr, v)
+
+
+ROUTER = {
+    "name": Attr(string(255), default=""),
+    "admin_state_up": Attr(boolean, default=True),
+    "external_gateway_info": Attr(gateway_info, default={}),
+    "routes": Attr(routes, post=False),
+    **_STANDARD, **_PROJECT,
+}
+
+FLOATINGIP = {
+    "floating_network_id": Attr(uuid_str, put=False, required=True),
+    "floating_ip_address": Attr(ip_or_none, put=False),
+    "subnet_id": Attr(uuid_str, put=False),
+    "port_id": Attr(lambda attr, v: None if v is None else uuid_str(attr, v)),
+    "fixed_ip_address": Attr(ip_or_none),
+    **_STANDARD, **_PROJECT,
+}
+
+MAPS.update({"router": ROUTER, "floatingip": FLOATINGIP})

@@ -43,7 +43,7 @@ async def test_extensions_list_only_what_is_implemented(client):
     exts = {e["alias"]: e for e in r.json()["extensions"]}
     assert {"binding", "external-net", "provider", "extra_dhcp_opt", "agent", "net-mtu",
             "standard-attr-tag"} <= set(exts)
-    for absent in ("quotas", "router", "security-group", "dns-integration"):
+    for absent in ("quotas", "security-group", "dns-integration"):
         assert absent not in exts
     assert set(exts["binding"]) == {"alias", "name", "description", "updated", "links"}
     assert exts["provider"]["links"] == []
@@ -332,7 +332,7 @@ async def test_delete_removes_subnets_and_dhcp_port_and_notifies(client, rt):
 
 
 async def test_unknown_route_and_method_use_neutron_errors(client):
-    r = await client.get("/v2.0/routers")
+    r = await client.get("/v2.0/no-such-collection")
     assert r.status_code == 404 and "NeutronError" in r.json()
     r = await client.patch("/v2.0/networks")
     assert r.status_code == 405 and "NeutronError" in r.json()

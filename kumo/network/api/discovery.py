@@ -25,6 +25,12 @@ EXTENSIONS = {
     "extra_dhcp_opt": ("Neutron Extra DHCP options", "Extra options configuration for DHCP. For "
                        "example PXE boot options to DHCP clients can be specified (e.g. "
                        "tftp-server, server-ip-address, bootfile-name)"),
+    "ext-gw-mode": ("Neutron L3 Configurable external gateway mode", "Extension of the router "
+                    "abstraction for specifying whether SNAT should occur on the external "
+                    "gateway"),
+    "extraroute": ("Neutron Extra Route", "Extra routes configuration for L3 router"),
+    "fip-port-details": ("Floating IP Port Details Extension", "Add port_details attribute to "
+                         "Floating IP resource"),
     "filter-validation": ("Filter parameters validation", "Provides validation on filter "
                           "parameters."),
     "l2_adjacency": ("L2 Adjacency", "Display L2 Adjacency for Neutron Networks."),
@@ -34,6 +40,8 @@ EXTENSIONS = {
     "project-id": ("project_id field enabled", "Extension that indicates that project_id field "
                    "is enabled."),
     "provider": ("Provider Network", "Expose mapping of virtual networks to physical networks"),
+    "router": ("Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 "
+               "Neutron networks and access to external networks via a NAT gateway."),
     "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
     "standard-attr-description": ("standard-attr-description", "Extension to add descriptions "
                                   "to standard attributes"),
@@ -46,7 +54,8 @@ EXTENSIONS = {
 }
 
 RESOURCES = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
-             ("agent", "agents"))
+             ("agent", "agents"), ("router", "routers"),
+             ("floatingip", "floatingips"))
 
 
 def _extension(alias: str) -> dict:

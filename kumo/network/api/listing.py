@@ -40,6 +40,10 @@ FIELDS = {
         "fixed_ips", "allowed_address_pairs", "extra_dhcp_opts", "security_groups",
         "port_security_enabled", "binding:host_id", "binding:profile", "binding:vif_type",
         "binding:vif_details", "binding:vnic_type", "dns_name", "dns_assignment"),
+    "routers": STANDARD + ("status", "admin_state_up", "external_gateway_info", "routes"),
+    "floatingips": STANDARD + (
+        "floating_ip_address", "floating_network_id", "router_id", "port_id", "fixed_ip_address",
+        "status", "port_details"),
     "agents": ("id", "agent_type", "binary", "topic", "host", "admin_state_up", "alive",
                "availability_zone", "configurations", "description", "created_at", "started_at",
                "heartbeat_timestamp", "resources_synced", "ha_state"),

@@ -18,7 +18,7 @@ from kumo.common.api import context
 from kumo.common.api.body import json_body
 from kumo.common.api.errors import ApiError, BadRequest
 from kumo.network import errors, schemas
-from kumo.network.api import discovery
+from kumo.network.api import discovery, l3
 from kumo.network.api.listing import fields_of, fixed_ips_matcher, list_response
 from kumo.network.service import NetworkService
 
@@ -157,6 +157,9 @@ def routes() -> list[Route]:
     out += _collection("networks", "network")
     out += _collection("subnets", "subnet")
     out += _collection("ports", "port", {"fixed_ips": fixed_ips_matcher})
+    out += _collection("routers", "router")
+    out += _collection("floatingips", "floatingip")
+    out += l3.routes()
     for plural in ("networks", "subnets", "ports"):
         out += _tag_routes(plural)
     return out

@@ -10,12 +10,13 @@ that matter to DHCP are fanned out on the bus (``dhcp_agent``:
 from __future__ import annotations
 
 from kumo.network.service.agents import TAGGABLE, AgentsMixin
+from kumo.network.service.floatingips import FloatingIPsMixin
 from kumo.network.service.networks import NetworksMixin
 from kumo.network.service.ports import PortsMixin
 from kumo.network.service.subnets import SubnetsMixin
 
 
-class NetworkService(NetworksMixin, SubnetsMixin, PortsMixin, AgentsMixin):
+class NetworkService(NetworksMixin, SubnetsMixin, FloatingIPsMixin, PortsMixin, AgentsMixin):
     """``NetworkService(db, settings, bus)``; see the mixins for the operations."""
 
 

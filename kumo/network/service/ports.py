@@ -88,6 +88,28 @@ class PortsMixin(ServiceBase):
         raise Conflict(f"Unable to generate unique mac on network {net_id}.",
                        kind="MacAddressGenerationFailure")
 
+    async def allocate_port(self, s: AsyncSession, net: Network, project: str,
+                            fixed_ips: list[dict] | None, mac: str | None = None,
+                            **columns) -> Port:
+        """A new bound port on ``net`` (added and flushed in ``s``): a MAC (``mac`` or a free
+        random one), addresses planned by :func:`kumo.network.ipam.plan` from ``fixed_ips``
+        (None: the default one), then ``columns`` (Port attributes). 409 MacAddressInUse,
+        IpAddressAlreadyAllocated, IpAddressGenerationFailure; 400 for bad addresses."""
+        if mac is None:
+            mac = await self._new_mac(s, net.id)
+        elif not await self._mac_free(s, net.id, mac):
+            raise errors.mac_in_use(net.id, mac)
+        planned = ipam.plan(net.id, await self._subnet_infos(s, net), fixed_ips)
+        port = Port(project_id=project, network_id=net.id, mac_address=mac, fixed_ips=[],
+                    **columns)
+        for subnet_id, ip in planned:
+            port.fixed_ips.append(IPAllocation(subnet_id=subnet_id, network_id=net.id,
+                                               ip_address=ip))
+        self.bind(port, net)
+        s.add(port)
+        await s.flush()
+        return port
+
     def _check_attrs(self, ctx: RequestContext, body: dict, op: str, target: dict) -> None:
         """``<op>_port:<attr>`` for the guarded inputs given: binding:host_id and binding:profile
         (a create's empty values pass), mac_address, fixed_ips[].ip_address, a network:*
@@ -118,26 +140,10 @@ class PortsMixin(ServiceBase):
             target = self.child_target(project, net, device_owner=body.get("device_owner", ""))
             self.authorize(ctx, "create_port", target)
             self._check_attrs(ctx, body, "create", target)
-            mac = body.get("mac_address")
-            if mac is None:
-                mac = await self._new_mac(s, net.id)
-            elif not await self._mac_free(s, net.id, mac):
-                raise errors.mac_in_use(net.id, mac)
-            infos = await self._subnet_infos(s, net)
-            planned = ipam.plan(net.id, infos, body.get("fixed_ips"))
-            port = Port(project_id=project, network_id=net.id, mac_address=mac, fixed_ips=[],
-                        port_security_enabled=body.get("port_security_enabled",
-                                                       net.port_security_enabled),
-                        tags=body["tags"])
-            for key, column in SIMPLE_FIELDS.items():
-                if key in body:
-                    setattr(port, column, body[key])
-            for subnet_id, ip in planned:
-                port.fixed_ips.append(IPAllocation(subnet_id=subnet_id, network_id=net.id,
-                                                   ip_address=ip))
-            self.bind(port, net)
-            s.add(port)
-            await s.flush()
+            columns = {"port_security_enabled": net.port_security_enabled, "tags": body["tags"]}
+            columns.update({column: body[key] for key, column in SIMPLE_FIELDS.items() if key in body})
+            port = await self.allocate_port(s, net, project, body.get("fixed_ips"),
+                                            body.get("mac_address"), **columns)
             return self._port_view(ctx, port, net), await self.has_dhcp(s, net.id)
 
         return await self.write_view(tx)
@@ -202,11 +208,16 @@ class PortsMixin(ServiceBase):
 
         return await self.write_view(tx)
 
+    async def port_deleting(self, s: AsyncSession, port: Port) -> None:
+        """Hook run before the API deletes ``port``; the L3 mixin overrides it (409 for router
+        and floating IP ports, floating IPs of the port are disassociated)."""
+
     async def delete_port(self, ctx: RequestContext, port_id: str) -> None:
         """Delete a port and free its addresses. 404 if invisible, 403 for readers."""
         async def tx(s: AsyncSession) -> tuple[str, bool]:
             port, net = await self.get_port(s, ctx, port_id)
             self.authorize(ctx, "delete_port", self.port_target(port, net))
+            await self.port_deleting(s, port)
             await s.delete(port)
             return net.id, await self.has_dhcp(s, net.id)
 
