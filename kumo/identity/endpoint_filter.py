@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.errors import NotFound
 from kumo.common.db import Database
+from kumo.identity import crud
 from kumo.identity import models as m
 from kumo.identity import resource_schemas as rs
-from kumo.identity.resource import not_found
 
 
 def _not_associated(project_id: str, target_id: str, kind: str = "endpoint group") -> NotFound:
@@ -58,29 +58,19 @@ class EndpointFilterService:
     # --- endpoint groups -------------------------------------------------------------------
 
     async def list_groups(self, name: str | None = None) -> list[m.EndpointGroup]:
-        q = select(m.EndpointGroup).order_by(m.EndpointGroup.name, m.EndpointGroup.id)
-        if name is not None:
-            q = q.where(m.EndpointGroup.name == name)
-        async with self.db.session() as db:
-            return list((await db.scalars(q)).all())
+        return await crud.list_rows(self.db, m.EndpointGroup, {"name": name},
+                                    order_by=(m.EndpointGroup.name, m.EndpointGroup.id))
 
     async def get_group(self, group_id: str) -> m.EndpointGroup:
-        async with self.db.session() as db:
-            return await self._group(db, group_id)
+        return await crud.fetch(self.db, m.EndpointGroup, group_id, "endpoint group")
 
     @staticmethod
     async def _group(db: AsyncSession, group_id: str) -> m.EndpointGroup:
-        g = await db.get(m.EndpointGroup, group_id)
-        if g is None:
-            raise not_found("endpoint group", group_id)
-        return g
+        return await crud.get_or_404(db, m.EndpointGroup, group_id, "endpoint group")
 
     async def create_group(self, data: rs.EndpointGroupCreate) -> m.EndpointGroup:
-        g = m.EndpointGroup(name=data.name, description=data.description or "",
-                            filters=data.filters.model_dump(exclude_none=True))
-        async with self.db.session() as db:
-            db.add(g)
-        return g
+        return await crud.add_row(self.db, m.EndpointGroup(name=data.name, description=data.description or "",
+                                                           filters=data.filters.model_dump(exclude_none=True)))
 
     async def update_group(self, group_id: str, data: rs.EndpointGroupUpdate) -> m.EndpointGroup:
         fields = data.model_fields_set
@@ -110,10 +100,7 @@ class EndpointFilterService:
     # --- endpoint groups <-> projects ------------------------------------------------------
 
     async def _project(self, db: AsyncSession, project_id: str) -> m.Project:
-        p = await db.get(m.Project, project_id)
-        if p is None:
-            raise not_found("project", project_id)
-        return p
+        return await crud.get_or_404(db, m.Project, project_id, "project")
 
     async def add_group_project(self, group_id: str, project_id: str) -> None:
         async with self.db.session() as db:
@@ -159,8 +146,7 @@ class EndpointFilterService:
     async def add_project_endpoint(self, project_id: str, endpoint_id: str) -> None:
         async with self.db.session() as db:
             await self._project(db, project_id)
-            if await db.get(m.Endpoint, endpoint_id) is None:
-                raise not_found("endpoint", endpoint_id)
+            await crud.get_or_404(db, m.Endpoint, endpoint_id, "endpoint")
             if await db.get(m.ProjectEndpoint, (endpoint_id, project_id)) is None:
                 db.add(m.ProjectEndpoint(endpoint_id=endpoint_id, project_id=project_id))
 
@@ -188,8 +174,7 @@ class EndpointFilterService:
     async def endpoint_projects(self, endpoint_id: str) -> list[m.Project]:
         """The projects directly associated with an endpoint."""
         async with self.db.session() as db:
-            if await db.get(m.Endpoint, endpoint_id) is None:
-                raise not_found("endpoint", endpoint_id)
+            await crud.get_or_404(db, m.Endpoint, endpoint_id, "endpoint")
             q = select(m.Project).join(m.ProjectEndpoint, m.ProjectEndpoint.project_id == m.Project.id) \
                 .where(m.ProjectEndpoint.endpoint_id == endpoint_id).order_by(m.Project.name)
             return list((await db.scalars(q)).all())

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.errors import NotFound
 from kumo.common.db import Database
+from kumo.identity import crud
 from kumo.identity import models as m
 from kumo.identity import resource_schemas as rs
-from kumo.identity.resource import not_found
 
 
 async def forget_targets(db: AsyncSession, *, endpoint_ids: list[str] = (), service_ids: list[str] = (),
@@ -37,28 +37,17 @@ class PolicyService:
         self.db = db
 
     async def list_policies(self, type: str | None = None) -> list[m.Policy]:
-        q = select(m.Policy).order_by(m.Policy.id)
-        if type is not None:
-            q = q.where(m.Policy.type == type)
-        async with self.db.session() as db:
-            return list((await db.scalars(q)).all())
+        return await crud.list_rows(self.db, m.Policy, {"type": type})
 
     async def get_policy(self, policy_id: str) -> m.Policy:
-        async with self.db.session() as db:
-            return await self._policy(db, policy_id)
+        return await crud.fetch(self.db, m.Policy, policy_id, "policy")
 
     @staticmethod
     async def _policy(db: AsyncSession, policy_id: str) -> m.Policy:
-        p = await db.get(m.Policy, policy_id)
-        if p is None:
-            raise not_found("policy", policy_id)
-        return p
+        return await crud.get_or_404(db, m.Policy, policy_id, "policy")
 
     async def create_policy(self, data: rs.PolicyCreate) -> m.Policy:
-        p = m.Policy(type=data.type, blob=data.blob, extra=data.extras())
-        async with self.db.session() as db:
-            db.add(p)
-        return p
+        return await crud.add_row(self.db, m.Policy(type=data.type, blob=data.blob, extra=data.extras()))
 
     async def update_policy(self, policy_id: str, data: rs.PolicyUpdate) -> m.Policy:
         async with self.db.session() as db:
@@ -85,8 +74,8 @@ class PolicyService:
         """The association row query of a target (404 for an unknown endpoint, service or region)."""
         for model, kind, ident in ((m.Endpoint, "endpoint", endpoint_id), (m.Service, "service", service_id),
                                    (m.Region, "region", region_id)):
-            if ident is not None and await db.get(model, ident) is None:
-                raise not_found(kind, ident)
+            if ident is not None:
+                await crud.get_or_404(db, model, ident, kind)
         a = m.PolicyAssociation
         return select(a).where(*(col.is_(None) if v is None else col == v for col, v in
                                  ((a.endpoint_id, endpoint_id), (a.service_id, service_id), (a.region_id, region_id))))
@@ -153,9 +142,7 @@ class PolicyService:
         """The effective policy of an endpoint (404 if none applies)."""
         a = m.PolicyAssociation
         async with self.db.session() as db:
-            ep = await db.get(m.Endpoint, endpoint_id)
-            if ep is None:
-                raise not_found("endpoint", endpoint_id)
+            ep = await crud.get_or_404(db, m.Endpoint, endpoint_id, "endpoint")
             candidates = [(a.endpoint_id == ep.id,)]
             region, seen = ep.region_id, set()
             while region is not None and region not in seen:

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from kumo.common.db import Database
+from kumo.identity import crud
 from kumo.identity import models as m
 from kumo.identity import resource_schemas as rs
 from kumo.identity.credentials import SecretBox
-from kumo.identity.resource import not_found
 
 
 class ConsumerService:
@@ -26,35 +23,23 @@ class ConsumerService:
         self.box = box
 
     async def list_consumers(self) -> list[m.Consumer]:
-        async with self.db.session() as db:
-            return list((await db.scalars(select(m.Consumer).order_by(m.Consumer.id))).all())
+        return await crud.list_rows(self.db, m.Consumer)
 
     async def get_consumer(self, consumer_id: str) -> m.Consumer:
-        async with self.db.session() as db:
-            return await self._consumer(db, consumer_id)
-
-    @staticmethod
-    async def _consumer(db: AsyncSession, consumer_id: str) -> m.Consumer:
-        c = await db.get(m.Consumer, consumer_id)
-        if c is None:
-            raise not_found("consumer", consumer_id)
-        return c
+        return await crud.fetch(self.db, m.Consumer, consumer_id, "consumer")
 
     async def create_consumer(self, data: rs.ConsumerCreate) -> tuple[m.Consumer, str]:
         """A new consumer and its secret (32 hex digits; not retrievable later)."""
         secret = secrets.token_hex(16)
         c = m.Consumer(description=data.description, encrypted_secret=self.box.encrypt(secret), extra={})
-        async with self.db.session() as db:
-            db.add(c)
-        return c, secret
+        return await crud.add_row(self.db, c), secret
 
     async def update_consumer(self, consumer_id: str, data: rs.ConsumerUpdate) -> m.Consumer:
         async with self.db.session() as db:
-            c = await self._consumer(db, consumer_id)
+            c = await crud.get_or_404(db, m.Consumer, consumer_id, "consumer")
             if "description" in data.model_fields_set:
                 c.description = data.description
         return c
 
     async def delete_consumer(self, consumer_id: str) -> None:
-        async with self.db.session() as db:
-            await db.delete(await self._consumer(db, consumer_id))
+        await crud.delete_or_404(self.db, m.Consumer, consumer_id, "consumer")

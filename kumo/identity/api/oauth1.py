@@ -8,62 +8,31 @@ only. 400 for an update that tries to change the secret, 404 for unknown ids.
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.routing import Route
 
 from kumo.identity import models as m
 from kumo.identity import resource_schemas as rs
-from kumo.identity.api.common import base, body, enforce, json, no_content
-from kumo.identity.oauth1 import ConsumerService
+from kumo.identity.api import crud
+from kumo.identity.api.common import body, enforce
 
 PATH = "/v3/OS-OAUTH1/consumers"
-
-
-def _svc(request: Request) -> ConsumerService:
-    return request.app.state.consumers
 
 
 def consumer_view(c: m.Consumer, root: str) -> dict:
     return {"id": c.id, "description": c.description, "links": {"self": f"{root}{PATH}/{c.id}"}}
 
 
-async def list_consumers(request: Request):
-    enforce(request, "identity:list_consumers")
-    root = base(request)
-    found = await _svc(request).list_consumers()
-    return json({"consumers": [consumer_view(c, root) for c in found],
-                 "links": {"self": f"{root}{PATH}", "previous": None, "next": None}})
+def _svc(request: Request):
+    return request.app.state.consumers
 
 
 async def create_consumer(request: Request):
+    """The create response also carries the consumer's ``secret``."""
     enforce(request, "identity:create_consumer")
     data = await body(request, "consumer", rs.ConsumerCreate)
     c, secret = await _svc(request).create_consumer(data)
-    return json({"consumer": {**consumer_view(c, base(request)), "secret": secret}}, status=201)
+    return crud.shown(request, "consumer", c, lambda row, root: {**consumer_view(row, root), "secret": secret}, 201)
 
 
-async def show_consumer(request: Request):
-    enforce(request, "identity:get_consumer")
-    c = await _svc(request).get_consumer(request.path_params["consumer_id"])
-    return json({"consumer": consumer_view(c, base(request))})
-
-
-async def update_consumer(request: Request):
-    enforce(request, "identity:update_consumer")
-    data = await body(request, "consumer", rs.ConsumerUpdate)
-    c = await _svc(request).update_consumer(request.path_params["consumer_id"], data)
-    return json({"consumer": consumer_view(c, base(request))})
-
-
-async def delete_consumer(request: Request):
-    enforce(request, "identity:delete_consumer")
-    await _svc(request).delete_consumer(request.path_params["consumer_id"])
-    return no_content()
-
-
-routes = [
-    Route(PATH, list_consumers, methods=["GET"]),
-    Route(PATH, create_consumer, methods=["POST"]),
-    Route(PATH + "/{consumer_id}", show_consumer, methods=["GET"]),
-    Route(PATH + "/{consumer_id}", update_consumer, methods=["PATCH"]),
-    Route(PATH + "/{consumer_id}", delete_consumer, methods=["DELETE"]),
-]
+routes = crud.standard(PATH, "consumer_id", singular="consumer", plural="consumers", service=_svc,
+                       view=consumer_view, create_schema=rs.ConsumerCreate, update_schema=rs.ConsumerUpdate,
+                       noun="consumer", nouns="consumers", create=create_consumer)
