@@ -332,7 +332,9 @@ def write_config(facts: dict, run_validation: bool) -> Path:
     conf["image-feature-enabled"] = _flags(IMAGE_FEATURES)
     conf["network"] = {
         "region": facts["region"], "endpoint_type": "publicURL",
-        "public_network_id": "",      # no routers or floating IPs in kumo
+        # 'public' is the external network once kumo lists the router extension
+        "public_network_id": facts["network_id"] if "router" in facts["network_extensions"] else "",
+        "floating_network_name": NETWORK,
         "project_networks_reachable": "true",  # the flat 'public' network is on the host
         "shared_physical_network": "true",
         "build_timeout": "120", "build_interval": "1",
@@ -345,7 +347,7 @@ def write_config(facts: dict, run_validation: bool) -> Path:
         "ipv6_subnet_attributes": False,
         "port_admin_state_change": True,
         "port_security": "port-security" in exts,
-        "floating_ips": False,
+        "floating_ips": "router" in exts,
     })
     conf["validation"] = _flags({
         "run_validation": run_validation,

@@ -115,6 +115,9 @@ def create_demo(settings: Settings, admin_password: str, demo_password: str,
         net = c.call("network", "POST", "/v2.0/networks", json={"network": {
             "name": "public", "shared": True, "router:external": True,
             "provider:network_type": "flat", "provider:physical_network": "public"}})["network"]
+    elif not net.get("router:external"):  # clouds made before routers: public becomes external
+        net = c.call("network", "PUT", f"/v2.0/networks/{net['id']}",
+                     json={"network": {"router:external": True}})["network"]
     if not net.get("subnets"):
         c.call("network", "POST", "/v2.0/subnets", json={"subnet": {
             "name": "public-subnet", "network_id": net["id"], "ip_version": 4, "cidr": PUBLIC_CIDR,

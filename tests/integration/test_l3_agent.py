@@ -1,0 +1,96 @@
+"""A router namespace on the real host: SNAT from an internal "VM" namespace to a host-side
+address, a floating IP reachable from the host, static routes, and nothing left behind.
+
+Test bridges and namespaces carry this run's pid, so parallel runs do not clash. Needs root and
+busybox (ping; see host-packages.txt).
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from kumo.common.host import net as hostnet
+from kumo.common.host.process import HostError, run
+from kumo.network.agents import l3_wiring
+from kumo.network.agents.l3_wiring import Interface, RouterSpec
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, bridges, iptables)"),
+]
+
+TAG = f"{os.getpid() % 10000:04d}"
+N = os.getpid() % 200 + 20
+EXT_BRIDGE, INT_BRIDGE = f"kl3x{TAG}", f"kl3i{TAG}"
+VM_NS, VM_HOST = f"kumo-l3vm-{TAG}", f"kl3v{TAG}"
+HOST_IP = f"100.64.{N}.1"                     # the host's address on the external bridge
+GW_IP, FIP = f"100.64.{N}.10", f"100.64.{N}.20"
+ROUTER_IP, VM_IP = f"10.77.{N}.1", f"10.77.{N}.5"
+
+
+async def ping(ip: str, netns: str | None = None, tries: int = 1) -> bool:
+    """True once one echo of ``tries`` is answered (fresh wiring may first need ARP)."""
+    argv = ["busybox", "ping", "-c", "1", "-W", "1", ip]
+    for _ in range(tries):
+        try:
+            await run(*(hostnet.netns_exec_argv(netns, *argv) if netns else argv), timeout=10)
+            return True
+        except HostError:
+            pass
+    return False
+
+
+@pytest.fixture
+async def topology():
+    """External and internal bridges, a VM namespace on the internal one; all removed after."""
+    for name in (EXT_BRIDGE, INT_BRIDGE):
+        assert not await hostnet.link_exists(name), f"{name} exists already; not touching it"
+    await hostnet.ensure_bridge(EXT_BRIDGE, f"{HOST_IP}/24")
+    await hostnet.ensure_bridge(INT_BRIDGE)
+    await hostnet.plug_veth(VM_HOST, "eth0", bridge=INT_BRIDGE, netns=VM_NS, cidrs=[f"{VM_IP}/24"])
+    await hostnet.netns_exec(VM_NS, "ip", "route", "replace", "default", "via", ROUTER_IP)
+    spec = RouterSpec(router_id=str(uuid.uuid4()), gateway_ip=HOST_IP, snat_ip=GW_IP, interfaces=[
+        Interface(str(uuid.uuid4()), "qg", "fa:16:3e:00:01:01", EXT_BRIDGE, [f"{GW_IP}/24"]),
+        Interface(str(uuid.uuid4()), "qr", "fa:16:3e:00:01:02", INT_BRIDGE, [f"{ROUTER_IP}/24"])])
+    yield spec
+    await l3_wiring.unwire(spec.router_id, [i.host_dev for i in spec.interfaces])
+    await hostnet.netns_delete(VM_NS)
+    await hostnet.delete_link(VM_HOST)
+    await hostnet.delete_link(EXT_BRIDGE)
+    await hostnet.delete_link(INT_BRIDGE)
+
+
+async def test_snat_floating_ip_routes_and_cleanup(topology):
+    spec = topology
+    assert not await ping(HOST_IP, VM_NS)        # no router yet
+    devs = await l3_wiring.wire(spec)
+    assert await l3_wiring.wire(spec) == devs    # idempotent
+    # SNAT: the host has no route to 10.77.N.0/24, so replies only come back to the gateway address
+    assert await ping(HOST_IP, VM_NS, tries=5)
+    nat = await hostnet.netns_exec(spec.netns, "iptables-save", "-t", "nat")
+    assert f"-j SNAT --to-source {GW_IP}" in nat and ":kumo-snat" in nat
+    assert not await ping(FIP)
+    # a floating IP: reachable from the host, and the VM leaves as it
+    spec.floating_ips = {FIP: VM_IP}
+    spec.routes = [{"destination": "192.0.2.0/24", "nexthop": VM_IP}]
+    await l3_wiring.wire(spec)
+    assert await ping(FIP, tries=5)
+    assert f"{FIP}/32" in await hostnet.addresses(f"qg-{spec.interfaces[0].port_id[:11]}", spec.netns)
+    routes = await hostnet.netns_exec(spec.netns, "ip", "route", "show", "proto", "static")
+    assert f"192.0.2.0/24 via {VM_IP}" in routes
+    # without SNAT and floating IP the VM is cut off again; the stale route goes
+    spec.floating_ips, spec.snat_ip, spec.routes = {}, None, []
+    await l3_wiring.wire(spec)
+    assert not await ping(FIP)
+    assert not await ping(HOST_IP, VM_NS)
+    assert "192.0.2.0" not in await hostnet.netns_exec(spec.netns, "ip", "route", "show")
+    # removing an interface from the spec removes its device
+    qr = spec.interfaces.pop()
+    await l3_wiring.wire(spec)
+    assert not await hostnet.link_exists(qr.ns_dev, spec.netns)
+    assert not await hostnet.link_exists(qr.host_dev)
+    await l3_wiring.unwire(spec.router_id, devs)
+    assert not await hostnet.netns_exists(spec.netns)
+    assert [d for d in devs if await hostnet.link_exists(d)] == []
