@@ -3,7 +3,8 @@
 ``component(rt)`` -> :class:`~kumo.common.runtime.Component` named
 "network-api", served on ``[network] port`` (9696) with neutron-style errors.
 Its ``start()`` creates the schema and serves the bus topic
-``network_server`` (``agent_heartbeat(agent)``, a call: agents report there).
+``network_server`` (``agent_heartbeat(agent)``, ``update_port_status(host, up, down)``;
+calls: agents report there).
 """
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ class NetworkServerEndpoint:
     async def agent_heartbeat(self, agent: dict) -> dict:
         """Record an agent report (see :meth:`NetworkService.agent_heartbeat`); ``{"id"}``."""
         return await self._service.agent_heartbeat(agent)
+
+    async def update_port_status(self, host: str, up: list[str], down: list[str]) -> int:
+        """An L2 agent's port states (see :meth:`NetworkService.update_port_status`)."""
+        return await self._service.update_port_status(host, up, down)
 
 
 def _public(method: str, path: str) -> bool:

@@ -35,6 +35,8 @@ EXTENSIONS = {
                           "parameters."),
     "l2_adjacency": ("L2 Adjacency", "Display L2 Adjacency for Neutron Networks."),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
+    "net-mtu-writable": ("Network MTU (writable)", "Provides a writable MTU attribute for a "
+                         "network resource."),
     "pagination": ("Pagination support", "Extension that indicates that pagination is enabled."),
     "port-security": ("Port Security", "Provides port security"),
     "project-id": ("project_id field enabled", "Extension that indicates that project_id field "

@@ -2,11 +2,10 @@
 
 Addresses come from :mod:`kumo.network.ipam` inside the port's write
 transaction. MAC addresses are ``fa:16:3e:xx:xx:xx``, unique per network.
-A port with ``binding:host_id`` is bound: ``binding:vif_type`` "bridge" and
-``binding:vif_details`` ``{"port_filter": false, "bridge_name": <bridge>}``
-(:func:`kumo.network.bridges.network_bridge`), status ACTIVE when
-``admin_state_up``; an unbound port has vif_type "unbound" and status DOWN; a
-host whose physical network has no bridge gives vif_type "binding_failed".
+A port with ``binding:host_id`` is bound by the linuxbridge mechanism
+(:meth:`~kumo.network.service.segments.SegmentsMixin.bind_port`): vif_type
+"bridge" with ``binding:vif_details.bridge_name``, or "binding_failed" when the
+host cannot serve the network; an unbound port has vif_type "unbound", DOWN.
 
 Admin-only inputs (neutron's default policy): ``binding:host_id`` and
 ``binding:profile``; changing ``mac_address``. Only the network's project or an
@@ -23,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kumo.common.api.errors import Conflict
 from kumo.common.auth.context import RequestContext
 from kumo.network import errors, ipam
-from kumo.network.bridges import network_bridge
 from kumo.network.models import IPAllocation, Network, Port
 from kumo.network.service.base import ServiceBase
 from kumo.network.service.views import port_view
@@ -46,21 +44,6 @@ class PortsMixin(ServiceBase):
     def _port_view(self, ctx: RequestContext, port: Port, net: Network) -> dict:
         return self.shown(ctx, "port", port_view(port, self.settings.network.dns_domain),
                           self.port_target(port, net))
-
-    def bind(self, port: Port, net: Network) -> None:
-        """Set the port's binding:vif_* and status from its host and network."""
-        if not port.binding_host_id:
-            port.binding_vif_type, port.binding_vif_details, port.status = "unbound", {}, "DOWN"
-            return
-        provider = {"id": net.id, "provider:network_type": net.network_type,
-                    "provider:physical_network": net.physical_network}
-        bridge = network_bridge(provider, self.settings.network.physical_bridges)
-        if bridge is None:
-            port.binding_vif_type, port.binding_vif_details, port.status = "binding_failed", {}, "DOWN"
-            return
-        port.binding_vif_type = "bridge"
-        port.binding_vif_details = {"port_filter": False, "bridge_name": bridge}
-        port.status = "ACTIVE" if port.admin_state_up else "DOWN"
 
     async def _subnet_infos(self, s: AsyncSession, net: Network,
                             exclude_port: str | None = None) -> list[ipam.SubnetInfo]:
@@ -105,7 +88,7 @@ class PortsMixin(ServiceBase):
         for subnet_id, ip in planned:
             port.fixed_ips.append(IPAllocation(subnet_id=subnet_id, network_id=net.id,
                                                ip_address=ip))
-        self.bind(port, net)
+        await self.bind_port(s, port, net)
         s.add(port)
         await s.flush()
         return port
@@ -201,7 +184,7 @@ class PortsMixin(ServiceBase):
             for key, column in SIMPLE_FIELDS.items():
                 if key in body:
                     setattr(port, column, body[key])
-            self.bind(port, net)
+            await self.bind_port(s, port, net)
             port.touch()
             await s.flush()
             return self._port_view(ctx, port, net), await self.has_dhcp(s, net.id)

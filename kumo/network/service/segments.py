@@ -15,6 +15,17 @@ A network has one segment ``(network_type, physical_network, segmentation_id)``:
   when omitted; 409 TunnelIdInUse);
 - ``local``: neither.
 
+Port binding (:meth:`SegmentsMixin.bind_port`, the linuxbridge mechanism):
+once any L2 agent ("Linux bridge agent") has reported, a port bound to host H
+needs an alive, enabled L2 agent on H that serves the network's type (its
+``configurations``: ``tunnel_types`` for vxlan, ``bridge_mappings`` for the
+physical network of flat/vlan), else vif_type ``binding_failed``; it is bound
+with vif_type ``bridge``, ``bridge_name`` (the agent's bridge for flat,
+``brq<network id[:11]>`` otherwise), ``port_filter`` true, and stays DOWN until
+the agent sees its tap (:meth:`SegmentsMixin.update_port_status`). Without any
+L2 agent (an install whose compute side plugs bridges itself) binding follows
+``[network] physical_bridges`` and the port is ACTIVE at once.
+
 Taken ids live in ``segment_allocations`` (unique per type, physical network
 and id, so two API processes cannot hand out the same id); a network's row
 goes with the network. MTU: 1450 for ``vxlan`` (50 bytes of VXLAN over IPv4),
@@ -22,18 +33,24 @@ else 1500; a larger requested MTU is 400.
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.errors import Conflict, ServiceUnavailable
+from kumo.common.db import utcnow
 from kumo.network import errors
-from kumo.network.models import SegmentAllocation
+from kumo.network.bridges import network_bridge
+from kumo.network.models import Agent, Network, Port, SegmentAllocation
 from kumo.network.service.base import ServiceBase
+from kumo.network.service.views import AGENT_DOWN_TIME
 
 MAX_MTU = 1500
 VXLAN_OVERHEAD = 50
 MAX_VNI = 2 ** 24 - 1
 SEGMENT_TYPES = ("flat", "vlan", "vxlan", "local")
+L2_AGENT_TYPE = "Linux bridge agent"
 
 
 def parse_ranges(entries: list[str], with_physnet: bool) -> list[tuple[str, int, int]]:
@@ -186,3 +203,61 @@ class SegmentsMixin(ServiceBase):
         if mtu > limit:
             raise errors.invalid_input(f"Requested MTU is too big, maximum is {limit}")
         return mtu
+
+    # --- port binding (linuxbridge mechanism) --------------------------------
+    async def bind_port(self, s: AsyncSession, port: Port, net: Network) -> None:
+        """Set ``port``'s binding:vif_type/vif_details and status for its host and ``net``."""
+        if not port.binding_host_id:
+            port.binding_vif_type, port.binding_vif_details, port.status = "unbound", {}, "DOWN"
+            return
+        provider = {"id": net.id, "provider:network_type": net.network_type,
+                    "provider:physical_network": net.physical_network}
+        any_agent = await s.scalar(select(Agent.id).where(Agent.agent_type == L2_AGENT_TYPE).limit(1))
+        if any_agent is None:
+            bridge = network_bridge(provider, self.settings.network.physical_bridges)
+            filtered, status = False, "ACTIVE" if port.admin_state_up else "DOWN"
+        else:
+            agent = await s.scalar(select(Agent).where(Agent.agent_type == L2_AGENT_TYPE,
+                                                       Agent.host == port.binding_host_id))
+            bridge = self._agent_bridge(agent, provider)
+            filtered = bool(agent and (agent.configurations or {}).get("firewall"))
+            status = "ACTIVE" if port.status == "ACTIVE" and port.admin_state_up else "DOWN"
+        if bridge is None:
+            port.binding_vif_type, port.binding_vif_details, port.status = "binding_failed", {}, "DOWN"
+            return
+        port.binding_vif_type = "bridge"
+        port.binding_vif_details = {"port_filter": filtered, "bridge_name": bridge}
+        port.status = status
+
+    @staticmethod
+    def _agent_bridge(agent: Agent | None, provider: dict) -> str | None:
+        """The bridge ``agent`` serves ``provider``'s network on, None if it cannot."""
+        if agent is None or not agent.admin_state_up or \
+                utcnow() - agent.heartbeat_timestamp > timedelta(seconds=AGENT_DOWN_TIME):
+            return None
+        conf = agent.configurations or {}
+        kind = provider["provider:network_type"]
+        mappings = conf.get("bridge_mappings") or {}
+        if kind == "vxlan" and "vxlan" not in (conf.get("tunnel_types") or []):
+            return None
+        if kind in ("flat", "vlan") and provider["provider:physical_network"] not in mappings:
+            return None
+        return network_bridge(provider, mappings)
+
+    async def update_port_status(self, host: str, up: list[str], down: list[str]) -> int:
+        """An L2 agent's report: ports ``up`` (tap on the bridge) become ACTIVE, ``down`` DOWN,
+        for ports bound to ``host`` (admin_state_up false stays DOWN); how many changed."""
+        async def tx(s: AsyncSession) -> int:
+            changed = 0
+            for ids, status in ((up, "ACTIVE"), (down, "DOWN")):
+                if not ids:
+                    continue
+                ports = (await s.scalars(select(Port).where(
+                    Port.id.in_(list(ids)), Port.binding_host_id == host))).all()
+                for port in ports:
+                    new = status if port.admin_state_up else "DOWN"
+                    if port.status != new and port.binding_vif_type == "bridge":
+                        port.status = new
+                        changed += 1
+            return changed
+        return await self.write(tx)
