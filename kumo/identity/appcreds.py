@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from kumo.common.db import Database, utcnow
+from kumo.identity import crud
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity.assignment import AssignmentService
@@ -201,10 +202,7 @@ class AppCredService:
             return list((await db.scalars(q)).all())
 
     async def _user(self, db: AsyncSession, user_id: str) -> m.User:
-        user = await db.get(m.User, user_id)
-        if user is None:
-            raise not_found("user", user_id)
-        return user
+        return await crud.get_or_404(db, m.User, user_id, "user")
 
     # --- access rules ----------------------------------------------------------------------
 

@@ -20,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.errors import BadRequest, Conflict, Forbidden
 from kumo.common.db import Database
+from kumo.identity import crud
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity import resource_schemas as rs
 from kumo.identity.endpoint_filter import allowed_endpoint_ids, forget_endpoints
 from kumo.identity.legacy_policies import forget_targets
 from kumo.identity.models import new_hex_id
-from kumo.identity.resource import not_found
 
 _SUBST = re.compile(r"[$%]\((project_id|tenant_id)\)s")
 
@@ -51,15 +51,10 @@ class CatalogService:
     # --- regions ---------------------------------------------------------------------------
 
     async def list_regions(self, parent_region_id: str | None = None) -> list[m.Region]:
-        q = select(m.Region).order_by(m.Region.id)
-        if parent_region_id is not None:
-            q = q.where(m.Region.parent_region_id == parent_region_id)
-        async with self.db.session() as db:
-            return list((await db.scalars(q)).all())
+        return await crud.list_rows(self.db, m.Region, {"parent_region_id": parent_region_id})
 
     async def get_region(self, region_id: str) -> m.Region:
-        async with self.db.session() as db:
-            return await self._region(db, region_id)
+        return await crud.fetch(self.db, m.Region, region_id, "region")
 
     async def create_region(self, data: s.RegionCreate, region_id: str | None = None) -> m.Region:
         """Create a region (id from the path of ``PUT``, the body, or a new hex id).
@@ -117,10 +112,7 @@ class CatalogService:
             await db.execute(delete(m.Region).where(m.Region.id.in_(subtree)))
 
     async def _region(self, db: AsyncSession, region_id: str) -> m.Region:
-        r = await db.get(m.Region, region_id)
-        if r is None:
-            raise not_found("region", region_id)
-        return r
+        return await crud.get_or_404(db, m.Region, region_id, "region")
 
     async def _parent(self, db: AsyncSession, parent_id: str, region_id: str) -> None:
         """400 unless ``parent_id`` exists and is not ``region_id`` or one of its descendants."""
@@ -145,23 +137,14 @@ class CatalogService:
     # --- services --------------------------------------------------------------------------
 
     async def list_services(self, *, type: str | None = None, name: str | None = None) -> list[m.Service]:
-        q = select(m.Service).order_by(m.Service.type, m.Service.id)
-        if type is not None:
-            q = q.where(m.Service.type == type)
-        if name is not None:
-            q = q.where(m.Service.name == name)
-        async with self.db.session() as db:
-            return list((await db.scalars(q)).all())
+        return await crud.list_rows(self.db, m.Service, {"type": type, "name": name},
+                                    order_by=(m.Service.type, m.Service.id))
 
     async def get_service(self, service_id: str) -> m.Service:
-        async with self.db.session() as db:
-            return await self._service(db, service_id)
+        return await crud.fetch(self.db, m.Service, service_id, "service")
 
     async def _service(self, db: AsyncSession, service_id: str) -> m.Service:
-        svc = await db.get(m.Service, service_id)
-        if svc is None:
-            raise not_found("service", service_id)
-        return svc
+        return await crud.get_or_404(db, m.Service, service_id, "service")
 
     async def create_service(self, data: s.ServiceCreate) -> m.Service:
         svc = m.Service(type=data.type, name=data.name or "", description=data.description or "",
@@ -198,25 +181,15 @@ class CatalogService:
 
     async def list_endpoints(self, *, interface: str | None = None, service_id: str | None = None,
                              region_id: str | None = None) -> list[m.Endpoint]:
-        q = select(m.Endpoint).order_by(m.Endpoint.service_id, m.Endpoint.interface, m.Endpoint.id)
-        if interface is not None:
-            q = q.where(m.Endpoint.interface == interface)
-        if service_id is not None:
-            q = q.where(m.Endpoint.service_id == service_id)
-        if region_id is not None:
-            q = q.where(m.Endpoint.region_id == region_id)
-        async with self.db.session() as db:
-            return list((await db.scalars(q)).all())
+        return await crud.list_rows(self.db, m.Endpoint,
+                                    {"interface": interface, "service_id": service_id, "region_id": region_id},
+                                    order_by=(m.Endpoint.service_id, m.Endpoint.interface, m.Endpoint.id))
 
     async def get_endpoint(self, endpoint_id: str) -> m.Endpoint:
-        async with self.db.session() as db:
-            return await self._endpoint(db, endpoint_id)
+        return await crud.fetch(self.db, m.Endpoint, endpoint_id, "endpoint")
 
     async def _endpoint(self, db: AsyncSession, endpoint_id: str) -> m.Endpoint:
-        ep = await db.get(m.Endpoint, endpoint_id)
-        if ep is None:
-            raise not_found("endpoint", endpoint_id)
-        return ep
+        return await crud.get_or_404(db, m.Endpoint, endpoint_id, "endpoint")
 
     async def _endpoint_region(self, db: AsyncSession, data: s.EndpointCreate | s.EndpointUpdate) -> str | None:
         """The region an endpoint body names: ``region_id`` must exist (400), while the legacy

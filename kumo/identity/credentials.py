@@ -20,15 +20,15 @@ import hashlib
 import json
 import secrets
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.errors import BadRequest, Conflict, Unauthorized
 from kumo.common.db import Database
 from kumo.identity import ec2tokens
+from kumo.identity import crud
 from kumo.identity import models as m
 from kumo.identity import resource_schemas as rs
-from kumo.identity.resource import not_found
+from kumo.identity.crud import not_found
 from kumo.identity.tokens import KeyRepository
 
 EC2 = "ec2"
@@ -72,24 +72,14 @@ class CredentialService:
         return self.box.decrypt(c.encrypted_blob)
 
     async def list_credentials(self, *, user_id: str | None = None, type: str | None = None) -> list[m.Credential]:
-        q = select(m.Credential).order_by(m.Credential.id)
-        if user_id is not None:
-            q = q.where(m.Credential.user_id == user_id)
-        if type is not None:
-            q = q.where(m.Credential.type == type)
-        async with self.db.session() as db:
-            return list((await db.scalars(q)).all())
+        return await crud.list_rows(self.db, m.Credential, {"user_id": user_id, "type": type})
 
     async def get_credential(self, credential_id: str) -> m.Credential:
-        async with self.db.session() as db:
-            return await self._credential(db, credential_id)
+        return await crud.fetch(self.db, m.Credential, credential_id, "credential")
 
     @staticmethod
     async def _credential(db: AsyncSession, credential_id: str) -> m.Credential:
-        c = await db.get(m.Credential, credential_id)
-        if c is None:
-            raise not_found("credential", credential_id)
-        return c
+        return await crud.get_or_404(db, m.Credential, credential_id, "credential")
 
     async def create_credential(self, data: rs.CredentialCreate) -> m.Credential:
         """Create a credential (ec2: id from the access key, project required)."""
@@ -127,8 +117,7 @@ class CredentialService:
         return c
 
     async def delete_credential(self, credential_id: str) -> None:
-        async with self.db.session() as db:
-            await db.delete(await self._credential(db, credential_id))
+        await crud.delete_or_404(self.db, m.Credential, credential_id, "credential")
 
     # --- OS-EC2 ----------------------------------------------------------------------------
 

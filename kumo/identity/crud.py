@@ -66,3 +66,10 @@ async def delete_or_404(database: Database, model: type, ident: Any, kind: str) 
     """Delete the ``model`` row ``ident``; NotFound(kind, ident) if there is none."""
     async with database.session() as db:
         await db.delete(await get_or_404(db, model, ident, kind))
+
+
+def merge_extras(row, data) -> None:
+    """Add the extra attributes of an update body (``data.extras()``) to ``row.extra``."""
+    extras = data.extras()
+    if extras:
+        row.extra = {**(row.extra or {}), **extras}

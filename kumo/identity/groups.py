@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.errors import BadRequest, NotFound
 from kumo.common.db import Database
+from kumo.identity import crud
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity.service import conflict, not_found
@@ -29,25 +30,16 @@ class GroupService:
 
     async def list_groups(self, *, name: str | None = None, domain_id: str | None = None) -> list[m.Group]:
         """Groups sorted by name, optionally only those named ``name`` and/or in ``domain_id``."""
-        q = select(m.Group).order_by(m.Group.name, m.Group.id)
-        if name is not None:
-            q = q.where(m.Group.name == name)
-        if domain_id is not None:
-            q = q.where(m.Group.domain_id == domain_id)
-        async with self.db.session() as db:
-            return list((await db.scalars(q)).all())
+        return await crud.list_rows(self.db, m.Group, {"name": name, "domain_id": domain_id},
+                                    order_by=(m.Group.name, m.Group.id))
 
     async def get_group(self, group_id: str) -> m.Group:
-        async with self.db.session() as db:
-            return await self.group(db, group_id)
+        return await crud.fetch(self.db, m.Group, group_id, "group")
 
     @staticmethod
     async def group(db: AsyncSession, group_id: str) -> m.Group:
         """The group row; NotFound (404) if there is none."""
-        g = await db.get(m.Group, group_id)
-        if g is None:
-            raise not_found("group", group_id)
-        return g
+        return await crud.get_or_404(db, m.Group, group_id, "group")
 
     @staticmethod
     async def _name_taken(db: AsyncSession, name: str, domain_id: str) -> bool:
@@ -84,9 +76,7 @@ class GroupService:
                     g.name = data.name
                 if "description" in fields:
                     g.description = data.description
-                extras = data.extras()
-                if extras:
-                    g.extra = {**(g.extra or {}), **extras}
+                crud.merge_extras(g, data)
         except IntegrityError:
             raise conflict("group", data.name or "") from None
         return g

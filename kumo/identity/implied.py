@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.errors import Forbidden, NotFound
 from kumo.common.db import Database
+from kumo.identity import crud
 from kumo.identity import models as m
-from kumo.identity.service import not_found
 
 #: Roles that no role may imply (keystone's ``[assignment] prohibited_implied_role``).
 PROHIBITED = ("admin",)
@@ -30,10 +30,7 @@ class ImpliedRoles:
     db: Database
 
     async def _role(self, db: AsyncSession, role_id: str) -> m.Role:
-        r = await db.get(m.Role, role_id)
-        if r is None:
-            raise not_found("role", role_id)
-        return r
+        return await crud.get_or_404(db, m.Role, role_id, "role")
 
     async def imply(self, prior_role_id: str, implied_role_id: str) -> None:
         """Record that ``prior_role_id`` implies ``implied_role_id`` (idempotent, no checks)."""

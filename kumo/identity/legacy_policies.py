@@ -56,9 +56,7 @@ class PolicyService:
                 p.type = data.type
             if data.blob is not None:
                 p.blob = data.blob
-            extras = data.extras()
-            if extras:
-                p.extra = {**(p.extra or {}), **extras}
+            crud.merge_extras(p, data)
         return p
 
     async def delete_policy(self, policy_id: str) -> None:

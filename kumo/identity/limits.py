@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.errors import BadRequest, Conflict, Forbidden
 from kumo.common.db import Database
+from kumo.identity import crud
 from kumo.identity import models as m
 from kumo.identity import resource_schemas as rs
-from kumo.identity.resource import not_found
 
 MODEL = {"name": "flat",
          "description": "Limit enforcement and validation does not take project hierarchy into consideration."}
@@ -54,24 +54,15 @@ class LimitService:
 
     async def list_registered(self, *, service_id: str | None = None, region_id: str | None = None,
                               resource_name: str | None = None) -> list[m.RegisteredLimit]:
-        q = select(m.RegisteredLimit).order_by(m.RegisteredLimit.id)
-        for col, value in ((m.RegisteredLimit.service_id, service_id), (m.RegisteredLimit.region_id, region_id),
-                           (m.RegisteredLimit.resource_name, resource_name)):
-            if value is not None:
-                q = q.where(col == value)
-        async with self.db.session() as db:
-            return list((await db.scalars(q)).all())
+        return await crud.list_rows(self.db, m.RegisteredLimit, {
+            "service_id": service_id, "region_id": region_id, "resource_name": resource_name})
 
     async def get_registered(self, limit_id: str) -> m.RegisteredLimit:
-        async with self.db.session() as db:
-            return await self._registered(db, limit_id)
+        return await crud.fetch(self.db, m.RegisteredLimit, limit_id, "registered limit")
 
     @staticmethod
     async def _registered(db: AsyncSession, limit_id: str) -> m.RegisteredLimit:
-        r = await db.get(m.RegisteredLimit, limit_id)
-        if r is None:
-            raise not_found("registered limit", limit_id)
-        return r
+        return await crud.get_or_404(db, m.RegisteredLimit, limit_id, "registered limit")
 
     async def create_registered(self, items: list[rs.RegisteredLimitCreate]) -> list[m.RegisteredLimit]:
         """Create several registered limits at once (all or none)."""
@@ -133,25 +124,16 @@ class LimitService:
     async def list_limits(self, *, service_id: str | None = None, region_id: str | None = None,
                           resource_name: str | None = None, project_id: str | None = None,
                           domain_id: str | None = None) -> list[m.Limit]:
-        q = select(m.Limit).order_by(m.Limit.id)
-        for col, value in ((m.Limit.service_id, service_id), (m.Limit.region_id, region_id),
-                           (m.Limit.resource_name, resource_name), (m.Limit.project_id, project_id),
-                           (m.Limit.domain_id, domain_id)):
-            if value is not None:
-                q = q.where(col == value)
-        async with self.db.session() as db:
-            return list((await db.scalars(q)).all())
+        return await crud.list_rows(self.db, m.Limit, {
+            "service_id": service_id, "region_id": region_id, "resource_name": resource_name,
+            "project_id": project_id, "domain_id": domain_id})
 
     async def get_limit(self, limit_id: str) -> m.Limit:
-        async with self.db.session() as db:
-            return await self._limit(db, limit_id)
+        return await crud.fetch(self.db, m.Limit, limit_id, "limit")
 
     @staticmethod
     async def _limit(db: AsyncSession, limit_id: str) -> m.Limit:
-        lim = await db.get(m.Limit, limit_id)
-        if lim is None:
-            raise not_found("limit", limit_id)
-        return lim
+        return await crud.get_or_404(db, m.Limit, limit_id, "limit")
 
     async def create_limits(self, items: list[rs.LimitCreate]) -> list[m.Limit]:
         """Create several limits at once (all or none)."""
@@ -189,5 +171,4 @@ class LimitService:
         return lim
 
     async def delete_limit(self, limit_id: str) -> None:
-        async with self.db.session() as db:
-            await db.delete(await self._limit(db, limit_id))
+        await crud.delete_or_404(self.db, m.Limit, limit_id, "limit")

@@ -27,8 +27,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.body import validate
-from kumo.common.api.errors import BadRequest, Conflict, Forbidden, NotFound
+from kumo.common.api.errors import BadRequest, Conflict, Forbidden
 from kumo.common.db import Database
+from kumo.identity import crud
+from kumo.identity.crud import not_found
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity import resource_schemas as rs
@@ -45,8 +47,6 @@ def conflict(kind: str, name: str, domain_id: str | None = None) -> Conflict:
                     f"Duplicate entry found with name {name}{where}.")
 
 
-def not_found(kind: str, ident: str) -> NotFound:
-    return NotFound(f"Could not find {kind}: {ident}.")
 
 
 def tag_filter(projects: list, *, all_of: list[str] | None = None, any_of: list[str] | None = None,
@@ -78,23 +78,14 @@ class ResourceService:
     # --- domains ---------------------------------------------------------------------------
 
     async def list_domains(self, *, name: str | None = None, enabled: bool | None = None) -> list[m.Domain]:
-        q = select(m.Domain).order_by(m.Domain.name)
-        if name is not None:
-            q = q.where(m.Domain.name == name)
-        if enabled is not None:
-            q = q.where(m.Domain.enabled == enabled)
-        async with self.db.session() as db:
-            return list((await db.scalars(q)).all())
+        return await crud.list_rows(self.db, m.Domain, {"name": name, "enabled": enabled},
+                                    order_by=(m.Domain.name,))
 
     async def get_domain(self, domain_id: str) -> m.Domain:
-        async with self.db.session() as db:
-            return await self._domain(db, domain_id)
+        return await crud.fetch(self.db, m.Domain, domain_id, "domain")
 
     async def _domain(self, db: AsyncSession, domain_id: str) -> m.Domain:
-        d = await db.get(m.Domain, domain_id)
-        if d is None:
-            raise not_found("domain", domain_id)
-        return d
+        return await crud.get_or_404(db, m.Domain, domain_id, "domain")
 
     async def find_domain(self, db: AsyncSession, *, id: str | None = None, name: str | None = None) -> m.Domain | None:
         if id:
@@ -201,8 +192,7 @@ class ResourceService:
         return tag_filter(found, **tags) if tags else found
 
     async def get_project(self, project_id: str) -> m.Project:
-        async with self.db.session() as db:
-            return await self._project(db, project_id)
+        return await crud.fetch(self.db, m.Project, project_id, "project")
 
     async def project_or_domain(self, project_id: str) -> m.Project | m.Domain:
         """The project ``project_id``, or the domain of that id (a project acting as a domain)."""
@@ -213,10 +203,7 @@ class ResourceService:
         return found
 
     async def _project(self, db: AsyncSession, project_id: str) -> m.Project:
-        p = await db.get(m.Project, project_id)
-        if p is None:
-            raise not_found("project", project_id)
-        return p
+        return await crud.get_or_404(db, m.Project, project_id, "project")
 
     async def find_project(self, db: AsyncSession, *, id: str | None = None, name: str | None = None,
                            domain_id: str | None = None) -> m.Project | None:
@@ -320,9 +307,7 @@ class ResourceService:
                     p.enabled = data.enabled
                 if "tags" in fields and data.tags is not None:
                     p.tags = list(data.tags)
-                extras = data.extras()
-                if extras:
-                    p.extra = {**(p.extra or {}), **extras}
+                crud.merge_extras(p, data)
         except IntegrityError:
             raise conflict("project", data.name or "", None) from None
         return p

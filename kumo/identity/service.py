@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.errors import BadRequest, Unauthorized
 from kumo.common.db import Database, utcnow
+from kumo.identity import crud
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity.passwords import check_password, hash_password
@@ -53,25 +54,15 @@ class IdentityService(ResourceService):
 
     async def list_users(self, *, name: str | None = None, domain_id: str | None = None,
                          enabled: bool | None = None) -> list[m.User]:
-        q = select(m.User).order_by(m.User.name, m.User.id)
-        if name is not None:
-            q = q.where(m.User.name == name)
-        if domain_id is not None:
-            q = q.where(m.User.domain_id == domain_id)
-        if enabled is not None:
-            q = q.where(m.User.enabled == enabled)
-        async with self.db.session() as db:
-            return list((await db.scalars(q)).all())
+        return await crud.list_rows(self.db, m.User,
+                                    {"name": name, "domain_id": domain_id, "enabled": enabled},
+                                    order_by=(m.User.name, m.User.id))
 
     async def get_user(self, user_id: str) -> m.User:
-        async with self.db.session() as db:
-            return await self._user(db, user_id)
+        return await crud.fetch(self.db, m.User, user_id, "user")
 
     async def _user(self, db: AsyncSession, user_id: str) -> m.User:
-        u = await db.get(m.User, user_id)
-        if u is None:
-            raise not_found("user", user_id)
-        return u
+        return await crud.get_or_404(db, m.User, user_id, "user")
 
     async def find_user(self, db: AsyncSession, *, id: str | None = None, name: str | None = None,
                         domain_id: str | None = None) -> m.User | None:
@@ -135,9 +126,7 @@ class IdentityService(ResourceService):
                     revoke = True
                 if options:
                     await security.save_options(db, u.id, options)
-                extras = data.extras()
-                if extras:
-                    u.extra = {**(u.extra or {}), **extras}
+                crud.merge_extras(u, data)
                 if revoke:
                     await revoke_user_tokens(db, u.id, self.token_expiration)
         except IntegrityError:
