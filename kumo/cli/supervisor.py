@@ -31,6 +31,7 @@ COMPONENTS: dict[str, str] = {
     "scheduler": "kumo.compute.scheduler:component",
     "compute-agent": "kumo.compute.agent:component",
     "dhcp-agent": "kumo.network.agents.dhcp:component",
+    "l3-agent": "kumo.network.agents.l3:component",
 }
 
 #: Components whose ``app`` is an HTTP API (name -> settings section of its port).

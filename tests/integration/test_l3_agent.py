@@ -94,3 +94,68 @@ async def test_snat_floating_ip_routes_and_cleanup(topology):
     await l3_wiring.unwire(spec.router_id, devs)
     assert not await hostnet.netns_exists(spec.netns)
     assert [d for d in devs if await hostnet.link_exists(d)] == []
+
+
+@pytest.fixture
+def l3_settings(settings):
+    settings.network.physical_bridges = {"l3ext": EXT_BRIDGE, "l3int": INT_BRIDGE}
+    return settings
+
+
+async def _post(api, kind: str, **body) -> dict:
+    r = await api.post(f"/v2.0/{kind}s", json={kind: body})
+    assert r.status_code == 201, r.text
+    return r.json()[kind]
+
+
+async def test_l3_agent_wires_routers_from_the_api(topology, l3_settings, mount, rt):
+    from kumo.network.agents import l3
+    from kumo.network.api import component as network_api
+
+    api = await mount(network_api, token="admin-token")
+    ext = await _post(api, "network", name="ext", **{
+        "router:external": True, "provider:network_type": "flat", "provider:physical_network": "l3ext"})
+    await _post(api, "subnet", network_id=ext["id"], cidr=f"100.64.{N}.0/24", ip_version=4,
+                gateway_ip=HOST_IP, enable_dhcp=False,
+                allocation_pools=[{"start": GW_IP, "end": f"100.64.{N}.30"}])
+    inner = await _post(api, "network", name="inner", **{
+        "provider:network_type": "flat", "provider:physical_network": "l3int"})
+    sub = await _post(api, "subnet", network_id=inner["id"], cidr=f"10.77.{N}.0/24", ip_version=4,
+                      enable_dhcp=False)
+    router = await _post(api, "router", name="r", external_gateway_info={"network_id": ext["id"]})
+    r = await api.put(f"/v2.0/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]})
+    assert r.status_code == 200, r.text
+    vm = await _post(api, "port", network_id=inner["id"], device_id="vm-1", device_owner="compute:nova",
+                     fixed_ips=[{"subnet_id": sub["id"], "ip_address": VM_IP}])
+    fip = await _post(api, "floatingip", floating_network_id=ext["id"], port_id=vm["id"])
+
+    comp = await mount(l3.component)
+    ns = l3_wiring.NS_PREFIX + router["id"]
+    assert await hostnet.netns_exists(ns)
+    ports = (await api.get("/v2.0/ports", params={"device_id": router["id"]})).json()["ports"]
+    assert {p["binding:host_id"] for p in ports} == {"testhost"}
+    assert await ping(HOST_IP, VM_NS, tries=5)                       # SNAT
+    assert await ping(fip["floating_ip_address"], tries=5)           # DNAT
+    agents = (await api.get("/v2.0/agents", params={"agent_type": "L3 agent"})).json()["agents"]
+    assert [(a["binary"], a["alive"]) for a in agents] == [("neutron-l3-agent", True)]
+
+    # a change reaches the agent over the bus
+    assert (await api.delete(f"/v2.0/floatingips/{fip['id']}")).status_code == 204
+    await rt.bus.drain()
+    assert not await ping(fip["floating_ip_address"])
+    # deleting the router removes its namespace and devices
+    r = await api.put(f"/v2.0/routers/{router['id']}/remove_router_interface", json={"subnet_id": sub["id"]})
+    assert r.status_code == 200
+    assert (await api.delete(f"/v2.0/routers/{router['id']}")).status_code == 204
+    await rt.bus.drain()
+    assert not await hostnet.netns_exists(ns)
+    assert [p["id"] for p in ports if await hostnet.link_exists("tap" + p["id"][:11])] == []
+    assert comp.agent._state_files() == []
+
+    # a namespace a killed run left for a router that no longer exists goes at the next start
+    await comp.stop()
+    left = RouterSpec(router_id=str(uuid.uuid4()))
+    await l3_wiring.wire(left)
+    comp.agent._state_path(left.router_id).write_text('{"devices": []}')
+    await comp.start()
+    assert not await hostnet.netns_exists(left.netns)
