@@ -135,6 +135,78 @@ class Agent(Base):
     heartbeat_timestamp: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# --- Security groups and quotas (Networking API v2.0 "Security groups", "Quotas extension") ---
+
+class SecurityGroup(Standard, Base):
+    """A project's named set of firewall rules; ``is_default`` marks its lazily made ``default``
+    group (at most one per project: ``uq_securitygroups_default``)."""
+
+    __tablename__ = "securitygroups"
+    __table_args__ = (UniqueConstraint("project_id", "default_key", name="uq_securitygroups_default"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    stateful: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "default" for the default group, else the group's id: unique per project either way.
+    default_key: Mapped[str] = mapped_column(String(36))
+
+    rules: Mapped[list["SecurityGroupRule"]] = relationship(
+        back_populates="group", cascade="all, delete-orphan", order_by="SecurityGroupRule.created_at",
+        lazy="selectin", foreign_keys="SecurityGroupRule.security_group_id")
+
+
+class SecurityGroupRule(Standard, Base):
+    """One allow rule; ``protocol`` is a name or a number as a string, None for any."""
+
+    __tablename__ = "securitygrouprules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("securitygroups.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    ethertype: Mapped[str] = mapped_column(String(8), default="IPv4")
+    protocol: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    port_range_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    port_range_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    remote_group_id: Mapped[str | None] = mapped_column(
+        ForeignKey("securitygroups.id", ondelete="CASCADE"), nullable=True, index=True)
+    remote_address_group_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+    group: Mapped[SecurityGroup] = relationship(back_populates="rules", lazy="raise",
+                                                foreign_keys=[security_group_id])
+
+
+class PortSecurityGroup(Base):
+    """A port's membership in a security group (a group in use cannot be deleted)."""
+
+    __tablename__ = "securitygroupportbindings"
+
+    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(ForeignKey("securitygroups.id"), primary_key=True,
+                                                   index=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+Port.security_group_bindings = relationship(  # type: ignore[attr-defined]
+    PortSecurityGroup, cascade="all, delete-orphan", order_by=PortSecurityGroup.seq, lazy="selectin")
+
+
+class Quota(Base):
+    """A project's limit for one resource (``-1``: unlimited); absent rows mean the default."""
+
+    __tablename__ = "quotas"
+    __table_args__ = (UniqueConstraint("project_id", "resource"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    resource: Mapped[str] = mapped_column(String(64))
+    limit: Mapped[int] = mapped_column(Integer)
+
+
 # --- segments (type drivers: kumo/network/service/segments.py) -------------------------------
 class SegmentAllocation(Base):
     """A segmentation id taken by a network: flat (id 0), vlan (per physical network) or vxlan

@@ -71,6 +71,31 @@ def _l3_rules() -> list[tuple[str, str, str]]:
     return rows
 
 
+def _security_group_rules() -> list[tuple[str, str, str]]:
+    """Security groups (target ``project_id``), their rules (``project_id`` of the rule and
+    ``security_group:project_id``) and quotas (``project_id`` of the quota's project)."""
+    sg_owner = "project_id:%(security_group:project_id)s"
+    return [
+        ("create_security_group", ADMIN_OR_MEMBER, "POST /security-groups"),
+        ("get_security_group", "rule:admin_or_project_reader",
+         "GET /security-groups, GET /security-groups/{id}"),
+        ("update_security_group", ADMIN_OR_MEMBER, "PUT /security-groups/{id}"),
+        ("delete_security_group", ADMIN_OR_MEMBER, "DELETE /security-groups/{id}"),
+        ("update_security_group:tags", ADMIN_OR_MEMBER, "PUT/DELETE /security-groups/{id}/tags"),
+        ("create_security_group_rule", f"rule:context_is_admin or (role:member and {sg_owner})",
+         "POST /security-group-rules"),
+        ("get_security_group_rule", f"rule:admin_or_project_reader or (role:reader and {sg_owner})",
+         "GET /security-group-rules, GET /security-group-rules/{id}"),
+        ("update_security_group_rule", f"rule:context_is_admin or (role:member and {sg_owner})",
+         "PUT /security-group-rules/{id}"),
+        ("delete_security_group_rule", f"rule:context_is_admin or (role:member and {sg_owner})",
+         "DELETE /security-group-rules/{id}"),
+        ("get_quota", "rule:admin_or_project_reader", "GET /quotas/{project_id}[/default|/details]"),
+        ("update_quota", ADMIN_ONLY, "PUT /quotas/{project_id}"),
+        ("delete_quota", ADMIN_ONLY, "DELETE /quotas/{project_id}"),
+    ]
+
+
 def rules() -> list[RuleDefault]:
     """Every network rule (Networking API v2.0 operations in the descriptions)."""
     return table([
@@ -122,7 +147,7 @@ def rules() -> list[RuleDefault]:
         ("get_agent", ADMIN_ONLY, "GET /agents, GET /agents/{id}"),
         ("update_agent", ADMIN_ONLY, "PUT /agents/{id}"),
         ("delete_agent", ADMIN_ONLY, "DELETE /agents/{id}"),
-    ] + _attribute_rules() + _l3_rules())
+    ] + _attribute_rules() + _l3_rules() + _security_group_rules())
 
 
 def policy(settings) -> Policy:

@@ -308,7 +308,8 @@ PORT = {
     "port_security_enabled": Attr(boolean),
     "allowed_address_pairs": Attr(address_pairs, default=[]),
     "extra_dhcp_opts": Attr(dhcp_opts, default=[]),
-    "security_groups": Attr(string_list(64)),
+    "security_groups": Attr(lambda attr, v: [uuid_str(attr, x) for x in string_list(64, 36)(attr, v)]
+                            if v is not None else []),
     "dns_name": Attr(dns_name, default=""),
     **_STANDARD, **_PROJECT,
 }
@@ -318,7 +319,69 @@ AGENT = {
     "description": Attr(string(255), post=False),
 }
 
-MAPS = {"network": NETWORK, "subnet": SUBNET, "port": PORT, "agent": AGENT}
+
+
+def port_number(attr: str, v: Any) -> int | None:
+    """A rule's port_range_min/max: None or 0..65535 (400 "Invalid value for port N")."""
+    if v is None:
+        return None
+    try:
+        n = int(v) if not isinstance(v, bool) else None
+    except (TypeError, ValueError):
+        n = None
+    if n is None or not 0 <= n <= 65535:
+        raise BadRequest(f"Invalid value for port {v}", kind="SecurityGroupInvalidPortValue")
+    return n
+
+
+def protocol(attr: str, v: Any) -> str | None:
+    """A rule's protocol as given: a name, a number 0..255 (kept as a string) or None.
+    The service checks names against the ones it knows."""
+    if v is None or isinstance(v, bool):
+        return None if v is None else str(v)
+    if isinstance(v, int):
+        return str(v)
+    if not isinstance(v, str):
+        raise _bad(attr, f"'{v}' is not a valid string")
+    return v.lower()
+
+
+def cidr_or_none(attr: str, v: Any) -> str | None:
+    """A remote_ip_prefix: None or an address or network, normalised (host bits cleared)."""
+    if v is None:
+        return None
+    try:
+        return str(ipaddress.ip_network(v if isinstance(v, str) else "", strict=False))
+    except ValueError:
+        raise _bad(attr, f"'{v}' is not a valid IP subnet") from None
+
+
+def uuid_or_none(attr: str, v: Any) -> str | None:
+    return None if v is None else uuid_str(attr, v)
+
+
+SECURITY_GROUP = {
+    "name": Attr(string(255), default=""),
+    "stateful": Attr(boolean, default=True),
+    **_STANDARD, **_PROJECT,
+}
+
+SECURITY_GROUP_RULE = {
+    "security_group_id": Attr(uuid_str, put=False, required=True),
+    "direction": Attr(one_of("ingress", "egress"), put=False, required=True),
+    "ethertype": Attr(one_of("IPv4", "IPv6"), put=False, default="IPv4"),
+    "protocol": Attr(protocol, put=False, default=None),
+    "port_range_min": Attr(port_number, put=False, default=None),
+    "port_range_max": Attr(port_number, put=False, default=None),
+    "remote_ip_prefix": Attr(cidr_or_none, put=False, default=None),
+    "remote_group_id": Attr(uuid_or_none, put=False, default=None),
+    "remote_address_group_id": Attr(uuid_or_none, put=False, default=None),
+    "description": Attr(string(255), default=""),
+    **_PROJECT,
+}
+
+MAPS = {"network": NETWORK, "subnet": SUBNET, "port": PORT, "agent": AGENT,
+        "security_group": SECURITY_GROUP, "security_group_rule": SECURITY_GROUP_RULE}
 
 
 def _raise_bad(attr: str, v: Any):

@@ -43,13 +43,13 @@ async def test_extensions_list_only_what_is_implemented(client):
     exts = {e["alias"]: e for e in r.json()["extensions"]}
     assert {"binding", "external-net", "provider", "extra_dhcp_opt", "agent", "net-mtu",
             "standard-attr-tag"} <= set(exts)
-    for absent in ("quotas", "security-group", "dns-integration"):
+    for absent in ("qos", "dns-integration"):
         assert absent not in exts
     assert set(exts["binding"]) == {"alias", "name", "description", "updated", "links"}
     assert exts["provider"]["links"] == []
     r = await client.get("/v2.0/extensions/external-net")
     assert r.json()["extension"]["name"] == "Neutron external network"
-    r = await client.get("/v2.0/extensions/quotas")
+    r = await client.get("/v2.0/extensions/qos")
     assert r.status_code == 404 and error(r)[0] == 404
 
 

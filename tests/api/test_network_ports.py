@@ -33,7 +33,7 @@ async def test_port_defaults(client):
     assert (port["status"], port["admin_state_up"], port["device_owner"], port["device_id"]) == \
         ("DOWN", True, "", "")
     assert port["project_id"] == port["tenant_id"] == DEMO
-    assert port["binding:vnic_type"] == "normal" and port["security_groups"] == []
+    assert port["binding:vnic_type"] == "normal" and len(port["security_groups"]) == 1  # default
     assert port["allowed_address_pairs"] == [] and port["extra_dhcp_opts"] == []
     assert port["dns_name"] == "" and port["port_security_enabled"] is True
     assert port["dns_assignment"] == [{"ip_address": "10.0.0.2", "hostname": "host-10-0-0-2",
@@ -221,14 +221,14 @@ async def test_update_port_fields(client, rt):
     dhcp.calls.clear()
     r = await client.put(f"/v2.0/ports/{port['id']}", json={"port": {
         "name": "web", "description": "d", "device_id": "vm-1", "device_owner": "compute:nova",
-        "dns_name": "web1", "port_security_enabled": False,
+        "dns_name": "web1", "security_groups": [],
         "allowed_address_pairs": [{"ip_address": "10.0.0.100"},
                                   {"ip_address": "10.1.0.0/24", "mac_address": "fa:16:3e:aa:bb:cc"}],
         "extra_dhcp_opts": [{"opt_name": "bootfile-name", "opt_value": "pxelinux.0"}]}})
     assert r.status_code == 200, r.text
     p = r.json()["port"]
-    assert (p["name"], p["device_id"], p["dns_name"], p["port_security_enabled"]) == \
-        ("web", "vm-1", "web1", False)
+    assert (p["name"], p["device_id"], p["dns_name"], p["security_groups"]) == \
+        ("web", "vm-1", "web1", [])
     assert p["allowed_address_pairs"] == [
         {"ip_address": "10.0.0.100", "mac_address": port["mac_address"]},
         {"ip_address": "10.1.0.0/24", "mac_address": "fa:16:3e:aa:bb:cc"}]

@@ -42,6 +42,13 @@ EXTENSIONS = {
     "project-id": ("project_id field enabled", "Extension that indicates that project_id field "
                    "is enabled."),
     "provider": ("Provider Network", "Expose mapping of virtual networks to physical networks"),
+    "quotas": ("Quota management support", "Expose functions for quotas management per "
+               "project"),
+    "quota_details": ("Quota details management support", "Expose functions for quotas usage "
+                      "statistics per project"),
+    "security-group": ("security-group", "The security groups extension."),
+    "stateful-security-group": ("Stateful security group", "Indicates if the security group is "
+                                "stateful or not"),
     "router": ("Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 "
                "Neutron networks and access to external networks via a NAT gateway."),
     "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
@@ -56,8 +63,9 @@ EXTENSIONS = {
 }
 
 RESOURCES = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
-             ("agent", "agents"), ("router", "routers"),
-             ("floatingip", "floatingips"))
+             ("agent", "agents"), ("security_group", "security-groups"),
+             ("security_group_rule", "security-group-rules"), ("quota", "quotas"),
+             ("router", "routers"), ("floatingip", "floatingips"))
 
 
 def _extension(alias: str) -> dict:

@@ -40,6 +40,12 @@ FIELDS = {
         "fixed_ips", "allowed_address_pairs", "extra_dhcp_opts", "security_groups",
         "port_security_enabled", "binding:host_id", "binding:profile", "binding:vif_type",
         "binding:vif_details", "binding:vnic_type", "dns_name", "dns_assignment"),
+    "security_groups": STANDARD + ("stateful", "shared", "security_group_rules"),
+    "security_group_rules": (
+        "id", "tenant_id", "project_id", "description", "created_at", "updated_at",
+        "revision_number", "security_group_id", "direction", "ethertype", "protocol",
+        "port_range_min", "port_range_max", "remote_ip_prefix", "normalized_cidr",
+        "remote_group_id", "remote_address_group_id"),
     "routers": STANDARD + ("status", "admin_state_up", "external_gateway_info", "routes"),
     "floatingips": STANDARD + (
         "floating_ip_address", "floating_network_id", "router_id", "port_id", "fixed_ip_address",

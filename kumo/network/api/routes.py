@@ -18,7 +18,7 @@ from kumo.common.api import context
 from kumo.common.api.body import json_body
 from kumo.common.api.errors import ApiError, BadRequest
 from kumo.network import errors, schemas
-from kumo.network.api import discovery, l3
+from kumo.network.api import discovery, l3, quotas
 from kumo.network.api.listing import fields_of, fixed_ips_matcher, list_response
 from kumo.network.service import NetworkService
 
@@ -29,7 +29,10 @@ def _svc(request: Request) -> NetworkService:
     return request.app.state.service
 
 
-def _collection(plural: str, singular: str, extra_filters: dict | None = None) -> list[Route]:
+def _collection(plural: str, singular: str, extra_filters: dict | None = None,
+                path: str | None = None) -> list[Route]:
+    """The five routes of ``/v2.0/<path>`` (``path`` defaults to ``plural``, the body key)."""
+    path = path or plural
     async def index(request: Request) -> JSONResponse:
         items = await getattr(_svc(request), f"list_{plural}")(context(request))
         return JSONResponse(list_response(request, plural, items, extra_filters))
@@ -69,11 +72,11 @@ def _collection(plural: str, singular: str, extra_filters: dict | None = None) -
         return Response(status_code=204)
 
     return [
-        Route(f"/v2.0/{plural}", index, methods=["GET"]),
-        Route(f"/v2.0/{plural}", create, methods=["POST"]),
-        Route(f"/v2.0/{plural}/{{id}}", show, methods=["GET"]),
-        Route(f"/v2.0/{plural}/{{id}}", update, methods=["PUT"]),
-        Route(f"/v2.0/{plural}/{{id}}", delete, methods=["DELETE"]),
+        Route(f"/v2.0/{path}", index, methods=["GET"]),
+        Route(f"/v2.0/{path}", create, methods=["POST"]),
+        Route(f"/v2.0/{path}/{{id}}", show, methods=["GET"]),
+        Route(f"/v2.0/{path}/{{id}}", update, methods=["PUT"]),
+        Route(f"/v2.0/{path}/{{id}}", delete, methods=["DELETE"]),
     ]
 
 
@@ -157,6 +160,9 @@ def routes() -> list[Route]:
     out += _collection("networks", "network")
     out += _collection("subnets", "subnet")
     out += _collection("ports", "port", {"fixed_ips": fixed_ips_matcher})
+    out += _collection("security_groups", "security_group", path="security-groups")
+    out += _collection("security_group_rules", "security_group_rule", path="security-group-rules")
+    out += quotas.routes()
     out += _collection("routers", "router")
     out += _collection("floatingips", "floatingip")
     out += l3.routes()

@@ -13,10 +13,13 @@ from kumo.network.service.agents import TAGGABLE, AgentsMixin
 from kumo.network.service.floatingips import FloatingIPsMixin
 from kumo.network.service.networks import NetworksMixin
 from kumo.network.service.ports import PortsMixin
+from kumo.network.service.quotas import QuotasMixin
+from kumo.network.service.security_group_rules import SecurityGroupRulesMixin
 from kumo.network.service.subnets import SubnetsMixin
 
 
-class NetworkService(NetworksMixin, SubnetsMixin, FloatingIPsMixin, PortsMixin, AgentsMixin):
+class NetworkService(NetworksMixin, SubnetsMixin, FloatingIPsMixin, PortsMixin, AgentsMixin, SecurityGroupRulesMixin,
+                     QuotasMixin):
     """``NetworkService(db, settings, bus)``; see the mixins for the operations."""
 
 

@@ -52,6 +52,7 @@ class NetworksMixin(SegmentsMixin):
                            kind="AvailabilityZoneNotFound")
 
         async def tx(s: AsyncSession) -> dict:
+            await self.check_quota(s, ctx, "network", 1, project)
             net_id = new_id()
             kind, physnet, segid = await self.allocate_segment(s, body, net_id)
             mtu = self.check_mtu(kind, body.get("mtu"))

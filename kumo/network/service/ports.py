@@ -123,13 +123,20 @@ class PortsMixin(ServiceBase):
             target = self.child_target(project, net, device_owner=body.get("device_owner", ""))
             self.authorize(ctx, "create_port", target)
             self._check_attrs(ctx, body, "create", target)
-            columns = {"port_security_enabled": net.port_security_enabled, "tags": body["tags"]}
+            await self.check_quota(s, ctx, "port", 1, project)
+            bindings = await self.port_security_create(s, ctx, project, net, body)
+            columns = {"port_security_enabled": net.port_security_enabled, "tags": body["tags"],
+                       "security_group_bindings": bindings}
             columns.update({column: body[key] for key, column in SIMPLE_FIELDS.items() if key in body})
             port = await self.allocate_port(s, net, project, body.get("fixed_ips"),
                                             body.get("mac_address"), **columns)
+            notice[:] = [port.id] if bindings else []
             return self._port_view(ctx, port, net), await self.has_dhcp(s, net.id)
 
-        return await self.write_view(tx)
+        notice: list[str] = []
+        view = await self.write_view(tx)
+        await self.notify_security_groups(notice)
+        return view
 
     async def list_ports(self, ctx: RequestContext) -> list[dict]:
         """Views of every port ``ctx`` may see (scoped to its project's ports and its networks'
@@ -159,6 +166,7 @@ class PortsMixin(ServiceBase):
             target = self.port_target(port, net)
             self.authorize(ctx, "update_port", target)
             self._check_attrs(ctx, body, "update", target)
+            notice[:] = await self.port_security_update(s, ctx, port, body)
             if "mac_address" in body and body["mac_address"] != port.mac_address:
                 if port.binding_vif_type not in ("unbound", "binding_failed"):
                     raise Conflict(f"Unable to complete operation on port {port.id}, port is "
@@ -189,7 +197,10 @@ class PortsMixin(ServiceBase):
             await s.flush()
             return self._port_view(ctx, port, net), await self.has_dhcp(s, net.id)
 
-        return await self.write_view(tx)
+        notice: list[str] = []
+        view = await self.write_view(tx)
+        await self.notify_security_groups(notice)
+        return view
 
     async def port_deleting(self, s: AsyncSession, port: Port) -> None:
         """Hook run before the API deletes ``port``; the L3 mixin overrides it (409 for router
@@ -201,9 +212,14 @@ class PortsMixin(ServiceBase):
             port, net = await self.get_port(s, ctx, port_id)
             self.authorize(ctx, "delete_port", self.port_target(port, net))
             await self.port_deleting(s, port)
+            groups = [b.security_group_id for b in port.security_group_bindings]
             await s.delete(port)
+            await s.flush()
+            notice[:] = await self.affected_ports(s, groups)
             return net.id, await self.has_dhcp(s, net.id)
 
+        notice: list[str] = []
         net_id, dhcp = await self.write(tx)
+        await self.notify_security_groups(notice)
         if dhcp:
             await self.notify_dhcp("network_changed", net_id)

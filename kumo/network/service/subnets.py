@@ -59,6 +59,7 @@ class SubnetsMixin(ServiceBase):
         async def tx(s: AsyncSession) -> dict:
             net = await self.get_network(s, ctx, body["network_id"])
             self.authorize(ctx, "create_subnet", self.child_target(project, net))
+            await self.check_quota(s, ctx, "subnet", 1, project)
             for other in net.subnets:
                 if ipaddress.ip_network(other.cidr).overlaps(cidr):
                     raise errors.invalid_input(

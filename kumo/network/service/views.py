@@ -95,7 +95,7 @@ def port_view(port: Port, dns_domain: str = "openstacklocal") -> dict:
             {"ip_address": p["ip_address"], "mac_address": p.get("mac_address") or port.mac_address}
             for p in port.allowed_address_pairs or []],
         "extra_dhcp_opts": [dict(o) for o in port.extra_dhcp_opts or []],
-        "security_groups": [],
+        "security_groups": [b.security_group_id for b in port.security_group_bindings],
         "port_security_enabled": port.port_security_enabled,
         "binding:vnic_type": port.binding_vnic_type,
         "dns_name": port.dns_name,
