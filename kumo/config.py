@@ -158,6 +158,8 @@ class NetworkSettings(BaseModel):
     network_vlan_ranges: list[str] = []
     #: this host's VXLAN tunnel endpoint address (the L2 agent reports it to the others).
     local_ip: str = "127.0.0.1"
+    #: security groups on instance taps: "iptables" (enforced by the L2 agent) or "noop".
+    firewall_driver: str = "noop"
 
 
 class Settings(BaseModel):

@@ -157,3 +157,77 @@ async def test_firewall_enforces_rules_antispoofing_and_cleans_up(vms):
     assert await fw.chains(4) == set() and await fw.chains(6) == set()
     rules = await run("iptables", "-S", "FORWARD")
     assert PREFIX not in rules
+
+
+# --- the agent against the in-process network API, in a private network namespace --------
+
+@pytest.fixture
+def private_netns():
+    """Run this test in a fresh network namespace (its links, bridges and iptables are its own),
+    then switch back: the agent removes every ``brq*``/``vxlan-*`` it does not need."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open("/proc/self/ns/net") as original:
+        assert libc.unshare(0x40000000) == 0, ctypes.get_errno()
+        try:
+            yield
+        finally:
+            assert libc.setns(original.fileno(), 0x40000000) == 0, ctypes.get_errno()
+
+
+async def test_agent_wires_vxlan_networks_reports_ports_and_reconciles(private_netns, settings,
+                                                                      mount, rt):
+    from kumo.network.agents import l2
+    from kumo.network.api import component as network_api
+    await run("ip", "link", "set", "lo", "up")
+    settings.network.physical_bridges = {"testnet": "brtest"}
+    settings.network.firewall_driver = "iptables"
+    settings.network.vni_ranges = ["700:710"]
+    api = await mount(network_api, token="admin-token")
+    await hostnet.ensure_bridge("brqdeadbeef00")  # a killed run's leftovers
+    await run("ip", "link", "add", "vxlan-999", "type", "vxlan", "id", "999", "dstport", "4789",
+              "local", "127.0.0.1")
+    agent = (await mount(l2.component)).agent
+    assert not await hostnet.link_exists("brqdeadbeef00")
+    assert not await hostnet.link_exists("vxlan-999")
+
+    r = await api.get("/v2.0/agents", params={"agent_type": "Linux bridge agent"})
+    [me] = r.json()["agents"]
+    assert (me["host"], me["binary"], me["alive"]) == ("testhost", "neutron-linuxbridge-agent", True)
+    net = (await api.post("/v2.0/networks", json={"network": {"name": "p"}})).json()["network"]
+    await api.post("/v2.0/subnets", json={"subnet": {"network_id": net["id"], "cidr": "10.77.0.0/24",
+                                                     "ip_version": 4}})
+    r = await api.post("/v2.0/ports", json={"port": {
+        "network_id": net["id"], "device_owner": "compute:nova", "device_id": "vm",
+        "binding:host_id": "testhost"}})
+    port = r.json()["port"]
+    bridge, vxlan, tap = "brq" + net["id"][:11], "vxlan-700", "tap" + port["id"][:11]
+    assert port["binding:vif_details"] == {"bridge_name": bridge, "port_filter": True}
+    assert port["status"] == "DOWN"
+    await agent.sync()
+    info = await hostnet.link_info(vxlan)
+    assert info["master"] == bridge and info["linkinfo"]["info_data"]["id"] == 700
+    assert info["linkinfo"]["info_data"]["port"] == 4789
+    # Another host's agent appears: flooding toward its tunnel endpoint.
+    peer = {"agent_type": "Linux bridge agent", "binary": "neutron-linuxbridge-agent",
+            "host": "node2", "topic": "l2_agent", "configurations": {"local_ip": "192.0.2.10"}}
+    await rt.bus.call("network_server", "agent_heartbeat", agent=peer)
+    await agent.sync()
+    assert "192.0.2.10" in await run("bridge", "fdb", "show", "dev", vxlan)
+    # The "guest" tap appears in the bridge: ACTIVE, filtered; it goes: DOWN.
+    await hostnet.plug_veth(tap, "eth0", bridge=bridge, netns=f"kl2agent{TAG}")
+    try:
+        await agent.sync()
+        r = await api.get(f"/v2.0/ports/{port['id']}")
+        assert r.json()["port"]["status"] == "ACTIVE"
+        assert f"-N kumo-i{port['id'][:11]}" in await run("iptables", "-S")
+    finally:
+        await hostnet.netns_delete(f"kl2agent{TAG}")
+    await agent.sync()
+    r = await api.get(f"/v2.0/ports/{port['id']}")
+    assert r.json()["port"]["status"] == "DOWN"
+    # The last port goes: bridge, tunnel and chains go.
+    assert (await api.delete(f"/v2.0/ports/{port['id']}")).status_code == 204
+    await agent.sync()
+    assert not await hostnet.link_exists(bridge) and not await hostnet.link_exists(vxlan)
+    assert "kumo-i" not in await run("iptables", "-S")

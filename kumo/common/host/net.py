@@ -163,6 +163,69 @@ async def bridge_ports(bridge: str) -> list[str]:
     return [link["ifname"] for link in await _ip_json(None, "link", "show", "master", bridge)]
 
 
+# --- VXLAN and VLAN links ---------------------------------------------------------
+
+async def links(netns: str | None = None) -> list[dict]:
+    """``ip -j link show`` of every link: dicts with ``ifname``, ``master``, ``operstate``..."""
+    return await _ip_json(netns, "link", "show")
+
+
+async def ensure_vxlan(name: str, vni: int, local_ip: str, *, bridge: str | None = None,
+                       dstport: int = 4789, mtu: int | None = None) -> bool:
+    """Make sure VXLAN device ``name`` (VNI ``vni``, source ``local_ip``, UDP ``dstport``,
+    no MAC learning: flooding goes to the fdb entries of :func:`sync_flood`) exists, is in
+    ``bridge`` and up; a device with another VNI is replaced. True if created."""
+    _check_name(name)
+    info = await link_info(name)
+    data = ((info or {}).get("linkinfo") or {}).get("info_data") or {}
+    if info is not None and data.get("id") != vni:
+        await delete_link(name)
+        info = None
+    created = False
+    if info is None:
+        await run(IP, "link", "add", name, *(("mtu", str(mtu)) if mtu else ()), "type", "vxlan",
+                  "id", str(vni), "dstport", str(dstport), "local", local_ip, "nolearning")
+        created = True
+    try:
+        if bridge and (info or {}).get("master") != bridge:
+            await set_link(name, master=bridge)
+        await set_up(name)
+    except HostError:
+        if created:
+            await delete_link(name)
+        raise
+    return created
+
+
+async def ensure_vlan(name: str, parent: str, vlan_id: int, *, bridge: str | None = None) -> bool:
+    """Make sure VLAN link ``name`` (``vlan_id`` on ``parent``) exists, is in ``bridge`` and up."""
+    _check_name(name)
+    created = False
+    if not await link_exists(name):
+        await run(IP, "link", "add", "link", _check_name(parent), "name", name, "type", "vlan",
+                  "id", str(vlan_id))
+        created = True
+    if bridge:
+        await set_link(name, master=bridge)
+    await set_up(name)
+    return created
+
+
+async def sync_flood(device: str, peers: Iterable[str]) -> None:
+    """Make the all-zero (flood) fdb entries of VXLAN ``device`` exactly one per peer address
+    (head-end replication toward the other hosts' tunnel endpoints)."""
+    _check_name(device)
+    zero = "00:00:00:00:00:00"
+    out = await run("bridge", "-j", "fdb", "show", "dev", device)
+    have = {e.get("dst") for e in (json.loads(out) if out.strip() else [])
+            if e.get("mac") == zero and e.get("dst")}
+    want = set(peers)
+    for dst in sorted(want - have):
+        await run("bridge", "fdb", "append", zero, "dev", device, "dst", dst)
+    for dst in sorted(have - want):
+        await run("bridge", "fdb", "del", zero, "dev", device, "dst", dst, check=False)
+
+
 # --- addresses --------------------------------------------------------------
 
 async def addresses(name: str, netns: str | None = None, family: int | None = None) -> list[str]:
