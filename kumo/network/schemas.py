@@ -374,7 +374,8 @@ SECURITY_GROUP_RULE = {
     "port_range_min": Attr(port_number, put=False, default=None),
     "port_range_max": Attr(port_number, put=False, default=None),
     "remote_ip_prefix": Attr(cidr_or_none, put=False, default=None),
-    "remote_group_id": Attr(uuid_or_none, put=False, default=None),
+    # any string: a group that does not exist is 404 SecurityGroupNotFound, as in neutron
+    "remote_group_id": Attr(string(255, nullable=True), put=False, default=None),
     "remote_address_group_id": Attr(uuid_or_none, put=False, default=None),
     "description": Attr(string(255), default=""),
     **_PROJECT,
