@@ -23,86 +23,19 @@ from kumo.common.api.errors import BadRequest
 from kumo.identity import schemas as s
 from kumo.identity import resource_schemas as rs
 from kumo.identity import views
-from kumo.identity.api.common import base, body, catalog, enforce, json, no_content
-
-
-async def list_regions(request: Request):
-    enforce(request, "identity:list_regions")
-    found = await catalog(request).list_regions(request.query_params.get("parent_region_id"))
-    root = base(request)
-    return json({"regions": [views.region(r, root) for r in found],
-                 "links": views.collection_links(root, "regions")})
-
-
-async def show_region(request: Request):
-    enforce(request, "identity:get_region")
-    r = await catalog(request).get_region(request.path_params["region_id"])
-    return json({"region": views.region(r, base(request))})
-
-
-async def create_region(request: Request):
-    enforce(request, "identity:create_region")
-    data = await body(request, "region", s.RegionCreate)
-    r = await catalog(request).create_region(data)
-    return json({"region": views.region(r, base(request))}, status=201)
+from kumo.identity.api import crud
+from kumo.identity.api.common import body, catalog, enforce
 
 
 async def create_region_with_id(request: Request):
     enforce(request, "identity:create_region")
     data = await body(request, "region", s.RegionCreate)
     r = await catalog(request).create_region(data, request.path_params["region_id"])
-    return json({"region": views.region(r, base(request))}, status=201)
-
-
-async def update_region(request: Request):
-    enforce(request, "identity:update_region")
-    data = await body(request, "region", rs.RegionUpdate)
-    r = await catalog(request).update_region(request.path_params["region_id"], data)
-    return json({"region": views.region(r, base(request))})
-
-
-async def delete_region(request: Request):
-    enforce(request, "identity:delete_region")
-    await catalog(request).delete_region(request.path_params["region_id"])
-    return no_content()
-
-
-async def list_services(request: Request):
-    enforce(request, "identity:list_services")
-    q = request.query_params
-    found = await catalog(request).list_services(type=q.get("type"), name=q.get("name"))
-    root = base(request)
-    return json({"services": [views.service(x, root) for x in found],
-                 "links": views.collection_links(root, "services")})
-
-
-async def create_service(request: Request):
-    enforce(request, "identity:create_service")
-    data = await body(request, "service", s.ServiceCreate)
-    svc = await catalog(request).create_service(data)
-    return json({"service": views.service(svc, base(request))}, status=201)
-
-
-async def show_service(request: Request):
-    enforce(request, "identity:get_service")
-    svc = await catalog(request).get_service(request.path_params["service_id"])
-    return json({"service": views.service(svc, base(request))})
-
-
-async def update_service(request: Request):
-    enforce(request, "identity:update_service")
-    data = await body(request, "service", s.ServiceUpdate)
-    svc = await catalog(request).update_service(request.path_params["service_id"], data)
-    return json({"service": views.service(svc, base(request))})
-
-
-async def delete_service(request: Request):
-    enforce(request, "identity:delete_service")
-    await catalog(request).delete_service(request.path_params["service_id"])
-    return no_content()
+    return crud.shown(request, "region", r, views.region, 201)
 
 
 async def list_endpoints(request: Request):
+    """400 for an ``interface`` filter other than public/internal/admin."""
     enforce(request, "identity:list_endpoints")
     q = request.query_params
     interface = q.get("interface")
@@ -110,52 +43,18 @@ async def list_endpoints(request: Request):
         raise BadRequest(f"Invalid interface: {interface!r}.")
     found = await catalog(request).list_endpoints(interface=interface, service_id=q.get("service_id"),
                                                   region_id=q.get("region_id"))
-    root = base(request)
-    return json({"endpoints": [views.endpoint(e, root) for e in found],
-                 "links": views.collection_links(root, "endpoints")})
-
-
-async def create_endpoint(request: Request):
-    enforce(request, "identity:create_endpoint")
-    data = await body(request, "endpoint", s.EndpointCreate)
-    ep = await catalog(request).create_endpoint(data)
-    return json({"endpoint": views.endpoint(ep, base(request))}, status=201)
-
-
-async def show_endpoint(request: Request):
-    enforce(request, "identity:get_endpoint")
-    ep = await catalog(request).get_endpoint(request.path_params["endpoint_id"])
-    return json({"endpoint": views.endpoint(ep, base(request))})
-
-
-async def update_endpoint(request: Request):
-    enforce(request, "identity:update_endpoint")
-    data = await body(request, "endpoint", s.EndpointUpdate)
-    ep = await catalog(request).update_endpoint(request.path_params["endpoint_id"], data)
-    return json({"endpoint": views.endpoint(ep, base(request))})
-
-
-async def delete_endpoint(request: Request):
-    enforce(request, "identity:delete_endpoint")
-    await catalog(request).delete_endpoint(request.path_params["endpoint_id"])
-    return no_content()
+    return crud.listed(request, "endpoints", found, views.endpoint, "endpoints")
 
 
 routes = [
-    Route("/v3/regions", list_regions, methods=["GET"]),
-    Route("/v3/regions", create_region, methods=["POST"]),
-    Route("/v3/regions/{region_id}", show_region, methods=["GET"]),
+    *crud.standard("/v3/regions", "region_id", singular="region", plural="regions", service=catalog,
+                   view=views.region, create_schema=s.RegionCreate, update_schema=rs.RegionUpdate,
+                   noun="region", nouns="regions", filters=("parent_region_id",)),
     Route("/v3/regions/{region_id}", create_region_with_id, methods=["PUT"]),
-    Route("/v3/regions/{region_id}", update_region, methods=["PATCH"]),
-    Route("/v3/regions/{region_id}", delete_region, methods=["DELETE"]),
-    Route("/v3/services", list_services, methods=["GET"]),
-    Route("/v3/services", create_service, methods=["POST"]),
-    Route("/v3/services/{service_id}", show_service, methods=["GET"]),
-    Route("/v3/services/{service_id}", update_service, methods=["PATCH"]),
-    Route("/v3/services/{service_id}", delete_service, methods=["DELETE"]),
-    Route("/v3/endpoints", list_endpoints, methods=["GET"]),
-    Route("/v3/endpoints", create_endpoint, methods=["POST"]),
-    Route("/v3/endpoints/{endpoint_id}", show_endpoint, methods=["GET"]),
-    Route("/v3/endpoints/{endpoint_id}", update_endpoint, methods=["PATCH"]),
-    Route("/v3/endpoints/{endpoint_id}", delete_endpoint, methods=["DELETE"]),
+    *crud.standard("/v3/services", "service_id", singular="service", plural="services", service=catalog,
+                   view=views.service, create_schema=s.ServiceCreate, update_schema=s.ServiceUpdate,
+                   noun="service", nouns="services", filters=("type", "name")),
+    *crud.standard("/v3/endpoints", "endpoint_id", singular="endpoint", plural="endpoints", service=catalog,
+                   view=views.endpoint, create_schema=s.EndpointCreate, update_schema=s.EndpointUpdate,
+                   noun="endpoint", nouns="endpoints", list=list_endpoints),
 ]

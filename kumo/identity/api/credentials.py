@@ -26,9 +26,9 @@ from kumo.common.api import context
 from kumo.common.api.errors import NotFound, Unauthorized
 from kumo.identity import models as m
 from kumo.identity import resource_schemas as rs
-from kumo.identity import views
 from kumo.identity import tokens as clock
-from kumo.identity.api.common import base, body, enforce, json, no_content, policy, tokens
+from kumo.identity.api import crud
+from kumo.identity.api.common import body, enforce, json, no_content, policy, tokens
 from kumo.identity.credentials import CredentialService
 from kumo.identity.tokens import TokenPayload
 
@@ -40,6 +40,12 @@ def _svc(request: Request) -> CredentialService:
 def credential_view(svc: CredentialService, c: m.Credential, root: str) -> dict:
     return {"id": c.id, "user_id": c.user_id, "project_id": c.project_id, "type": c.type,
             "blob": svc.blob(c), "links": {"self": f"{root}/v3/credentials/{c.id}"}}
+
+
+def _view(request: Request) -> crud.View:
+    """:func:`credential_view` with this request's service (it decrypts blobs)."""
+    svc = _svc(request)
+    return lambda c, root: credential_view(svc, c, root)
 
 
 def ec2_view(c: m.Credential, blob: dict, root: str) -> dict:
@@ -56,20 +62,16 @@ async def list_credentials(request: Request):
     rules = policy(request)
     if not rules.check(ctx, "identity:list_credentials", {}):
         enforce(request, "identity:list_credentials", target={"user_id": ctx.user_id})
-    svc = _svc(request)
-    found = await svc.list_credentials(user_id=q.get("user_id"), type=q.get("type"))
+    found = await _svc(request).list_credentials(user_id=q.get("user_id"), type=q.get("type"))
     found = [c for c in found if rules.check(ctx, "identity:get_credential", {"user_id": c.user_id})]
-    root = base(request)
-    return json({"credentials": [credential_view(svc, c, root) for c in found],
-                 "links": views.collection_links(root, "credentials")})
+    return crud.listed(request, "credentials", found, _view(request), "credentials")
 
 
 async def create_credential(request: Request):
     data = await body(request, "credential", rs.CredentialCreate)
     enforce(request, "identity:create_credential", target={"user_id": data.user_id})
-    svc = _svc(request)
-    c = await svc.create_credential(data)
-    return json({"credential": credential_view(svc, c, base(request))}, status=201)
+    c = await _svc(request).create_credential(data)
+    return crud.shown(request, "credential", c, _view(request), 201)
 
 
 async def _owned(request: Request, action: str) -> m.Credential:
@@ -80,7 +82,7 @@ async def _owned(request: Request, action: str) -> m.Credential:
 
 async def show_credential(request: Request):
     c = await _owned(request, "identity:get_credential")
-    return json({"credential": credential_view(_svc(request), c, base(request))})
+    return crud.shown(request, "credential", c, _view(request))
 
 
 async def update_credential(request: Request):
@@ -88,9 +90,8 @@ async def update_credential(request: Request):
     data = await body(request, "credential", rs.CredentialUpdate)
     if data.user_id not in (None, c.user_id):
         enforce(request, "identity:update_credential", target={"user_id": data.user_id})
-    svc = _svc(request)
-    c = await svc.update_credential(c.id, data)
-    return json({"credential": credential_view(svc, c, base(request))})
+    c = await _svc(request).update_credential(c.id, data)
+    return crud.shown(request, "credential", c, _view(request))
 
 
 async def delete_credential(request: Request):
@@ -101,6 +102,10 @@ async def delete_credential(request: Request):
 
 # --- OS-EC2 --------------------------------------------------------------------------------
 
+def _ec2_view(found: tuple[m.Credential, dict], root: str) -> dict:
+    return ec2_view(*found, root)
+
+
 def _ec2_owner(request: Request, action: str) -> str:
     enforce(request, action)
     return request.path_params["user_id"]
@@ -108,23 +113,21 @@ def _ec2_owner(request: Request, action: str) -> str:
 
 async def list_ec2(request: Request):
     user_id = _ec2_owner(request, "identity:ec2_list_credentials")
-    root = base(request)
     found = await _svc(request).list_ec2(user_id)
-    return json({"credentials": [ec2_view(c, blob, root) for c, blob in found],
-                 "links": views.collection_links(root, f"users/{user_id}/credentials/OS-EC2")})
+    return crud.listed(request, "credentials", found, _ec2_view, f"users/{user_id}/credentials/OS-EC2")
 
 
 async def create_ec2(request: Request):
     user_id = _ec2_owner(request, "identity:ec2_create_credential")
     data = await body(request, None, rs.Ec2Create)
-    c, blob = await _svc(request).create_ec2(user_id, data.tenant_id)
-    return json({"credential": ec2_view(c, blob, base(request))}, status=201)
+    found = await _svc(request).create_ec2(user_id, data.tenant_id)
+    return crud.shown(request, "credential", found, _ec2_view, 201)
 
 
 async def show_ec2(request: Request):
     user_id = _ec2_owner(request, "identity:ec2_get_credential")
-    c, blob = await _svc(request).get_ec2(user_id, request.path_params["access"])
-    return json({"credential": ec2_view(c, blob, base(request))})
+    found = await _svc(request).get_ec2(user_id, request.path_params["access"])
+    return crud.shown(request, "credential", found, _ec2_view)
 
 
 async def delete_ec2(request: Request):
@@ -155,11 +158,8 @@ async def ec2_token(request: Request):
 _EC2 = "/v3/users/{user_id}/credentials/OS-EC2"
 
 routes = [
-    Route("/v3/credentials", list_credentials, methods=["GET"]),
-    Route("/v3/credentials", create_credential, methods=["POST"]),
-    Route("/v3/credentials/{credential_id}", show_credential, methods=["GET"]),
-    Route("/v3/credentials/{credential_id}", update_credential, methods=["PATCH"]),
-    Route("/v3/credentials/{credential_id}", delete_credential, methods=["DELETE"]),
+    *crud.routes("/v3/credentials", "credential_id", list=list_credentials, create=create_credential,
+                 show=show_credential, update=update_credential, delete=delete_credential),
     Route("/v3/ec2tokens", ec2_token, methods=["POST"]),
     Route(_EC2, list_ec2, methods=["GET"]),
     Route(_EC2, create_ec2, methods=["POST"]),

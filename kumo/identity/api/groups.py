@@ -22,7 +22,8 @@ from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity import views
 from kumo.common.api import context
-from kumo.identity.api.common import assignments, base, body, default_domain, enforce, json, no_content
+from kumo.identity.api import crud
+from kumo.identity.api.common import assignments, body, default_domain, enforce, no_content
 from kumo.identity.groups import GroupService
 
 
@@ -42,8 +43,7 @@ async def list_groups(request: Request):
     q = request.query_params
     enforce(request, "list_groups", target={"domain_id": q["domain_id"]} if q.get("domain_id") else None)
     found = await _groups(request).list_groups(name=q.get("name"), domain_id=q.get("domain_id"))
-    root = base(request)
-    return json({"groups": [group_view(g, root) for g in found], "links": views.collection_links(root, "groups")})
+    return crud.listed(request, "groups", found, group_view, "groups")
 
 
 async def create_group(request: Request):
@@ -51,7 +51,7 @@ async def create_group(request: Request):
     domain_id = data.domain_id or default_domain(context(request))
     enforce(request, "create_group", target={"domain_id": domain_id})
     g = await _groups(request).create_group(data, domain_id)
-    return json({"group": group_view(g, base(request))}, status=201)
+    return crud.shown(request, "group", g, group_view, 201)
 
 
 async def _group(request: Request, action: str) -> m.Group:
@@ -63,14 +63,14 @@ async def _group(request: Request, action: str) -> m.Group:
 
 async def show_group(request: Request):
     g = await _group(request, "get_group")
-    return json({"group": group_view(g, base(request))})
+    return crud.shown(request, "group", g, group_view)
 
 
 async def update_group(request: Request):
     await _group(request, "update_group")
     data = await body(request, "group", s.GroupUpdate)
     g = await _groups(request).update_group(request.path_params["group_id"], data)
-    return json({"group": group_view(g, base(request))})
+    return crud.shown(request, "group", g, group_view)
 
 
 async def delete_group(request: Request):
@@ -85,9 +85,7 @@ async def group_users(request: Request):
     q = request.query_params
     found = await _groups(request).users_in_group(group_id, name=q.get("name"), domain_id=q.get("domain_id"),
                                                   enabled=query_bool(request, "enabled"))
-    root = base(request)
-    return json({"users": [views.user(u, root) for u in found],
-                 "links": views.collection_links(root, f"groups/{group_id}/users")})
+    return crud.listed(request, "users", found, views.user, f"groups/{group_id}/users")
 
 
 async def membership(request: Request):
@@ -109,17 +107,12 @@ async def user_groups(request: Request):
     user_id = request.path_params["user_id"]
     enforce(request, "list_groups_for_user", lambda ctx: ctx.user_id == user_id)
     found = await _groups(request).groups_for_user(user_id, name=request.query_params.get("name"))
-    root = base(request)
-    return json({"groups": [group_view(g, root) for g in found],
-                 "links": views.collection_links(root, f"users/{user_id}/groups")})
+    return crud.listed(request, "groups", found, group_view, f"users/{user_id}/groups")
 
 
 routes = [
-    Route("/v3/groups", list_groups, methods=["GET"]),
-    Route("/v3/groups", create_group, methods=["POST"]),
-    Route("/v3/groups/{group_id}", show_group, methods=["GET"]),
-    Route("/v3/groups/{group_id}", update_group, methods=["PATCH"]),
-    Route("/v3/groups/{group_id}", delete_group, methods=["DELETE"]),
+    *crud.routes("/v3/groups", "group_id", list=list_groups, create=create_group, show=show_group,
+                 update=update_group, delete=delete_group),
     Route("/v3/groups/{group_id}/users", group_users, methods=["GET"]),
     Route("/v3/groups/{group_id}/users/{user_id}", membership, methods=["PUT", "HEAD", "DELETE"]),
     Route("/v3/users/{user_id}/groups", user_groups, methods=["GET"]),

@@ -23,8 +23,8 @@ from starlette.routing import Route
 
 from kumo.identity import models as m
 from kumo.identity import resource_schemas as rs
-from kumo.identity import views
-from kumo.identity.api.common import base, body, enforce, json, no_content, policy
+from kumo.identity.api import crud
+from kumo.identity.api.common import base, body, enforce, json, policy
 from kumo.identity.limits import MODEL, LimitService
 
 _FILTERS = ("service_id", "region_id", "resource_name")
@@ -47,43 +47,18 @@ def limit_view(lim: m.Limit, root: str) -> dict:
             "links": {"self": f"{root}/v3/limits/{lim.id}"}}
 
 
-def _query(request: Request, names) -> dict:
-    return {k: request.query_params[k] for k in names if k in request.query_params}
-
-
-async def list_registered(request: Request):
-    enforce(request, "identity:list_registered_limits")
+def _created(request: Request, key: str, rows, view: crud.View):
+    """The 201 answer of a bulk create: ``{key: [view...]}`` (no links)."""
     root = base(request)
-    found = await _svc(request).list_registered(**_query(request, _FILTERS))
-    return json({"registered_limits": [registered_view(r, root) for r in found],
-                 "links": views.collection_links(root, "registered_limits")})
+    return json({key: [view(r, root) for r in rows]}, status=201)
 
 
 async def create_registered(request: Request):
+    """Bulk create: ``{"registered_limits": [...]}`` in and out."""
     enforce(request, "identity:create_registered_limits")
     data = await body(request, None, rs.RegisteredLimitsCreate)
-    rows = await _svc(request).create_registered(data.registered_limits)
-    root = base(request)
-    return json({"registered_limits": [registered_view(r, root) for r in rows]}, status=201)
-
-
-async def show_registered(request: Request):
-    enforce(request, "identity:get_registered_limit")
-    r = await _svc(request).get_registered(request.path_params["limit_id"])
-    return json({"registered_limit": registered_view(r, base(request))})
-
-
-async def update_registered(request: Request):
-    enforce(request, "identity:update_registered_limit")
-    data = await body(request, "registered_limit", rs.RegisteredLimitUpdate)
-    r = await _svc(request).update_registered(request.path_params["limit_id"], data)
-    return json({"registered_limit": registered_view(r, base(request))})
-
-
-async def delete_registered(request: Request):
-    enforce(request, "identity:delete_registered_limit")
-    await _svc(request).delete_registered(request.path_params["limit_id"])
-    return no_content()
+    return _created(request, "registered_limits", await _svc(request).create_registered(data.registered_limits),
+                    registered_view)
 
 
 def _target(lim: m.Limit) -> dict:
@@ -95,38 +70,23 @@ async def list_limits(request: Request):
     project member those of its project)."""
     ctx = enforce(request, "identity:list_limits")
     rules = policy(request)
-    root = base(request)
-    found = await _svc(request).list_limits(**_query(request, (*_FILTERS, "project_id", "domain_id")))
+    q = request.query_params
+    found = await _svc(request).list_limits(**{k: q[k] for k in (*_FILTERS, "project_id", "domain_id") if k in q})
     found = [lim for lim in found if rules.check(ctx, "identity:get_limit", _target(lim))]
-    return json({"limits": [limit_view(lim, root) for lim in found],
-                 "links": views.collection_links(root, "limits")})
+    return crud.listed(request, "limits", found, limit_view, "limits")
 
 
 async def create_limits(request: Request):
+    """Bulk create: ``{"limits": [...]}`` in and out."""
     enforce(request, "identity:create_limits")
     data = await body(request, None, rs.LimitsCreate)
-    rows = await _svc(request).create_limits(data.limits)
-    root = base(request)
-    return json({"limits": [limit_view(lim, root) for lim in rows]}, status=201)
+    return _created(request, "limits", await _svc(request).create_limits(data.limits), limit_view)
 
 
 async def show_limit(request: Request):
     lim = await _svc(request).get_limit(request.path_params["limit_id"])
     enforce(request, "identity:get_limit", target=_target(lim))
-    return json({"limit": limit_view(lim, base(request))})
-
-
-async def update_limit(request: Request):
-    enforce(request, "identity:update_limit")
-    data = await body(request, "limit", rs.LimitUpdate)
-    lim = await _svc(request).update_limit(request.path_params["limit_id"], data)
-    return json({"limit": limit_view(lim, base(request))})
-
-
-async def delete_limit(request: Request):
-    enforce(request, "identity:delete_limit")
-    await _svc(request).delete_limit(request.path_params["limit_id"])
-    return no_content()
+    return crud.shown(request, "limit", lim, limit_view)
 
 
 async def show_model(request: Request):
@@ -135,15 +95,11 @@ async def show_model(request: Request):
 
 
 routes = [
-    Route("/v3/registered_limits", list_registered, methods=["GET"]),
-    Route("/v3/registered_limits", create_registered, methods=["POST"]),
-    Route("/v3/registered_limits/{limit_id}", show_registered, methods=["GET"]),
-    Route("/v3/registered_limits/{limit_id}", update_registered, methods=["PATCH"]),
-    Route("/v3/registered_limits/{limit_id}", delete_registered, methods=["DELETE"]),
+    *crud.standard("/v3/registered_limits", "limit_id", singular="registered_limit", plural="registered_limits",
+                   service=_svc, view=registered_view, create_schema=None, update_schema=rs.RegisteredLimitUpdate,
+                   noun="registered", nouns="registered", filters=_FILTERS, create=create_registered),
     Route("/v3/limits/model", show_model, methods=["GET"]),
-    Route("/v3/limits", list_limits, methods=["GET"]),
-    Route("/v3/limits", create_limits, methods=["POST"]),
-    Route("/v3/limits/{limit_id}", show_limit, methods=["GET"]),
-    Route("/v3/limits/{limit_id}", update_limit, methods=["PATCH"]),
-    Route("/v3/limits/{limit_id}", delete_limit, methods=["DELETE"]),
+    *crud.standard("/v3/limits", "limit_id", singular="limit", plural="limits", service=_svc, view=limit_view,
+                   create_schema=None, update_schema=rs.LimitUpdate, noun="limit", nouns="limits",
+                   list=list_limits, create=create_limits, show=show_limit),
 ]

@@ -35,6 +35,7 @@ from kumo.identity import schemas as s
 from kumo.identity import resource_schemas as rs
 from kumo.identity import views
 from kumo.common.api import context
+from kumo.identity.api import crud
 from kumo.identity.api.common import base, body, default_domain, enforce, flag, identity, json, no_content, policy
 from kumo.identity.api.limits import limit_view
 
@@ -45,35 +46,7 @@ async def list_domains(request: Request):
     enforce(request, "identity:list_domains")
     q = request.query_params
     found = await identity(request).list_domains(name=q.get("name"), enabled=query_bool(request, "enabled"))
-    root = base(request)
-    return json({"domains": [views.domain(d, root) for d in found],
-                 "links": views.collection_links(root, "domains")})
-
-
-async def create_domain(request: Request):
-    enforce(request, "identity:create_domain")
-    data = await body(request, "domain", s.DomainCreate)
-    d = await identity(request).create_domain(data)
-    return json({"domain": views.domain(d, base(request))}, status=201)
-
-
-async def show_domain(request: Request):
-    enforce(request, "identity:get_domain")
-    d = await identity(request).get_domain(request.path_params["domain_id"])
-    return json({"domain": views.domain(d, base(request))})
-
-
-async def update_domain(request: Request):
-    enforce(request, "identity:update_domain")
-    data = await body(request, "domain", s.DomainUpdate)
-    d = await identity(request).update_domain(request.path_params["domain_id"], data)
-    return json({"domain": views.domain(d, base(request))})
-
-
-async def delete_domain(request: Request):
-    enforce(request, "identity:delete_domain")
-    await identity(request).delete_domain(request.path_params["domain_id"])
-    return no_content()
+    return crud.listed(request, "domains", found, views.domain, "domains")
 
 
 def _tag_query(request: Request) -> dict[str, list[str]]:
@@ -236,16 +209,11 @@ async def remove_tag(request: Request):
 
 
 routes = [
-    Route("/v3/domains", list_domains, methods=["GET"]),
-    Route("/v3/domains", create_domain, methods=["POST"]),
-    Route("/v3/domains/{domain_id}", show_domain, methods=["GET"]),
-    Route("/v3/domains/{domain_id}", update_domain, methods=["PATCH"]),
-    Route("/v3/domains/{domain_id}", delete_domain, methods=["DELETE"]),
-    Route("/v3/projects", list_projects, methods=["GET"]),
-    Route("/v3/projects", create_project, methods=["POST"]),
-    Route("/v3/projects/{project_id}", show_project, methods=["GET"]),
-    Route("/v3/projects/{project_id}", update_project, methods=["PATCH"]),
-    Route("/v3/projects/{project_id}", delete_project, methods=["DELETE"]),
+    *crud.standard("/v3/domains", "domain_id", singular="domain", plural="domains", service=identity,
+                   view=views.domain, create_schema=s.DomainCreate, update_schema=s.DomainUpdate, noun="domain",
+                   nouns="domains", list=list_domains),
+    *crud.routes("/v3/projects", "project_id", list=list_projects, create=create_project, show=show_project,
+                 update=update_project, delete=delete_project),
     Route("/v3/projects/{project_id}/tags", list_tags, methods=["GET"]),
     Route("/v3/projects/{project_id}/tags", replace_tags, methods=["PUT"]),
     Route("/v3/projects/{project_id}/tags", clear_tags, methods=["DELETE"]),
