@@ -39,6 +39,14 @@ async def test_group_crud_and_rules(cloud):
     assert (stored["protocol"], stored["port_range_min"], stored["direction"]) == ("tcp", 22, "ingress")
 
     r = await cloud.demo.post("/v2.1/os-security-group-rules", json={"security_group_rule": {
+        "parent_group_id": group["id"], "ip_protocol": "udp", "from_port": 53, "to_port": 53,
+        "cidr": "10.2.3.124/24"}})
+    validate(sg_schema.create_security_group_rule, r)
+    assert r.json()["security_group_rule"]["ip_range"] == {"cidr": "10.2.3.124/24"}
+    udp = r.json()["security_group_rule"]["id"]
+    assert cloud.network.rules[udp]["remote_ip_prefix"] == "10.2.3.0/24"
+    await cloud.demo.delete(f"/v2.1/os-security-group-rules/{udp}")
+    r = await cloud.demo.post("/v2.1/os-security-group-rules", json={"security_group_rule": {
         "parent_group_id": group["id"], "ip_protocol": "icmp", "from_port": -1, "to_port": -1,
         "group_id": group["id"]}})
     validate(sg_schema.create_security_group_rule, r)
@@ -74,6 +82,7 @@ async def test_group_errors(cloud):
         assert r.status_code == 400, (body, r.text)
         assert "badRequest" in r.json()
     assert cloud.network.groups == {}
+    assert (await cloud.demo.delete("/v2.1/os-security-groups/")).status_code == 404
     missing = "8f3a3a4e-1111-4222-8333-444444444444"
     assert (await cloud.demo.get(f"/v2.1/os-security-groups/{missing}")).status_code == 404
     assert (await cloud.demo.delete(f"/v2.1/os-security-groups/{missing}")).status_code == 404

@@ -242,7 +242,10 @@ async def create_rule(request: Request):
     created = (await _proxy(request).call(ctx, "POST", "/v2.0/security-group-rules",
                                           json={"security_group_rule": rule},
                                           errors={409: BadRequest}))["security_group_rule"]
-    return ok({"security_group_rule": nova_rule(created, peers)})
+    shown = nova_rule(created, peers)
+    if shown["ip_range"] and data.get("cidr"):
+        shown["ip_range"] = {"cidr": data["cidr"]}  # as requested (nova echoes the given CIDR)
+    return ok({"security_group_rule": shown})
 
 
 async def delete_rule(request: Request):
@@ -309,6 +312,11 @@ async def remove_security_group(request: Request, args) -> None:
         await proxy.set_port_groups(port["id"], [g for g in port["security_groups"] if g != group["id"]])
 
 
+async def no_group(request: Request):
+    """``/os-security-groups/`` with an empty id -> 404 (nova's router finds no group)."""
+    raise NotFound("Security group  not found.")
+
+
 #: server actions of this module: name -> handler(request, args)
 ACTIONS = {"addSecurityGroup": add_security_group, "removeSecurityGroup": remove_security_group}
 
@@ -322,6 +330,7 @@ def routes() -> list[Route]:
         Route(g + "/{group_id}", show_group, methods=["GET"]),
         Route(g + "/{group_id}", update_group, methods=["PUT"]),
         Route(g + "/{group_id}", delete_group, methods=["DELETE"]),
+        Route(g + "/", no_group, methods=["GET", "PUT", "DELETE"]),
         Route(r, create_rule, methods=["POST"]),
         Route(r + "/{rule_id}", delete_rule, methods=["DELETE"]),
         Route("/v2.1/servers/{server_id}/os-security-groups", server_groups, methods=["GET"]),
