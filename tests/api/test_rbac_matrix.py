@@ -78,6 +78,7 @@ def _key(collection: str, attr: str = "id") -> Callable[[dict], list[str]]:
 
 SERVER = "/v2.1/servers/{server}"
 NET, SUBNET, PORT = "/v2.0/networks/{network}", "/v2.0/subnets/{subnet}", "/v2.0/ports/{port}"
+SG, SG_RULE = "/v2.0/security-groups/{security_group}", "/v2.0/security-group-rules/{security_group_rule}"
 IMAGE = "/v2/images/{image}"
 CROSS = [
     Op("compute", "server", "show", "GET", SERVER),
@@ -117,6 +118,13 @@ CROSS = [
     Op("network", "port", "update", "PUT", PORT, {"port": {"name": "taken"}}),
     Op("network", "port", "delete", "DELETE", PORT),
     Op("network", "port", "tags", "GET", PORT + "/tags"),
+    Op("network", "security_group", "show", "GET", SG),
+    Op("network", "security_group", "update", "PUT", SG, {"security_group": {"name": "taken"}}),
+    Op("network", "security_group", "delete", "DELETE", SG),
+    Op("network", "security_group", "rule-create", "POST", "/v2.0/security-group-rules",
+       {"security_group_rule": {"security_group_id": "{security_group}", "direction": "ingress"}}),
+    Op("network", "security_group_rule", "show", "GET", SG_RULE),
+    Op("network", "security_group_rule", "delete", "DELETE", SG_RULE),
     Op("image", "image", "show", "GET", IMAGE),
     Op("image", "image", "update", "PATCH", IMAGE, [{"op": "replace", "path": "/name", "value": "x"}],
        headers=PATCH),
@@ -159,6 +167,8 @@ LISTS = [
     Listing("network", "subnet", "/v2.0/subnets", _key("subnets")),
     Listing("network", "port", "/v2.0/ports", _key("ports")),
     Listing("network", "port", "/v2.0/ports?network_id={network}", _key("ports"), a_sees_own=False),
+    Listing("network", "security_group", "/v2.0/security-groups", _key("security_groups")),
+    Listing("network", "security_group_rule", "/v2.0/security-group-rules", _key("security_group_rules")),
     Listing("image", "image", "/v2/images", _key("images")),
     Listing("image", "image", "/v2/images?visibility=private", _key("images")),
     Listing("identity", "project", "/v3/auth/projects", _key("projects")),
@@ -189,6 +199,13 @@ READER = [
     Op("network", "port", "create", "POST", "/v2.0/ports", {"port": {"network_id": "{network}"}}, 403),
     Op("network", "port", "update", "PUT", PORT, {"port": {"name": "r"}}, 403),
     Op("network", "port", "delete", "DELETE", PORT, status=403),
+    Op("network", "security_group", "create", "POST", "/v2.0/security-groups",
+       {"security_group": {"name": "r"}}, 403),
+    Op("network", "security_group", "update", "PUT", SG, {"security_group": {"name": "r"}}, 403),
+    Op("network", "security_group", "delete", "DELETE", SG, status=403),
+    Op("network", "security_group_rule", "create", "POST", "/v2.0/security-group-rules",
+       {"security_group_rule": {"security_group_id": "{security_group}", "direction": "ingress"}}, 403),
+    Op("network", "security_group_rule", "delete", "DELETE", SG_RULE, status=403),
     Op("image", "image", "create", "POST", "/v2/images", {"name": "r", "disk_format": "raw",
                                                           "container_format": "bare"}, 403),
     Op("image", "image", "update", "PATCH", IMAGE, [{"op": "replace", "path": "/name", "value": "r"}], 403,
@@ -286,9 +303,14 @@ async def network_world(env) -> World:
         subnet = _ok(await c.post("/v2.0/subnets", json={"subnet": {
             "network_id": net, "cidr": f"10.{n}.0.0/24", "ip_version": 4}}))["subnet"]["id"]
         port = _ok(await c.post("/v2.0/ports", json={"port": {"network_id": net}}))["port"]["id"]
-        ids[who] = {"network": net, "subnet": subnet, "port": port}
+        sg = _ok(await c.post("/v2.0/security-groups", json={"security_group": {"name": f"sg-{who}"}}))
+        rule = _ok(await c.post("/v2.0/security-group-rules", json={"security_group_rule": {
+            "security_group_id": sg["security_group"]["id"], "direction": "ingress", "protocol": "tcp"}}))
+        ids[who] = {"network": net, "subnet": subnet, "port": port, "security_group": sg["security_group"]["id"],
+                    "security_group_rule": rule["security_group_rule"]["id"]}
     ids[A_READER] = ids[A]
-    return World(clients, ids, {"network": NET, "subnet": SUBNET, "port": PORT})
+    return World(clients, ids, {"network": NET, "subnet": SUBNET, "port": PORT, "security_group": SG,
+                                "security_group_rule": SG_RULE})
 
 
 async def image_world(env) -> World:
