@@ -253,6 +253,7 @@ def main() -> int:
                         help="what to measure: issue, validate or both (the default)")
     parser.add_argument("--nice", type=int, default=0,
                         help="add this to the bench's and servers' nice value (e.g. -10 as root on a busy machine)")
+    parser.add_argument("--output", default=str(RESULTS / "identity.json"), help="results file")
     parser.add_argument("--no-save", action="store_true", help="print only, do not write the results file")
     args = parser.parse_args()
     unknown = set(args.servers) - set(SERVERS)
@@ -262,9 +263,10 @@ def main() -> int:
     print()
     print(table(result))
     if not args.no_save:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "identity.json").write_text(json.dumps(result, indent=2) + "\n")
-        print(f"\nwritten to {RESULTS / 'identity.json'}")
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"\nwritten to {out}")
     return 0
 
 
