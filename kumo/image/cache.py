@@ -168,14 +168,7 @@ class ImageCache:
             if image is None or image.status != "active":
                 raise data.DataMissing(f"image {image_id} is gone or not active")
             source = await data.open_image(self.images.stores, image)
-
-            async def chunks():
-                try:
-                    async for chunk in source.chunks():
-                        yield chunk
-                finally:
-                    source.close()
-            stored = await self.store.write(image_id, chunks(), size_cap=self.images.size_cap)
+            stored = await self.store.write(image_id, source.drain(), size_cap=self.images.size_cap)
             async with self.images.db.session() as s:
                 gone = await s.get(Image, image_id) is None
             async with self.db.session() as s:

@@ -32,6 +32,14 @@ class Source:
     def close(self) -> None:
         return None
 
+    async def drain(self) -> AsyncIterator[bytes]:
+        """Every chunk, then :meth:`close` (also when the reader stops early or fails)."""
+        try:
+            async for chunk in self.chunks():
+                yield chunk
+        finally:
+            self.close()
+
 
 class FileSource(Source):
     """An opened data file read in the store's block size."""

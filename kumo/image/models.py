@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from kumo.common.db import declarative_base, utcnow
 
@@ -224,53 +224,43 @@ class MetadefNamespace(Base):
     __table_args__ = (Index("ix_metadef_namespaces_owner", "owner"),)
 
 
-class MetadefObject(Base):
+class _NamespaceChild:
+    """The columns of a named definition inside a metadefs namespace (unique name per namespace)."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple:
+        return (UniqueConstraint("namespace_id", "name"),)
+
+
+class MetadefObject(_NamespaceChild, Base):
     """An object definition: ``properties`` (name -> property definition) and ``required`` names."""
 
     __tablename__ = "metadef_objects"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    namespace_id: Mapped[int] = mapped_column(
-        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(80))
     description: Mapped[str | None] = mapped_column(Text)
     required: Mapped[list] = mapped_column(JSON, default=list)
     properties: Mapped[dict] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
 
 
-class MetadefProperty(Base):
+class MetadefProperty(_NamespaceChild, Base):
     """A property definition; ``schema`` holds its JSON-schema keys (title, type, enum, ...)."""
 
     __tablename__ = "metadef_properties"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    namespace_id: Mapped[int] = mapped_column(
-        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(80))
     schema: Mapped[dict] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
 
 
-class MetadefTag(Base):
+class MetadefTag(_NamespaceChild, Base):
     """A tag definition of a namespace."""
 
     __tablename__ = "metadef_tags"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    namespace_id: Mapped[int] = mapped_column(
-        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
 
 
 class MetadefResourceType(Base):

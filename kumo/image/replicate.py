@@ -58,14 +58,7 @@ async def _copy_one(images, image_id: str, name: str) -> None:
         raise data.DataMissing(f"image {image_id} has no data in a file store")
     source = await data.open_file(images.stores.file(images.stores.ordered(sources)[0]), image_id)
     target = images.stores.file(name)
-
-    async def chunks():
-        try:
-            async for chunk in source.chunks():
-                yield chunk
-        finally:
-            source.close()
-    stored = await target.write(image_id, chunks(), size_cap=images.size_cap)
+    stored = await target.write(image_id, source.drain(), size_cap=images.size_cap)
     try:
         async with images.db.session() as s:
             image = await s.get(Image, image_id)

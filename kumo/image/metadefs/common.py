@@ -136,3 +136,48 @@ def no_duplicates(names: list[str], kind: str) -> None:
         if name in seen:
             raise Conflict(f"Duplicate metadata definition {kind} name={name} in the request.")
         seen.add(name)
+
+
+class NamespaceChildren:
+    """The named rows of one kind inside namespaces (objects, properties, tags) in ``db``.
+
+    A subclass sets ``model``, ``kind`` (``object``...), ``plural`` (``objects``...) and the
+    policy names of its deletes (``delete_action``, ``delete_all_action``). Reads 404 when the
+    namespace is not visible or the row is unknown; deletes 403 in a protected namespace.
+    """
+
+    model: type
+    kind: str
+    plural: str
+    delete_action: str
+    delete_all_action: str
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def get(self, ctx: RequestContext, ns_name: str, name: str):
+        async with self.db.session() as s:
+            ns = await load_namespace(s, ctx, ns_name)
+            return await get_child(s, self.model, ns, name, self.kind)
+
+    async def _renaming(self, s: AsyncSession, ctx: RequestContext, ns_name: str, name: str, new_name: str,
+                        action: str):
+        """The row ``name`` of a writable namespace about to be called ``new_name`` (409 if taken)."""
+        ns = await writable_namespace(s, ctx, ns_name, action)
+        row = await get_child(s, self.model, ns, name, self.kind)
+        if new_name != name:
+            await ensure_free(s, self.model, ns, new_name, self.kind)
+        return row
+
+    async def delete(self, ctx: RequestContext, ns_name: str, name: str) -> None:
+        async with self.db.session() as s:
+            ns = await writable_namespace(s, ctx, ns_name, self.delete_action)
+            row = await get_child(s, self.model, ns, name, self.kind)
+            check_unprotected(ns, f"{self.kind} {name}")
+            await s.delete(row)
+
+    async def delete_all(self, ctx: RequestContext, ns_name: str) -> None:
+        async with self.db.session() as s:
+            ns = await writable_namespace(s, ctx, ns_name, self.delete_all_action)
+            check_unprotected(ns, f"its {self.plural}")
+            await delete_children(s, self.model, ns)

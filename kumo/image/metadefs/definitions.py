@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.errors import NotFound
 from kumo.common.auth.context import RequestContext
-from kumo.common.db import Database, utcnow
+from kumo.common.db import utcnow
 from kumo.image.metadefs import validate
-from kumo.image.metadefs.common import (check_unprotected, delete_children, ensure_free, get_child,
-                                        load_namespace, writable_namespace, writing)
+from kumo.image.metadefs.common import (NamespaceChildren, ensure_free, get_child, load_namespace,
+                                        writable_namespace, writing)
 from kumo.image.models import (MetadefAssociation, MetadefNamespace, MetadefObject, MetadefProperty,
                                MetadefResourceType)
 
@@ -50,11 +50,11 @@ async def association_prefix(s: AsyncSession, ns: MetadefNamespace, resource_typ
     return assoc.prefix
 
 
-class Objects:
+class Objects(NamespaceChildren):
     """Object definitions in ``db``."""
 
-    def __init__(self, db: Database):
-        self.db = db
+    model, kind, plural = MetadefObject, "object", "objects"
+    delete_action, delete_all_action = "delete_metadef_object", "delete_metadef_objects"
 
     async def list(self, ctx: RequestContext, ns_name: str) -> list[MetadefObject]:
         """The namespace's objects, oldest first."""
@@ -70,43 +70,21 @@ class Objects:
             ns = await writable_namespace(s, ctx, ns_name, "add_metadef_object")
             return await add_object(s, ns, values)
 
-    async def get(self, ctx: RequestContext, ns_name: str, name: str) -> MetadefObject:
-        async with self.db.session() as s:
-            ns = await load_namespace(s, ctx, ns_name)
-            return await get_child(s, MetadefObject, ns, name, "object")
-
     async def update(self, ctx: RequestContext, ns_name: str, name: str, body) -> MetadefObject:
         """Replace the object with an "Update object" body (a new ``name`` renames it)."""
         values = validate.object_body(body)
         async with writing(self.db, f"Object {values['name']} already exists") as s:
-            ns = await writable_namespace(s, ctx, ns_name, "modify_metadef_object")
-            obj = await get_child(s, MetadefObject, ns, name, "object")
-            if values["name"] != name:
-                await ensure_free(s, MetadefObject, ns, values["name"], "object")
+            obj = await self._renaming(s, ctx, ns_name, name, values["name"], "modify_metadef_object")
             for key, value in values.items():
                 setattr(obj, key, value)
             obj.updated_at = utcnow()
             return obj
 
-    async def delete(self, ctx: RequestContext, ns_name: str, name: str) -> None:
-        async with self.db.session() as s:
-            ns = await writable_namespace(s, ctx, ns_name, "delete_metadef_object")
-            obj = await get_child(s, MetadefObject, ns, name, "object")
-            check_unprotected(ns, f"object {name}")
-            await s.delete(obj)
-
-    async def delete_all(self, ctx: RequestContext, ns_name: str) -> None:
-        async with self.db.session() as s:
-            ns = await writable_namespace(s, ctx, ns_name, "delete_metadef_objects")
-            check_unprotected(ns, "its objects")
-            await delete_children(s, MetadefObject, ns)
-
-
-class Properties:
+class Properties(NamespaceChildren):
     """Property definitions in ``db``."""
 
-    def __init__(self, db: Database):
-        self.db = db
+    model, kind, plural = MetadefProperty, "property", "properties"
+    delete_action, delete_all_action = "remove_metadef_property", "remove_metadef_properties"
 
     async def list(self, ctx: RequestContext, ns_name: str) -> list[MetadefProperty]:
         """The namespace's properties, by name."""
@@ -144,22 +122,6 @@ class Properties:
         """Replace the definition with an "Update property definition" body (may rename it)."""
         new_name, definition = validate.property_body(body)
         async with writing(self.db, f"Property {new_name} already exists") as s:
-            ns = await writable_namespace(s, ctx, ns_name, "modify_metadef_property")
-            prop = await get_child(s, MetadefProperty, ns, name, "property")
-            if new_name != name:
-                await ensure_free(s, MetadefProperty, ns, new_name, "property")
+            prop = await self._renaming(s, ctx, ns_name, name, new_name, "modify_metadef_property")
             prop.name, prop.schema, prop.updated_at = new_name, definition, utcnow()
             return prop
-
-    async def delete(self, ctx: RequestContext, ns_name: str, name: str) -> None:
-        async with self.db.session() as s:
-            ns = await writable_namespace(s, ctx, ns_name, "remove_metadef_property")
-            prop = await get_child(s, MetadefProperty, ns, name, "property")
-            check_unprotected(ns, f"property {name}")
-            await s.delete(prop)
-
-    async def delete_all(self, ctx: RequestContext, ns_name: str) -> None:
-        async with self.db.session() as s:
-            ns = await writable_namespace(s, ctx, ns_name, "remove_metadef_properties")
-            check_unprotected(ns, "its properties")
-            await delete_children(s, MetadefProperty, ns)

@@ -12,11 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.auth.context import RequestContext
-from kumo.common.db import Database, utcnow
+from kumo.common.db import utcnow
 from kumo.image.metadefs import validate
-from kumo.image.metadefs.common import (check_unprotected, delete_children, ensure_free, get_child,
-                                        keyset, load_namespace, no_duplicates, ordered, paging,
-                                        writable_namespace, writing)
+from kumo.image.metadefs.common import (NamespaceChildren, delete_children, ensure_free, get_child, keyset,
+                                        load_namespace, no_duplicates, ordered, paging, writable_namespace,
+                                        writing)
 from kumo.image.models import MetadefNamespace, MetadefTag
 
 SORT_KEYS = ("name", "created_at", "updated_at")
@@ -35,11 +35,11 @@ async def add_tags(s: AsyncSession, ns: MetadefNamespace, names: list[str]) -> l
     return tags
 
 
-class Tags:
+class Tags(NamespaceChildren):
     """Tag definitions in ``db``."""
 
-    def __init__(self, db: Database):
-        self.db = db
+    model, kind, plural = MetadefTag, "tag", "tags"
+    delete_action, delete_all_action = "delete_metadef_tag", "delete_metadef_tags"
 
     async def list(self, ctx: RequestContext, ns_name: str, params: dict[str, str]) -> list[MetadefTag]:
         """One page of tags: ``limit``, ``marker`` (a tag name; 404 if unknown), ``sort_key``
@@ -71,31 +71,10 @@ class Tags:
                 await delete_children(s, MetadefTag, ns)
             return await add_tags(s, ns, names)
 
-    async def get(self, ctx: RequestContext, ns_name: str, name: str) -> MetadefTag:
-        async with self.db.session() as s:
-            ns = await load_namespace(s, ctx, ns_name)
-            return await get_child(s, MetadefTag, ns, name, "tag")
-
     async def update(self, ctx: RequestContext, ns_name: str, name: str, body) -> MetadefTag:
         """Rename a tag with ``{"name": new}``."""
         new_name = validate.tag_body(body)
         async with writing(self.db, f"Tag {new_name} already exists") as s:
-            ns = await writable_namespace(s, ctx, ns_name, "modify_metadef_tag")
-            tag = await get_child(s, MetadefTag, ns, name, "tag")
-            if new_name != name:
-                await ensure_free(s, MetadefTag, ns, new_name, "tag")
+            tag = await self._renaming(s, ctx, ns_name, name, new_name, "modify_metadef_tag")
             tag.name, tag.updated_at = new_name, utcnow()
             return tag
-
-    async def delete(self, ctx: RequestContext, ns_name: str, name: str) -> None:
-        async with self.db.session() as s:
-            ns = await writable_namespace(s, ctx, ns_name, "delete_metadef_tag")
-            tag = await get_child(s, MetadefTag, ns, name, "tag")
-            check_unprotected(ns, f"tag {name}")
-            await s.delete(tag)
-
-    async def delete_all(self, ctx: RequestContext, ns_name: str) -> None:
-        async with self.db.session() as s:
-            ns = await writable_namespace(s, ctx, ns_name, "delete_metadef_tags")
-            check_unprotected(ns, "its tags")
-            await delete_children(s, MetadefTag, ns)
