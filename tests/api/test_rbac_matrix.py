@@ -79,6 +79,7 @@ def _key(collection: str, attr: str = "id") -> Callable[[dict], list[str]]:
 SERVER = "/v2.1/servers/{server}"
 NET, SUBNET, PORT = "/v2.0/networks/{network}", "/v2.0/subnets/{subnet}", "/v2.0/ports/{port}"
 SG, SG_RULE = "/v2.0/security-groups/{security_group}", "/v2.0/security-group-rules/{security_group_rule}"
+ROUTER, FIP = "/v2.0/routers/{router}", "/v2.0/floatingips/{floatingip}"
 IMAGE = "/v2/images/{image}"
 CROSS = [
     Op("compute", "server", "show", "GET", SERVER),
@@ -125,6 +126,14 @@ CROSS = [
        {"security_group_rule": {"security_group_id": "{security_group}", "direction": "ingress"}}),
     Op("network", "security_group_rule", "show", "GET", SG_RULE),
     Op("network", "security_group_rule", "delete", "DELETE", SG_RULE),
+    Op("network", "router", "show", "GET", ROUTER),
+    Op("network", "router", "update", "PUT", ROUTER, {"router": {"name": "taken"}}),
+    Op("network", "router", "delete", "DELETE", ROUTER),
+    Op("network", "router", "add-interface", "PUT", ROUTER + "/add_router_interface",
+       {"subnet_id": "{subnet}"}),
+    Op("network", "floatingip", "show", "GET", FIP),
+    Op("network", "floatingip", "update", "PUT", FIP, {"floatingip": {"description": "taken"}}),
+    Op("network", "floatingip", "delete", "DELETE", FIP),
     Op("image", "image", "show", "GET", IMAGE),
     Op("image", "image", "update", "PATCH", IMAGE, [{"op": "replace", "path": "/name", "value": "x"}],
        headers=PATCH),
@@ -169,6 +178,8 @@ LISTS = [
     Listing("network", "port", "/v2.0/ports?network_id={network}", _key("ports"), a_sees_own=False),
     Listing("network", "security_group", "/v2.0/security-groups", _key("security_groups")),
     Listing("network", "security_group_rule", "/v2.0/security-group-rules", _key("security_group_rules")),
+    Listing("network", "router", "/v2.0/routers", _key("routers")),
+    Listing("network", "floatingip", "/v2.0/floatingips", _key("floatingips")),
     Listing("image", "image", "/v2/images", _key("images")),
     Listing("image", "image", "/v2/images?visibility=private", _key("images")),
     Listing("identity", "project", "/v3/auth/projects", _key("projects")),
@@ -206,6 +217,15 @@ READER = [
     Op("network", "security_group_rule", "create", "POST", "/v2.0/security-group-rules",
        {"security_group_rule": {"security_group_id": "{security_group}", "direction": "ingress"}}, 403),
     Op("network", "security_group_rule", "delete", "DELETE", SG_RULE, status=403),
+    Op("network", "router", "create", "POST", "/v2.0/routers", {"router": {"name": "r"}}, 403),
+    Op("network", "router", "update", "PUT", ROUTER, {"router": {"name": "r"}}, 403),
+    Op("network", "router", "delete", "DELETE", ROUTER, status=403),
+    Op("network", "router", "add-interface", "PUT", ROUTER + "/add_router_interface",
+       {"subnet_id": "{subnet}"}, 403),
+    Op("network", "floatingip", "create", "POST", "/v2.0/floatingips",
+       {"floatingip": {"floating_network_id": "{external}"}}, 403),
+    Op("network", "floatingip", "update", "PUT", FIP, {"floatingip": {"port_id": None}}, 403),
+    Op("network", "floatingip", "delete", "DELETE", FIP, status=403),
     Op("image", "image", "create", "POST", "/v2/images", {"name": "r", "disk_format": "raw",
                                                           "container_format": "bare"}, 403),
     Op("image", "image", "update", "PATCH", IMAGE, [{"op": "replace", "path": "/name", "value": "r"}], 403,
@@ -295,6 +315,10 @@ async def compute_world(env) -> World:
 async def network_world(env) -> World:
     client = await env.mount(network_component)
     clients = _clients(env.router, str(client.base_url), FAKE_TOKENS)
+    ext = _ok(await client.post("/v2.0/networks", headers={"X-Auth-Token": "admin-token"}, json={
+        "network": {"name": "ext", "router:external": True}}))["network"]["id"]
+    _ok(await client.post("/v2.0/subnets", headers={"X-Auth-Token": "admin-token"}, json={"subnet": {
+        "network_id": ext, "cidr": "172.31.0.0/24", "ip_version": 4}}))
     ids = {}
     for n, who in enumerate((A, B)):
         c = clients[who]
@@ -306,11 +330,16 @@ async def network_world(env) -> World:
         sg = _ok(await c.post("/v2.0/security-groups", json={"security_group": {"name": f"sg-{who}"}}))
         rule = _ok(await c.post("/v2.0/security-group-rules", json={"security_group_rule": {
             "security_group_id": sg["security_group"]["id"], "direction": "ingress", "protocol": "tcp"}}))
+        router = _ok(await c.post("/v2.0/routers", json={"router": {
+            "name": f"r-{who}", "external_gateway_info": {"network_id": ext}}}))["router"]["id"]
+        fip = _ok(await c.post("/v2.0/floatingips", json={"floatingip": {
+            "floating_network_id": ext}}))["floatingip"]["id"]
         ids[who] = {"network": net, "subnet": subnet, "port": port, "security_group": sg["security_group"]["id"],
-                    "security_group_rule": rule["security_group_rule"]["id"]}
+                    "security_group_rule": rule["security_group_rule"]["id"], "router": router,
+                    "floatingip": fip, "external": ext}
     ids[A_READER] = ids[A]
     return World(clients, ids, {"network": NET, "subnet": SUBNET, "port": PORT, "security_group": SG,
-                                "security_group_rule": SG_RULE})
+                                "security_group_rule": SG_RULE, "router": ROUTER, "floatingip": FIP})
 
 
 async def image_world(env) -> World:

@@ -191,6 +191,9 @@ class L3Agent:
             try:
                 await self._refresh(router_id)
                 return True
+            except ApiFailure as e:  # usually a race with a delete; the next update or resync settles it
+                log.warning("L3 agent: router %s not configured yet: %s", router_id, e)
+                return False
             except Exception:  # the periodic resync tries again
                 log.exception("L3 agent: could not configure router %s", router_id)
                 return False
