@@ -135,3 +135,17 @@ async def test_address_choice_is_admin_only(client):
     assert error(take) == (404, "PortNotFound")
     assert error(await fip(client, "reader-token", floating_network_id=ext["id"])) == \
         (403, "PolicyNotAuthorized")
+
+
+async def test_deleting_the_external_network_releases_unassociated_floatingips(client):
+    ext, _ = await external_net(client)
+    f = (await fip(client, floating_network_id=ext["id"])).json()["floatingip"]
+    assert (await client.delete(f"/v2.0/networks/{ext['id']}", headers=ADMIN)).status_code == 204
+    assert error(await client.get(f"/v2.0/floatingips/{f['id']}")) == (404, "FloatingIPNotFound")
+    # an associated one keeps the network in use
+    ext, r, net, _ = await topology(client)
+    p = await create(client, "port", network_id=net["id"])
+    f = (await fip(client, floating_network_id=ext["id"], port_id=p["id"])).json()["floatingip"]
+    assert error(await client.delete(f"/v2.0/networks/{ext['id']}", headers=ADMIN)) == \
+        (409, "NetworkInUse")
+    assert (await client.get(f"/v2.0/floatingips/{f['id']}")).status_code == 200

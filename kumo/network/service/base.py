@@ -148,6 +148,10 @@ class ServiceBase:
     def port_target(self, port: Port, net: Network) -> dict:
         return self.child_target(port.project_id, net, device_owner=port.device_owner)
 
+    async def network_deleting(self, s: AsyncSession, net: Network) -> None:
+        """Hook run before the API deletes ``net`` (before its in-use check); the L3 mixin
+        releases the network's unassociated floating IPs there."""
+
     async def has_dhcp(self, s: AsyncSession, net_id: str) -> bool:
         found = await s.scalar(select(Subnet.id).where(
             Subnet.network_id == net_id, Subnet.enable_dhcp.is_(True)).limit(1))

@@ -206,6 +206,18 @@ class FloatingIPsMixin(RoutersMixin):
             await self.notify_l3("routers_updated", router_ids=sorted(routers))
         return view
 
+    async def network_deleting(self, s: AsyncSession, net) -> None:
+        """Deleting an external network releases its unassociated floating IPs (associated
+        ones keep it in use: 409 NetworkInUse)."""
+        for fip in (await s.scalars(select(FloatingIP).where(
+                FloatingIP.floating_network_id == net.id, FloatingIP.fixed_port_id.is_(None)))).all():
+            port = await s.get(Port, fip.floating_port_id)
+            if port is not None:
+                await s.delete(port)
+            await s.delete(fip)
+        await s.flush()
+        await super().network_deleting(s, net)
+
     async def delete_floatingip(self, ctx: RequestContext, fip_id: str) -> None:
         """Release a floating IP and its address. 404 if invisible, 403 for readers."""
         async def tx(s: AsyncSession) -> str | None:

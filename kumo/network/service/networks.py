@@ -133,6 +133,7 @@ class NetworksMixin(SegmentsMixin):
         async def tx(s: AsyncSession) -> None:
             net = await self.get_network(s, ctx, net_id)
             self.authorize(ctx, "delete_network", self.network_target(net))
+            await self.network_deleting(s, net)
             busy = await s.scalar(select(Port.id).where(
                 Port.network_id == net.id, Port.device_owner.notin_(AUTO_DELETE_OWNERS)).limit(1))
             if busy:
