@@ -163,24 +163,53 @@ def in_subnet(ip: str, cidr: str) -> bool:
     return first <= int(addr) <= last
 
 
+#: IPv6 address modes whose addresses hosts make themselves from their MAC (SLAAC).
+AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
+
+
+def eui64(cidr: str, mac: str) -> str:
+    """The SLAAC address of ``mac`` in the IPv6 prefix ``cidr``: the prefix, then the
+    modified EUI-64 interface id (universal/local bit flipped, ff:fe in the middle)."""
+    octets = [int(x, 16) for x in mac.split(":")]
+    octets[0] ^= 0x02
+    iid = int.from_bytes(bytes(octets[:3] + [0xFF, 0xFE] + octets[3:]), "big")
+    net = ipaddress.IPv6Network(cidr)
+    return str(ipaddress.IPv6Address(int(net.network_address) | iid))
+
+
 @dataclass
 class SubnetInfo:
-    """What allocation needs to know about a subnet, and what is used in it."""
+    """What allocation needs to know about a subnet, and what is used in it.
+    ``auto_address``: an IPv6 SLAAC / DHCPv6-stateless subnet (addresses by EUI-64)."""
 
     id: str
     cidr: str
     ip_version: int
     allocation_pools: list[dict]
     used: set[str] = field(default_factory=set)
+    auto_address: bool = False
+
+
+def _auto(s: SubnetInfo, mac: str | None) -> str:
+    """The EUI-64 address of ``mac`` on auto-address subnet ``s`` (409 if taken)."""
+    if mac is None:
+        raise errors.ip_exhausted(s.id)
+    ip = eui64(s.cidr, mac)
+    if ip in s.used:
+        raise errors.ip_in_use(ip, s.id)
+    s.used.add(ip)
+    return ip
 
 
 def plan(network_id: str, subnets: list[SubnetInfo], requested: list[dict] | None,
-         keep: list[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+         keep: list[tuple[str, str]] = (), mac: str | None = None) -> list[tuple[str, str]]:
     """Addresses a port should hold, as ``[(subnet_id, ip)]``.
 
     ``requested`` is the port's ``fixed_ips`` (None: the default, one address
-    from the first IPv4 subnet with a free one, else the first IPv6 subnet);
-    each entry has ``subnet_id`` and/or ``ip_address``. ``keep`` lists the
+    from the first IPv4 subnet with a free one, else the first IPv6 stateful
+    subnet, plus the EUI-64 address of ``mac`` on every auto-address subnet);
+    each entry has ``subnet_id`` and/or ``ip_address`` (a subnet alone on an
+    auto-address subnet means its EUI-64 address). ``keep`` lists the
     port's current addresses: an entry naming one of them (or only its
     subnet) keeps it. ``used`` sets of ``subnets`` must not include ``keep``.
     Raises 400 (unknown subnet, address outside every subnet), 409
@@ -189,17 +218,19 @@ def plan(network_id: str, subnets: list[SubnetInfo], requested: list[dict] | Non
     by_id = {s.id: s for s in subnets}
     out: list[tuple[str, str]] = []
     if requested is None:
+        auto = [(s.id, _auto(s, mac)) for s in subnets if s.auto_address]
+        pooled = [s for s in subnets if not s.auto_address]
         for version in (4, 6):
-            for s in subnets:
+            for s in pooled:
                 if s.ip_version != version:
                     continue
                 ip = first_free(s.allocation_pools, s.used)
                 if ip:
                     s.used.add(ip)
-                    return [(s.id, ip)]
-        if subnets:
+                    return [(s.id, ip)] + auto
+        if pooled and not auto:
             raise errors.ip_exhausted(network_id)
-        return []
+        return auto
     kept = list(keep)
     for entry in requested:
         subnet_id, ip = entry.get("subnet_id"), entry.get("ip_address")
@@ -231,6 +262,9 @@ def plan(network_id: str, subnets: list[SubnetInfo], requested: list[dict] | Non
         if old is not None:
             kept.remove(old)
             out.append(old)
+            continue
+        if s.auto_address:
+            out.append((subnet_id, _auto(s, mac)))
             continue
         free = first_free(s.allocation_pools, s.used)
         if free is None:

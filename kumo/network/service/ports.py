@@ -56,7 +56,9 @@ class PortsMixin(ServiceBase):
             used.setdefault(subnet_id, set()).add(ip)
         return [ipam.SubnetInfo(id=x.id, cidr=x.cidr, ip_version=x.ip_version,
                                 allocation_pools=list(x.allocation_pools or []),
-                                used=used.get(x.id, set())) for x in net.subnets]
+                                used=used.get(x.id, set()),
+                                auto_address=x.ipv6_address_mode in ipam.AUTO_ADDRESS_MODES)
+                for x in net.subnets]
 
     async def _mac_free(self, s: AsyncSession, net_id: str, mac: str) -> bool:
         found = await s.scalar(select(Port.id).where(Port.network_id == net_id,
@@ -82,7 +84,7 @@ class PortsMixin(ServiceBase):
             mac = await self._new_mac(s, net.id)
         elif not await self._mac_free(s, net.id, mac):
             raise errors.mac_in_use(net.id, mac)
-        planned = ipam.plan(net.id, await self._subnet_infos(s, net), fixed_ips)
+        planned = ipam.plan(net.id, await self._subnet_infos(s, net), fixed_ips, mac=mac)
         port = Port(project_id=project, network_id=net.id, mac_address=mac, fixed_ips=[],
                     **columns)
         for subnet_id, ip in planned:
@@ -179,7 +181,7 @@ class PortsMixin(ServiceBase):
             if "fixed_ips" in body:
                 infos = await self._subnet_infos(s, net, exclude_port=port.id)
                 keep = [(a.subnet_id, a.ip_address) for a in port.fixed_ips]
-                planned = ipam.plan(net.id, infos, body["fixed_ips"], keep)
+                planned = ipam.plan(net.id, infos, body["fixed_ips"], keep, mac=port.mac_address)
                 for alloc in list(port.fixed_ips):
                     if (alloc.subnet_id, alloc.ip_address) not in planned:
                         port.fixed_ips.remove(alloc)

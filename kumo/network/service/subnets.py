@@ -34,6 +34,18 @@ def _check_versions(version: int, body: dict) -> None:
                                        f"'{version}'")
 
 
+def _check_ipv6_modes(version: int, body: dict) -> None:
+    """``ipv6_ra_mode`` / ``ipv6_address_mode``: IPv6 only, and equal when both are set (400)."""
+    ra, address = body.get("ipv6_ra_mode"), body.get("ipv6_address_mode")
+    if (ra or address) and version != 6:
+        raise errors.invalid_input("ipv6_ra_mode or ipv6_address_mode cannot be set when "
+                                   "ip_version is 4")
+    if ra and address and ra != address:
+        raise errors.invalid_input(f"ipv6_ra_mode set to '{ra}' with ipv6_address_mode set to "
+                                   f"'{address}' is not valid. If both attributes are set, they "
+                                   "must be the same value")
+
+
 class SubnetsMixin(ServiceBase):
     async def create_subnet(self, ctx: RequestContext, body: dict) -> dict:
         """Create a subnet from a parsed body; its view.
@@ -45,6 +57,7 @@ class SubnetsMixin(ServiceBase):
         cidr = ipam.parse_cidr(body["cidr"], version)
         version = cidr.version
         _check_versions(version, body)
+        _check_ipv6_modes(version, body)
         project = body.pop("project_id", None) or ctx.project_id
         self.authorize_create(ctx, "create_subnet", project)
         if "gateway_ip" in body:
