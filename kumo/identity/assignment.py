@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.errors import BadRequest, Forbidden, NotFound
 from kumo.common.db import Database
+from kumo.identity import crud
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity.groups import GROUP_TYPES, GroupService
@@ -90,8 +91,7 @@ class AssignmentService(ImpliedRoles):
     async def list_roles(self, *, name: str | None = None, domain_id: str | None = None) -> list[m.Role]:
         """Global roles (or the roles of ``domain_id``), optionally only those named ``name``."""
         q = select(m.Role).where(m.Role.domain_id == (domain_id or m.NULL_DOMAIN_ID)).order_by(m.Role.name)
-        if name is not None:
-            q = q.where(m.Role.name == name)
+        q = crud.where_equal(q, m.Role, {"name": name})
         async with self.db.session() as db:
             return list((await db.scalars(q)).all())
 
@@ -106,8 +106,8 @@ class AssignmentService(ImpliedRoles):
     async def create_role(self, data: s.RoleCreate) -> m.Role:
         try:
             async with self.db.session() as db:
-                if data.domain_id and await db.get(m.Domain, data.domain_id) is None:
-                    raise not_found("domain", data.domain_id)
+                if data.domain_id:
+                    await crud.get_or_404(db, m.Domain, data.domain_id, "domain")
                 if await self.find_role(db, data.name, data.domain_id):
                     raise conflict("role", data.name, data.domain_id)
                 r = m.Role(name=data.name, domain_id=data.domain_id or m.NULL_DOMAIN_ID,
@@ -151,17 +151,13 @@ class AssignmentService(ImpliedRoles):
             if g.target_id != m.SYSTEM_TARGET:
                 raise not_found("system", g.target_id)
         elif g.target_type == "project":
-            project = await db.get(m.Project, g.target_id)
-            if project is None:
-                raise not_found("project", g.target_id)
+            project = await crud.get_or_404(db, m.Project, g.target_id, "project")
             target_domain = project.domain_id
         else:
-            if await db.get(m.Domain, g.target_id) is None:
-                raise not_found("domain", g.target_id)
+            await crud.get_or_404(db, m.Domain, g.target_id, "domain")
             target_domain = g.target_id
         actor = m.User if g.actor_type == "user" else m.Group
-        if await db.get(actor, g.actor_id) is None:
-            raise not_found(g.actor_type, g.actor_id)
+        await crud.get_or_404(db, actor, g.actor_id, g.actor_type)
         if not with_role:
             return
         role = await self._role(db, g.role_id)

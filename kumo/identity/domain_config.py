@@ -19,8 +19,8 @@ from sqlalchemy import delete, select
 
 from kumo.common.api.errors import BadRequest, Forbidden, NotFound
 from kumo.common.db import Database
+from kumo.identity import crud
 from kumo.identity import models as m
-from kumo.identity.resource import not_found
 
 #: The options a domain may set, with keystone's defaults (shown by the ``default`` routes).
 OPTIONS: dict[str, dict[str, Any]] = {
@@ -93,8 +93,7 @@ class DomainConfigService:
         self.db = db
 
     async def _rows(self, db, domain_id: str) -> list[m.DomainConfigOption]:
-        if await db.get(m.Domain, domain_id) is None:
-            raise not_found("domain", domain_id)
+        await crud.get_or_404(db, m.Domain, domain_id, "domain")
         q = select(m.DomainConfigOption).where(m.DomainConfigOption.domain_id == domain_id)
         return list((await db.scalars(q)).all())
 

@@ -17,7 +17,7 @@ from kumo.common.db import Database
 from kumo.identity import crud
 from kumo.identity import models as m
 from kumo.identity import schemas as s
-from kumo.identity.service import conflict, not_found
+from kumo.identity.service import conflict
 
 #: Assignment types whose actor is a group.
 GROUP_TYPES = tuple(m.assignment_type("group", t, i) for t in ("project", "domain", "system")
@@ -51,8 +51,7 @@ class GroupService:
         domain_id = data.domain_id or default_domain_id
         try:
             async with self.db.session() as db:
-                if await db.get(m.Domain, domain_id) is None:
-                    raise not_found("domain", domain_id)
+                await crud.get_or_404(db, m.Domain, domain_id, "domain")
                 if await self._name_taken(db, data.name, domain_id):
                     raise conflict("group", data.name, domain_id)
                 g = m.Group(name=data.name, domain_id=domain_id, description=data.description,
@@ -94,8 +93,7 @@ class GroupService:
 
     async def _pair(self, db: AsyncSession, group_id: str, user_id: str) -> None:
         await self.group(db, group_id)
-        if await db.get(m.User, user_id) is None:
-            raise not_found("user", user_id)
+        await crud.get_or_404(db, m.User, user_id, "user")
 
     async def add_user(self, group_id: str, user_id: str) -> None:
         """Make the user a member (idempotent); 404 for an unknown group or user."""
@@ -129,12 +127,7 @@ class GroupService:
         """The group's members sorted by name (404 for an unknown group)."""
         q = (select(m.User).join(m.GroupMembership, m.GroupMembership.user_id == m.User.id)
              .where(m.GroupMembership.group_id == group_id).order_by(m.User.name, m.User.id))
-        if name is not None:
-            q = q.where(m.User.name == name)
-        if domain_id is not None:
-            q = q.where(m.User.domain_id == domain_id)
-        if enabled is not None:
-            q = q.where(m.User.enabled == enabled)
+        q = crud.where_equal(q, m.User, {"name": name, "domain_id": domain_id, "enabled": enabled})
         async with self.db.session() as db:
             await self.group(db, group_id)
             return list((await db.scalars(q)).all())
@@ -143,9 +136,7 @@ class GroupService:
         """The groups the user is a member of, sorted by name (404 for an unknown user)."""
         q = (select(m.Group).join(m.GroupMembership, m.GroupMembership.group_id == m.Group.id)
              .where(m.GroupMembership.user_id == user_id).order_by(m.Group.name, m.Group.id))
-        if name is not None:
-            q = q.where(m.Group.name == name)
+        q = crud.where_equal(q, m.Group, {"name": name})
         async with self.db.session() as db:
-            if await db.get(m.User, user_id) is None:
-                raise not_found("user", user_id)
+            await crud.get_or_404(db, m.User, user_id, "user")
             return list((await db.scalars(q)).all())

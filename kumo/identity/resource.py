@@ -176,15 +176,8 @@ class ResourceService:
                             ) -> list[m.Project]:
         """Projects sorted by name; ``tags`` maps ``all_of``/``any_of``/``not_all``/``not_any``
         to tag lists (see :func:`tag_filter`)."""
-        q = select(m.Project).order_by(m.Project.name, m.Project.id)
-        if name is not None:
-            q = q.where(m.Project.name == name)
-        if domain_id is not None:
-            q = q.where(m.Project.domain_id == domain_id)
-        if enabled is not None:
-            q = q.where(m.Project.enabled == enabled)
-        if parent_id is not None:
-            q = q.where(m.Project.parent_id == parent_id)
+        q = crud.where_equal(select(m.Project).order_by(m.Project.name, m.Project.id), m.Project,
+                             {"name": name, "domain_id": domain_id, "enabled": enabled, "parent_id": parent_id})
         if ids is not None:
             q = q.where(m.Project.id.in_(ids))
         async with self.db.session() as db:

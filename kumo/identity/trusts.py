@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kumo.common.api.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from kumo.common.db import Database, utcnow
+from kumo.identity import crud
 from kumo.identity import models as m
 from kumo.identity import schemas as s
 from kumo.identity.appcreds import Creator, ensure_unrestricted, parse_expiry
@@ -62,10 +63,9 @@ class TrustService:
             await ensure_unrestricted(db, creator.app_cred_id, "trusts")
             parent = await self._parent(db, creator.trust_id, data)
             for uid in (data.trustor_user_id, data.trustee_user_id):
-                if await db.get(m.User, uid) is None:
-                    raise not_found("user", uid)
-            if data.project_id and await db.get(m.Project, data.project_id) is None:
-                raise not_found("project", data.project_id)
+                await crud.get_or_404(db, m.User, uid, "user")
+            if data.project_id:
+                await crud.get_or_404(db, m.Project, data.project_id, "project")
             roles = await self._roles(db, data, parent)
             count = data.redelegation_count
             if parent is not None:
@@ -116,11 +116,8 @@ class TrustService:
         return sorted(out.values(), key=lambda r: r.name)
 
     async def list(self, *, trustor_user_id: str | None = None, trustee_user_id: str | None = None) -> list[TrustView]:
-        q = select(m.Trust).order_by(m.Trust.created_at, m.Trust.id)
-        if trustor_user_id is not None:
-            q = q.where(m.Trust.trustor_user_id == trustor_user_id)
-        if trustee_user_id is not None:
-            q = q.where(m.Trust.trustee_user_id == trustee_user_id)
+        q = crud.where_equal(select(m.Trust).order_by(m.Trust.created_at, m.Trust.id), m.Trust,
+                             {"trustor_user_id": trustor_user_id, "trustee_user_id": trustee_user_id})
         async with self.db.session() as db:
             rows = [t for t in (await db.scalars(q)).all() if usable(t)]
             return await self._expand(db, rows)
