@@ -114,6 +114,8 @@ async def test_rule_validation(client):
     for missing in ("9d3b1d4e-0000-4000-8000-000000000001", "bad_group_id"):
         r = await new_rule(client, gid, remote_group_id=missing)
         assert error(r) == (404, "SecurityGroupNotFound")
+    r = await new_rule(client, gid, remote_address_group_id="9d3b1d4e-0000-4000-8000-000000000004")
+    assert error(r) == (404, "AddressGroupNotFound")
     r = await new_rule(client, "9d3b1d4e-0000-4000-8000-000000000002")
     assert error(r) == (404, "SecurityGroupNotFound")
     r = await new_rule(client, gid, token="alt-token")  # another project's group

@@ -153,6 +153,9 @@ class SecurityGroupRulesMixin(SecurityGroupsMixin):
                            {"project_id": project, "security_group:project_id": group.project_id})
             if body.get("remote_group_id") and body["remote_group_id"] != group.id:
                 await self.get_group(s, ctx, body["remote_group_id"])
+            if body.get("remote_address_group_id"):  # kumo has no address groups (yet)
+                raise NotFound(f"Address group {body['remote_address_group_id']} could not be "
+                               "found.", kind="AddressGroupNotFound")
             for rule in group.rules:
                 if _key(rule) == _key(body):
                     raise Conflict(f"Security group rule already exists. Rule id is {rule.id}.",
