@@ -74,14 +74,16 @@ class ImageCache:
             await asyncio.gather(*list(self._running), return_exceptions=True)
 
     @staticmethod
-    def check(ctx: RequestContext) -> None:
-        if not ctx.is_admin:
-            raise policy.denied("manage_image_cache")
+    def check(ctx: RequestContext, action: str) -> None:
+        """403 unless rules ``manage_image_cache`` and ``action`` (``cache_list``,
+        ``cache_image``, ``cache_delete``) allow the caller (admins by default)."""
+        policy.authorize(ctx, "manage_image_cache")
+        policy.authorize(ctx, action)
 
     # --- API --------------------------------------------------------------------------------
 
     async def listing(self, ctx: RequestContext) -> dict:
-        self.check(ctx)
+        self.check(ctx, "cache_list")
         async with self.db.session() as s:
             entries = (await s.scalars(select(ImageCacheEntry).order_by(ImageCacheEntry.image_id))).all()
         return {"cached_images": [{"image_id": e.image_id, "hits": e.hits, "size": e.size,
@@ -92,7 +94,7 @@ class ImageCache:
 
     async def queue(self, ctx: RequestContext, image_id: str) -> None:
         """Queue an ``active`` image for caching (idempotent); 404 unknown, 400 other statuses."""
-        self.check(ctx)
+        self.check(ctx, "cache_image")
         async with self.images.db.session() as s:
             image = await policy.load(s, ctx, image_id)
             if image.status != "active":
@@ -106,14 +108,14 @@ class ImageCache:
 
     async def delete(self, ctx: RequestContext, image_id: str) -> None:
         """Drop an image from the cache and the queue; 404 for an unknown image."""
-        self.check(ctx)
+        self.check(ctx, "cache_delete")
         async with self.images.db.session() as s:
             await policy.load(s, ctx, image_id)
         await self.forget(image_id)
 
     async def clear(self, ctx: RequestContext, target: str | None) -> None:
         """Drop everything cached (``cache``), queued (``queue``) or both (None); 400 otherwise."""
-        self.check(ctx)
+        self.check(ctx, "cache_delete")
         if target is not None and target not in TARGETS:
             raise BadRequest(f"Invalid value '{target}' for the x-image-cache-clear-target header: "
                              "use 'cache' or 'queue'.")

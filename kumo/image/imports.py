@@ -214,8 +214,7 @@ class ImportService:
         """``copy-image``: copy an ``active`` image's data into more stores (admins; 409 otherwise)."""
         async with self.images.db.session() as s:
             image = await policy.load(s, ctx, image_id)
-            if not ctx.is_admin:
-                raise policy.denied("copy_image")
+            policy.check_write(ctx, image, "copy_image")
             if image.status != "active":
                 raise Conflict(f"Image status {image.status} is not valid for the copy-image method")
             have = {loc.store for loc in image.locations}
@@ -363,7 +362,7 @@ class ImportService:
 
     async def create_task(self, ctx: RequestContext, body: object):
         """``POST /v2/tasks`` type ``import``: a new image filled from ``input.import_from``."""
-        check_tasks_api(ctx)
+        check_tasks_api(ctx, "add_task")
         if not isinstance(body, dict) or body.get("type") != "import":
             raise BadRequest("Invalid type value: only 'import' tasks are supported.")
         task_input = body.get("input")

@@ -159,10 +159,10 @@ class LocationService:
             image.updated_at = utcnow()
 
     async def _remove(self, ctx, image_id: str, index: str | None) -> None:
-        if not ctx.is_admin:
-            raise policy.denied("delete_image_location")
+        policy.check_write(ctx, None, "delete_image_location")
         async with self.images.db.session() as s:
             image = await policy.load(s, ctx, image_id)
+            policy.check_write(ctx, image, "delete_image_location")
             locs = list(image.locations)
             pos = _index(index, len(locs))
             if len(locs) == 1:
@@ -176,12 +176,12 @@ class LocationService:
     # --- stores -----------------------------------------------------------------------------
 
     async def delete_from_store(self, ctx: RequestContext, store: str, image_id: str) -> None:
-        if not ctx.is_admin:
-            raise policy.denied("delete_image_location")
+        policy.check_write(ctx, None, "delete_image_location")
         if store not in self.images.stores.files and store != WEB:
             raise NotFound(f"Unknown store {store}.")
         async with self.images.db.session() as s:
             image = await policy.load(s, ctx, image_id)
+            policy.check_write(ctx, image, "delete_image_location")
             if image.status != "active":
                 raise Conflict(f"Image {image_id} is not active.")
             mine = [loc for loc in image.locations if loc.store == store]
@@ -197,10 +197,10 @@ class LocationService:
     # --- v2.17 ------------------------------------------------------------------------------
 
     async def list(self, ctx: RequestContext, image_id: str) -> list[dict]:
-        if not (ctx.is_admin or "service" in (ctx.roles or [])):
-            raise policy.denied("fetch_image_location")
+        policy.check_write(ctx, None, "fetch_image_location")
         async with self.images.db.session() as s:
             image = await policy.load(s, ctx, image_id)
+            policy.check_write(ctx, image, "fetch_image_location")
             return [{"url": loc.url, "metadata": dict(loc.meta or {})} for loc in image.locations]
 
     async def add(self, ctx: RequestContext, image_id: str, body: object) -> None:

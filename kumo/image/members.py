@@ -41,7 +41,7 @@ class MemberService:
         """
         async with self.db.session() as s:
             image = await policy.load(s, ctx, image_id)
-            policy.check_shared(image)
+            policy.check_list_members(ctx, image)
             return sorted((m for m in image.members if policy.can_see_member(ctx, image, m.member_id)),
                           key=lambda m: (m.created_at, m.member_id))
 
@@ -78,7 +78,7 @@ class MemberService:
             if not policy.can_see_member(ctx, image, member_id):
                 raise NotFound(f"{member_id} is not a member of image {image_id}")
             member = self._find(image, member_id)
-            policy.check_member_status_change(ctx, member_id)
+            policy.check_member_status_change(ctx, image, member_id)
             if member.status != status:
                 member.status, member.updated_at = status, utcnow()
         return member

@@ -139,7 +139,9 @@ class ImageService:
             return await quota.usage(s, self.limits, ctx.project_id)
 
     async def list(self, ctx: RequestContext, q: query.ListQuery) -> tuple[list[Image], bool]:
-        """One page of visible images and whether more follow. 400 for an unknown marker."""
+        """One page of visible images and whether more follow (``get_images``, 403). 400 for an
+        unknown marker."""
+        policy.authorize(ctx, "get_images")
         async with self.db.session() as s:
             marker = None
             if q.marker:

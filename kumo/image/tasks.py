@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from kumo.common.api.errors import BadRequest, Forbidden, NotFound
+from kumo.common.api.errors import BadRequest, NotFound
 from kumo.common.auth.context import RequestContext
 from kumo.common.db import Database, new_id, utcnow
 from kumo.image import policy, schemas
@@ -28,10 +28,11 @@ TIME_TO_LIVE = timedelta(hours=48)
 DEFAULT_LIMIT, MAX_LIMIT = 25, 1000
 
 
-def check_tasks_api(ctx: RequestContext) -> None:
-    """403 unless the caller is an admin (glance's default ``tasks_api_access``)."""
-    if not ctx.is_admin:
-        raise Forbidden("You are not authorized to complete tasks_api_access action.")
+def check_tasks_api(ctx: RequestContext, action: str) -> None:
+    """403 unless rules ``tasks_api_access`` and ``action`` (``get_task``, ``get_tasks``,
+    ``add_task``) allow the caller (admins by default)."""
+    policy.authorize(ctx, "tasks_api_access")
+    policy.authorize(ctx, action)
 
 
 class TaskService:
@@ -69,7 +70,7 @@ class TaskService:
 
     async def get(self, ctx: RequestContext, task_id: str) -> ImageTask:
         """One task (admins; 403 otherwise, 404 unknown)."""
-        check_tasks_api(ctx)
+        check_tasks_api(ctx, "get_task")
         async with self.db.session() as s:
             task = await s.get(ImageTask, task_id)
         if task is None:
@@ -81,7 +82,7 @@ class TaskService:
 
         Returns the tasks and whether more follow. 400 for a bad filter value.
         """
-        check_tasks_api(ctx)
+        check_tasks_api(ctx, "get_tasks")
         stmt = select(ImageTask)
         if "type" in params:
             if params["type"] not in schemas.TASK_TYPES:

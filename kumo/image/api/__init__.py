@@ -26,7 +26,7 @@ from kumo.common.api import create_app
 from kumo.common.db import Database
 from kumo.common.runtime import Component, Runtime
 from kumo.config import Settings
-from kumo.image import quota
+from kumo.image import policy, quota
 from kumo.image.api import discovery, errors, images, imports, members, metadefs, stores
 from kumo.image.cache import ImageCache
 from kumo.image.locations import LocationService
@@ -69,6 +69,7 @@ def remote_component(rt: Runtime) -> Component:
 def _worker(rt: Runtime, name: str, port: int, staging_dir, cache_dir, workers: Workers,
             local_cache: bool) -> Component:
     settings = rt.settings
+    policy.configure(settings)
     db = Database(settings.database_url("image"), Base.metadata)
     store = Stores.from_settings(settings)
     cfg = settings.image

@@ -35,8 +35,7 @@ async def stores_info(request: Request) -> JSONResponse:
 
 
 async def stores_detail(request: Request) -> JSONResponse:
-    if not context(request).is_admin:
-        raise policy.denied("stores_info_detail")
+    policy.authorize(context(request), "stores_info_detail")
     return JSONResponse(request.app.state.images.stores.info(detail=True))
 
 

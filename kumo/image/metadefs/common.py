@@ -21,7 +21,7 @@ from kumo.common.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from kumo.common.auth.context import RequestContext
 from kumo.common.db import Database
 from kumo.image.models import MetadefNamespace
-from kumo.image.policy import denied
+from kumo.image import policy
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
@@ -29,14 +29,14 @@ SORT_DIRS = ("asc", "desc")
 
 
 def require_admin(ctx: RequestContext, action: str) -> None:
-    """403 unless the caller has the admin role (glance's ``metadef_admin`` rule)."""
-    if not ctx.is_admin:
-        raise denied(action)
+    """403 unless rule ``action`` (``add_metadef_namespace``...) allows the caller: admins by
+    default (glance's ``metadef_admin``)."""
+    policy.authorize(ctx, action)
 
 
 def visible(ctx: RequestContext) -> ColumnElement:
     """Namespaces ``ctx`` may read: all for admins, else public ones and its project's."""
-    if ctx.is_admin:
+    if policy.is_admin(ctx):
         return true()
     own = MetadefNamespace.owner == ctx.project_id if ctx.project_id else false()
     return or_(MetadefNamespace.visibility == "public", own)
