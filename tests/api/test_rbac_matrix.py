@@ -81,6 +81,8 @@ NET, SUBNET, PORT = "/v2.0/networks/{network}", "/v2.0/subnets/{subnet}", "/v2.0
 SG, SG_RULE = "/v2.0/security-groups/{security_group}", "/v2.0/security-group-rules/{security_group_rule}"
 ROUTER, FIP = "/v2.0/routers/{router}", "/v2.0/floatingips/{floatingip}"
 IMAGE = "/v2/images/{image}"
+SHARED, NS = "/v2/images/{shared}", "/v2/metadefs/namespaces/{namespace}"
+OCTETS = {"Content-Type": "application/octet-stream"}
 CROSS = [
     Op("compute", "server", "show", "GET", SERVER),
     Op("compute", "server", "update", "PUT", SERVER, {"server": {"name": "taken"}}),
@@ -142,6 +144,26 @@ CROSS = [
     Op("image", "image", "tag-add", "PUT", IMAGE + "/tags/red"),
     Op("image", "image", "tag-delete", "DELETE", IMAGE + "/tags/blue"),
     Op("image", "image", "members", "GET", IMAGE + "/members"),
+    Op("image", "shared", "members", "GET", SHARED + "/members"),
+    Op("image", "shared", "member-show", "GET", SHARED + "/members/{member}"),
+    Op("image", "shared", "member-add", "POST", SHARED + "/members", {"member": "{own_project}"}),
+    Op("image", "shared", "member-accept", "PUT", SHARED + "/members/{member}", {"status": "accepted"}),
+    Op("image", "shared", "member-delete", "DELETE", SHARED + "/members/{member}"),
+    Op("image", "shared", "show", "GET", SHARED),
+    Op("image", "shared", "update", "PATCH", SHARED, [{"op": "replace", "path": "/name", "value": "x"}],
+       headers=PATCH),
+    Op("image", "shared", "stage", "PUT", SHARED + "/stage", headers=OCTETS),
+    Op("image", "shared", "import", "POST", SHARED + "/import", {"method": {"name": "glance-direct"}}),
+    Op("image", "image", "deactivate", "POST", IMAGE + "/actions/deactivate"),
+    Op("image", "image", "tasks", "GET", "/v2/tasks", status=403),
+    Op("image", "image", "task-create", "POST", "/v2/tasks", {"type": "import", "input": {}}, 403),
+    Op("image", "image", "cache-list", "GET", "/v2/cache", status=403),
+    Op("image", "image", "cache-queue", "PUT", "/v2/cache/{image}", status=403),
+    Op("image", "image", "cache-delete", "DELETE", "/v2/cache/{image}", status=403),
+    Op("image", "namespace", "show", "GET", NS),
+    Op("image", "namespace", "update", "PUT", NS, {"namespace": "{namespace}", "description": "x"}),
+    Op("image", "namespace", "delete", "DELETE", NS),
+    Op("image", "namespace", "tag-add", "POST", NS + "/tags/red"),
     Op("identity", "project", "show", "GET", "/v3/projects/{project}", status=403),
     Op("identity", "project", "update", "PATCH", "/v3/projects/{project}", {"project": {"description": "x"}},
        status=403),
@@ -232,6 +254,11 @@ READER = [
        headers=PATCH),
     Op("image", "image", "delete", "DELETE", IMAGE, status=403),
     Op("image", "image", "tag-add", "PUT", IMAGE + "/tags/red", status=403),
+    Op("image", "image", "deactivate", "POST", IMAGE + "/actions/deactivate", status=403),
+    Op("image", "shared", "stage", "PUT", SHARED + "/stage", headers=OCTETS, status=403),
+    Op("image", "shared", "member-add", "POST", SHARED + "/members", {"member": "{other}"}, 403),
+    Op("image", "shared", "member-delete", "DELETE", SHARED + "/members/{member}", status=403),
+    Op("image", "namespace", "update", "PUT", NS, {"namespace": "{namespace}", "description": "r"}, 403),
     Op("identity", "project", "update", "PATCH", "/v3/projects/{project}", {"project": {"description": "r"}},
        403),
     Op("identity", "user", "create", "POST", "/v3/users", {"user": {"name": "intruder"}}, 403),
@@ -354,9 +381,18 @@ async def image_world(env) -> World:
         if who == B:
             _ok(await c.put(f"/v2/images/{image}/file", content=b"secret bits",
                             headers={"Content-Type": "application/octet-stream"}), 204)
-        ids[who] = {"image": image}
+        shared = _ok(await c.post("/v2/images", json={"name": f"shared-{who}", "visibility": "shared",
+                                                       "disk_format": "raw", "container_format": "bare"}))["id"]
+        member = PROJECTS["admin"]
+        _ok(await c.post(f"/v2/images/{shared}/members", json={"member": member}))
+        namespace = f"ns-{who}"
+        _ok(await client.post("/v2/metadefs/namespaces", headers={"X-Auth-Token": "admin-token"}, json={
+            "namespace": namespace, "visibility": "private",
+            "owner": PROJECTS["demo" if who == A else "alt"]}), 201)
+        ids[who] = {"image": image, "shared": shared, "member": member, "namespace": namespace,
+                    "own_project": PROJECTS["demo"], "other": PROJECTS["alt"]}
     ids[A_READER] = ids[A]
-    return World(clients, ids, {"image": IMAGE})
+    return World(clients, ids, {"image": IMAGE, "shared": SHARED + "/members", "namespace": NS})
 
 
 async def identity_world(env) -> World:
