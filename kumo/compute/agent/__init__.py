@@ -13,7 +13,8 @@ Bus methods (see :class:`kumo.compute.agent.manager.ComputeEndpoint`):
 ``build_instance(instance)``, ``terminate_instance(instance)`` (casts),
 ``get_console_output(instance, length)`` (call, returns str),
 ``stop_instance(instance)``, ``start_instance(instance)``,
-``reboot_instance(instance, reboot_type)``.
+``reboot_instance(instance, reboot_type)``, ``attach_interface(instance, network_id,
+port_id, fixed_ip)`` and ``detach_interface(instance, port_id)`` (calls).
 """
 from __future__ import annotations
 
