@@ -131,3 +131,61 @@ async def test_unreachable_libvirt_is_a_virt_error(tmp_path):
 def test_supports_direct_io_probe_leaves_nothing(tmp_path):
     assert supports_direct_io(tmp_path) in (True, False)
     assert list(Path(tmp_path).iterdir()) == []
+
+
+
+class RecordingDomain:
+    """A domain whose device calls edit its XML (test:///default cannot hot-plug)."""
+
+    def __init__(self, active=True):
+        self.active, self.calls = active, []
+        self.live = self.persistent = "<domain><devices></devices></domain>"
+
+    def isActive(self):
+        return self.active
+
+    def XMLDesc(self, flags):
+        return self.persistent if flags & libvirt.VIR_DOMAIN_XML_INACTIVE else self.live
+
+    def _edit(self, flags, change):
+        if flags & libvirt.VIR_DOMAIN_AFFECT_LIVE:
+            self.live = change(self.live)
+        if flags & libvirt.VIR_DOMAIN_AFFECT_CONFIG:
+            self.persistent = change(self.persistent)
+
+    def attachDeviceFlags(self, xml, flags):
+        self.calls.append(("attach", flags))
+        self._edit(flags, lambda doc: doc.replace("</devices>", xml + "</devices>"))
+
+    def detachDeviceFlags(self, xml, flags):
+        self.calls.append(("detach", flags))
+        self._edit(flags, lambda doc: doc.replace(xml, ""))
+
+
+async def test_attach_and_detach_interface(driver, monkeypatch):
+    plugged = []
+
+    async def plug(vif):  # no host bridges in unit tests
+        plugged.append(vif["bridge"])
+    dom = RecordingDomain()
+
+    async def domain(inst):
+        return dom
+    monkeypatch.setattr("kumo.compute.virt.libvirt.vif.plug", plug)
+    monkeypatch.setattr(driver, "_domain", domain)
+    inst = instance()
+    vif = {"port_id": "p1", "mac_address": "fa:16:3e:12:34:56", "bridge": "brq12345678901",
+           "devname": "tap12345678901", "mtu": 1450}
+    both = libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_AFFECT_CONFIG
+    await driver.attach_interface(inst, vif)
+    for xml in (dom.live, dom.persistent):  # live and persistent, the domain XML's element
+        assert 'address="fa:16:3e:12:34:56"' in xml and 'bridge="brq12345678901"' in xml
+        assert 'type="bridge"' in xml and 'dev="tap12345678901"' in xml
+    assert plugged == ["brq12345678901"] and dom.calls == [("attach", both)]
+    await driver.detach_interface(inst, vif, wait=1)
+    assert "fa:16:3e" not in dom.live + dom.persistent and dom.calls[-1] == ("detach", both)
+    await driver.detach_interface(inst, vif, wait=1)  # already gone: nothing to do
+    assert len(dom.calls) == 2
+    dom.active = False  # a stopped guest: only its definition changes
+    await driver.attach_interface(inst, vif)
+    assert dom.calls[-1] == ("attach", libvirt.VIR_DOMAIN_AFFECT_CONFIG) and "fa:16:3e" not in dom.live
