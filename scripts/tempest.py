@@ -110,7 +110,7 @@ COMPUTE_FEATURES = {
     "serial_console": False,
     "rescue": False,
     "stable_rescue": False,
-    "interface_attach": False,
+    "interface_attach": True,        # kumo/compute/api/interfaces.py (os-interface)
     "snapshot": False,
     "personality": False,
     "attach_encrypted_volume": False,
@@ -344,7 +344,7 @@ def write_config(facts: dict, run_validation: bool) -> Path:
         "api_extensions": ",".join(exts),
         "available_features": "",
         "ipv6": True,
-        "ipv6_subnet_attributes": False,
+        "ipv6_subnet_attributes": True,  # ipv6_ra_mode/address_mode, EUI-64 (kumo/network/ipam.py)
         "port_admin_state_change": True,
         "port_security": "port-security" in exts,
         "floating_ips": "router" in exts,
