@@ -116,17 +116,17 @@ class NetworkProxy:
             raise NotFound(f"Security group {ref} not found.")
         return group
 
-    async def resolve_groups(self, ctx: RequestContext, refs: list[str]) -> list[str]:
-        """Security group names or ids -> ids; 400 "Security group X not found." for an unknown one."""
-        ids = []
+    async def resolve_groups(self, ctx: RequestContext, refs: list[str]) -> list[dict]:
+        """Security group names or ids -> the groups (each once); 400 "Security group X not
+        found." for an unknown one."""
+        groups: dict[str, dict] = {}
         for ref in refs:
             try:
                 group = await self.security_group(ctx, ref)
             except NotFound:
                 raise BadRequest(f"Security group {ref} not found.") from None
-            if group["id"] not in ids:
-                ids.append(group["id"])
-        return ids
+            groups.setdefault(group["id"], group)
+        return list(groups.values())
 
 
 def project_of(resource: dict) -> str | None:

@@ -270,8 +270,9 @@ class ComputeService(NetworkRequests):
         networks = await self.networks_for(ctx, req.networks)
         if req.security_groups and networks:
             # created ports get these groups (names resolved in the caller's project; 400 unknown)
-            group_ids = await self.netproxy.resolve_groups(ctx, req.security_groups)
-            networks = [dict(n, security_groups=group_ids) for n in networks]
+            groups = await self.netproxy.resolve_groups(ctx, req.security_groups)
+            networks = [dict(n, security_groups=[g["id"] for g in groups]) for n in networks]
+            req.security_groups = [g.get("name") or g["id"] for g in groups]  # shown by name
         snapshot = objects.flavor_snapshot(flavor)
         # "nova:host:node" asks for a host; the instance keeps only the zone, as nova does
         zone = req.availability_zone.partition(":")[0] if req.availability_zone else None

@@ -131,9 +131,11 @@ async def test_create_with_groups_and_server_actions(cloud):
         "name": "vm", "imageRef": cloud.image, "flavorRef": "1", "networks": [{"uuid": NET_ID}],
         "security_groups": [{"name": "nonexistent"}]}})
     assert r.status_code == 400 and "nonexistent" in r.text
-    server_id = await boot(cloud, security_groups=[{"name": "web"}])
+    server_id = await boot(cloud, security_groups=[{"name": web["id"]}])  # by id, as the CLI sends
     port, = cloud.network.ports.values()
     assert port["security_groups"] == [web["id"]]  # the created port carries the group
+    r = await cloud.demo.get(f"/v2.1/servers/{server_id}")
+    assert r.json()["server"]["security_groups"] == [{"name": "web"}]
 
     r = await cloud.demo.post(f"/v2.1/servers/{server_id}/action", json={"addSecurityGroup": {"name": "db"}})
     assert r.status_code == 202, r.text
