@@ -30,6 +30,7 @@ COMPONENTS: dict[str, str] = {
     "metadata-api": "kumo.compute.metadata:component",
     "scheduler": "kumo.compute.scheduler:component",
     "compute-agent": "kumo.compute.agent:component",
+    "l2-agent": "kumo.network.agents.l2:component",
     "dhcp-agent": "kumo.network.agents.dhcp:component",
     "l3-agent": "kumo.network.agents.l3:component",
 }

