@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 TOPIC = "l3_agent"
 SERVER_TOPIC = "network_server"
+L2_TOPIC = "l2_agent"
 AGENT_TYPE = "L3 agent"
 BINARY = "neutron-l3-agent"
 HEARTBEAT_SECONDS = 30
@@ -214,6 +215,11 @@ class L3Agent:
             {"devices": [i.host_dev for i in spec.interfaces], "own_bridges": sorted(own)}))
         await l3_wiring.wire(spec)
         await self._proxy(spec, router)
+        for iface in spec.interfaces:  # the L2 agent reports the plugged ports ACTIVE
+            try:
+                await self.rt.bus.fanout(L2_TOPIC, "port_changed", port_id=iface.port_id)
+            except Exception:  # no L2 agent: binding made the ports ACTIVE already
+                log.debug("L3 agent: no L2 agent told of port %s", iface.port_id)
 
     async def build_spec(self, router: dict) -> RouterSpec:
         """The :class:`RouterSpec` of ``router`` from its ports, their networks and subnets and
