@@ -141,7 +141,8 @@ class SubnetsMixin(ServiceBase):
         """Delete a subnet; its DHCP ports lose their address in it.
 
         404 if invisible; 403 for readers and non-owners; 409 SubnetInUse while
-        other ports hold addresses in it.
+        other ports hold addresses in it (on a SLAAC / DHCPv6-stateless subnet only
+        router ports count: other ports lose their EUI-64 address).
         """
         async def tx(s: AsyncSession) -> str:
             subnet, net = await self.get_subnet(s, ctx, subnet_id)
@@ -149,7 +150,10 @@ class SubnetsMixin(ServiceBase):
             rows = (await s.execute(
                 select(IPAllocation, Port.device_owner).join(Port, Port.id == IPAllocation.port_id)
                 .where(IPAllocation.subnet_id == subnet.id))).all()
-            if any(owner not in AUTO_DELETE_OWNERS for _, owner in rows):
+            # Addresses hosts make themselves (SLAAC) go with the subnet, except a router's.
+            auto = subnet.ipv6_address_mode in ipam.AUTO_ADDRESS_MODES
+            if any(owner not in AUTO_DELETE_OWNERS and
+                   not (auto and not owner.startswith("network:router_")) for _, owner in rows):
                 raise errors.subnet_in_use(subnet.id)
             for alloc, _ in rows:
                 await s.delete(alloc)
