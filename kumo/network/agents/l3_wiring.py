@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass, field
 
 from kumo.common.host import net as hostnet
-from kumo.common.host.process import run
+from kumo.common.host.process import HostError, run
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,12 @@ async def wire(spec: RouterSpec) -> list[str]:
 
     A HostError propagates after what this call created for a new interface is
     removed (plug_veth undoes its half-made pair)."""
-    await hostnet.netns_add(spec.netns)
+    try:
+        await hostnet.netns_add(spec.netns)
+    except HostError:
+        # a namespace file whose namespace is gone (left by another mount namespace): renew it
+        await hostnet.netns_delete(spec.netns)
+        await hostnet.netns_add(spec.netns)
     await _ns(spec, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
     await hostnet.add_address("lo", METADATA_CIDR, spec.netns)
     wanted = {i.ns_dev for i in spec.interfaces}
