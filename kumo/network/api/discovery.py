@@ -33,6 +33,8 @@ EXTENSIONS = {
                          "Floating IP resource"),
     "filter-validation": ("Filter parameters validation", "Provides validation on filter "
                           "parameters."),
+    "ip-substring-filtering": ("IP address substring filtering", "Provides IP address "
+                               "substring filtering when listing ports"),
     "l2_adjacency": ("L2 Adjacency", "Display L2 Adjacency for Neutron Networks."),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
     "net-mtu-writable": ("Network MTU (writable)", "Provides a writable MTU attribute for a "
