@@ -152,10 +152,16 @@ async def test_l3_agent_wires_routers_from_the_api(topology, l3_settings, mount,
     assert [p["id"] for p in ports if await hostnet.link_exists("tap" + p["id"][:11])] == []
     assert comp.agent._state_files() == []
 
-    # a namespace a killed run left for a router that no longer exists goes at the next start
+    # stopping takes the wiring down; a namespace a killed run left for a router that no
+    # longer exists goes at the next start
+    kept = await _post(api, "router", name="kept")
+    await rt.bus.drain()
+    assert await hostnet.netns_exists(l3_wiring.NS_PREFIX + kept["id"])
     await comp.stop()
+    assert not await hostnet.netns_exists(l3_wiring.NS_PREFIX + kept["id"])
     left = RouterSpec(router_id=str(uuid.uuid4()))
     await l3_wiring.wire(left)
     comp.agent._state_path(left.router_id).write_text('{"devices": []}')
     await comp.start()
     assert not await hostnet.netns_exists(left.netns)
+    assert await hostnet.netns_exists(l3_wiring.NS_PREFIX + kept["id"])

@@ -130,16 +130,21 @@ class L3Agent:
                        loop.create_task(self._loop(RESYNC_SECONDS, self.sync))]
 
     async def stop(self) -> None:
-        """Stop listening and the proxies; namespaces stay (routers keep forwarding)."""
+        """Stop listening, then take this host's router wiring down (proxies, namespaces,
+        devices, bridges made here), as the DHCP agent does: the next start rewires every
+        router from the API, and ``kumo down`` leaves no qrouter namespace behind."""
         self._started = False
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.rt.bus.unserve(self.endpoint)
-        for proxy in self.proxies.values():
-            await proxy.stop()
-        self.proxies.clear()
+        for router_id in sorted(set(self.proxies) | set(self._state_files())):
+            async with self._lock(router_id):  # a refresh in flight finishes first
+                try:
+                    await self._teardown(router_id)
+                except Exception:
+                    log.exception("L3 agent: could not unwire router %s", router_id)
 
     async def _loop(self, seconds: float, fn) -> None:
         while True:
