@@ -212,6 +212,8 @@ def test_components_in_two_processes_over_http_and_rabbitmq():
         settings.common.log_level = "info"
         for section in API_SECTIONS:
             getattr(settings, section).port = _api_port(taken)
+        settings.identity.admin_port = _api_port(taken)   # the identity admin listener (35357 by default)
+        settings.image.remote_port = 0                      # no second image worker in this split
         settings.compute.driver = "fake"
         settings.network.physical_bridges = {}
         settings.service_user.password = "split-service-pw"
@@ -301,7 +303,7 @@ def test_components_in_two_processes_over_http_and_rabbitmq():
         r = neutron.post("/networks", json={"network": {"name": "split-net"}})
         assert r.status_code == 201, r.text
         net = r.json()["network"]
-        assert net["provider:network_type"] == "local"
+        assert net["provider:network_type"] == "vxlan"   # [network] tenant_network_types
         r = neutron.post("/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4,
                                                       "cidr": "10.213.7.0/24", "enable_dhcp": False}})
         assert r.status_code == 201, r.text
