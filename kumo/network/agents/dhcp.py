@@ -34,28 +34,22 @@ import shutil
 import uuid
 from pathlib import Path
 
-from kumo.common.bus import NoListener, RemoteError
 from kumo.common.host import net as hostnet
 from kumo.common.host.process import HostError, run
 from kumo.common.runtime import Component, Runtime
 from kumo.network.agents import dnsmasq
+from kumo.network.agents.base import HEARTBEAT_SECONDS, ApiFailure, NetworkAgent
 from kumo.network.agents.metadata_proxy import METADATA_IP, MetadataProxy
 from kumo.network.bridges import network_bridge, vlan_link
 
 log = logging.getLogger(__name__)
 
 TOPIC = "dhcp_agent"
-SERVER_TOPIC = "network_server"
 AGENT_TYPE = "DHCP agent"
 BINARY = "kumo-dhcp-agent"
-HEARTBEAT_SECONDS = 30
 RESYNC_SECONDS = 5
 NS_PREFIX = "qdhcp-"
 DHCP_OWNER = "network:dhcp"
-
-
-class ApiFailure(Exception):
-    """The network API answered a call with an unexpected status."""
 
 
 class DhcpEndpoint:
@@ -71,42 +65,27 @@ class DhcpEndpoint:
         await self._agent.teardown(network_id)
 
 
-class DhcpAgent:
+class DhcpAgent(NetworkAgent):
+    label = "DHCP agent"
+
     def __init__(self, rt: Runtime):
-        self.rt = rt
-        self.settings = rt.settings
-        self.host = rt.settings.common.host
+        super().__init__(rt)
         self.root = Path(rt.settings.path("dhcp"))
         self.device_prefix = f"dhcp{uuid.uuid5(uuid.NAMESPACE_DNS, self.host)}"
         self.proxies: dict[str, MetadataProxy] = {}
         self.served: set[str] = set()
         self.endpoint = DhcpEndpoint(self)
-        self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task] = []
         self._resync = False
         self._started = False
 
     # --- helpers ------------------------------------------------------------
-    def _lock(self, network_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(network_id, asyncio.Lock())
-
     def conf_dir(self, network_id: str) -> Path:
         return self.root / network_id
 
     @staticmethod
     def netns(network_id: str) -> str:
         return NS_PREFIX + network_id
-
-    async def api(self, method: str, path: str, **kwargs):
-        return await self.rt.service_auth.request("network", method, path, **kwargs)
-
-    async def _get(self, path: str, key: str, **params) -> list | dict | None:
-        r = await self.api("GET", path, params=params or None)
-        if r.status_code == 404:
-            return None
-        if r.status_code != 200:
-            raise ApiFailure(f"GET {path}: {r.status_code} {r.text[:200]}")
-        return r.json()[key]
 
     def agent_report(self, start: bool = False) -> dict:
         return {"agent_type": AGENT_TYPE, "binary": BINARY, "host": self.host, "topic": TOPIC,
@@ -126,7 +105,7 @@ class DhcpAgent:
             log.exception("DHCP agent: initial sync failed; retrying in the background")
             self._resync = True
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._heartbeat_loop()), loop.create_task(self._resync_loop())]
+        self._tasks = [loop.create_task(self.every(HEARTBEAT_SECONDS, self.heartbeat)), loop.create_task(self._resync_loop())]
 
     async def stop(self) -> None:
         """Stop listening, wait for work in flight, then take this host's DHCP wiring down
@@ -154,22 +133,6 @@ class DhcpAgent:
             return set()
         return {d.name for d in self.root.iterdir() if (d / "state.json").exists()}
 
-    async def heartbeat(self, start: bool = False) -> bool:
-        try:
-            await self.rt.bus.call(SERVER_TOPIC, "agent_heartbeat", timeout=10,
-                                   agent=self.agent_report(start))
-            return True
-        except (NoListener, RemoteError, asyncio.TimeoutError) as e:
-            log.debug("DHCP agent heartbeat not delivered: %s", e)
-        except Exception:
-            log.exception("DHCP agent heartbeat failed")
-        return False
-
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            await self.heartbeat()
-
     async def _resync_loop(self) -> None:
         while True:
             await asyncio.sleep(RESYNC_SECONDS)
@@ -185,8 +148,8 @@ class DhcpAgent:
     # --- sync -------------------------------------------------------------------
     async def sync(self) -> None:
         """Serve every network that needs DHCP; tear down everything else we find."""
-        networks = await self._get("/v2.0/networks", "networks") or []
-        subnets = await self._get("/v2.0/subnets", "subnets") or []
+        networks = await self.api_get("/v2.0/networks", "networks") or []
+        subnets = await self.api_get("/v2.0/subnets", "subnets") or []
         by_net: dict[str, list[dict]] = {}
         for subnet in subnets:
             by_net.setdefault(subnet["network_id"], []).append(subnet)
@@ -201,7 +164,7 @@ class DhcpAgent:
         for network_id in sorted(leftovers - wanted):
             await self.teardown(network_id)
         # DHCP ports of this host whose network no longer needs us.
-        ports = await self._get("/v2.0/ports", "ports", device_owner=DHCP_OWNER) or []
+        ports = await self.api_get("/v2.0/ports", "ports", device_owner=DHCP_OWNER) or []
         for port in ports:
             if port["device_id"].startswith(self.device_prefix + "-") and \
                     port["network_id"] not in wanted:
@@ -215,7 +178,7 @@ class DhcpAgent:
 
     async def refresh(self, network_id: str) -> bool:
         """Bring one network's DHCP in line with the API; False if it failed (retried later)."""
-        async with self._lock(network_id):
+        async with self.lock(network_id):
             if not self._started:
                 return False
             try:
@@ -229,8 +192,8 @@ class DhcpAgent:
             return False
 
     async def _refresh(self, network_id: str) -> None:
-        network = await self._get(f"/v2.0/networks/{network_id}", "network")
-        subnets = await self._get("/v2.0/subnets", "subnets", network_id=network_id) or []
+        network = await self.api_get(f"/v2.0/networks/{network_id}", "network")
+        subnets = await self.api_get("/v2.0/subnets", "subnets", network_id=network_id) or []
         served = dnsmasq.dhcp_subnets(subnets)
         if network is None or not served or not network.get("admin_state_up", True):
             await self._teardown(network_id)
@@ -244,7 +207,7 @@ class DhcpAgent:
         # The binding names the bridge this host's L2 agent serves the network on.
         bridge = (port.get("binding:vif_details") or {}).get("bridge_name") or bridge
         state = await self._wire(network, port, bridge, subnets)
-        ports = await self._get("/v2.0/ports", "ports", network_id=network_id) or []
+        ports = await self.api_get("/v2.0/ports", "ports", network_id=network_id) or []
         await self._dnsmasq(network, subnets, port, ports, state["ns_dev"])
         proxy = self.proxies.get(network_id)
         if proxy is None or not proxy.running:
@@ -258,7 +221,7 @@ class DhcpAgent:
 
     async def _ensure_port(self, network: dict, served: list[dict]) -> dict:
         device_id = f"{self.device_prefix}-{network['id']}"
-        found = await self._get("/v2.0/ports", "ports", network_id=network["id"],
+        found = await self.api_get("/v2.0/ports", "ports", network_id=network["id"],
                                 device_id=device_id) or []
         wanted_subnets = [s["id"] for s in served]
         if not found:
@@ -361,7 +324,7 @@ class DhcpAgent:
     # --- teardown ----------------------------------------------------------------
     async def teardown(self, network_id: str) -> None:
         """Stop serving ``network_id`` and remove what was made for it (idempotent)."""
-        async with self._lock(network_id):
+        async with self.lock(network_id):
             if not self._started:
                 return
             try:
@@ -374,7 +337,7 @@ class DhcpAgent:
         await self._unwire(network_id)
         device_id = f"{self.device_prefix}-{network_id}"
         try:
-            ports = await self._get("/v2.0/ports", "ports", network_id=network_id,
+            ports = await self.api_get("/v2.0/ports", "ports", network_id=network_id,
                                     device_id=device_id) or []
             for port in ports:
                 await self._delete_port(port["id"])

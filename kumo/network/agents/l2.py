@@ -43,22 +43,17 @@ from kumo.common.bus import NoListener, RemoteError
 from kumo.common.host import net as hostnet
 from kumo.common.host.process import HostError
 from kumo.common.runtime import Component, Runtime
+from kumo.network.agents.base import HEARTBEAT_SECONDS, SERVER_TOPIC, NetworkAgent
 from kumo.network.agents.firewall import Firewall, PortFilter, enable_bridge_netfilter
 from kumo.network.bridges import network_bridge, vlan_link, vxlan_link
 
 log = logging.getLogger(__name__)
 
 TOPIC = "l2_agent"
-SERVER_TOPIC = "network_server"
 AGENT_TYPE = "Linux bridge agent"
 BINARY = "neutron-linuxbridge-agent"
-HEARTBEAT_SECONDS = 30
 POLL_SECONDS = 1.0
 RESYNC_SECONDS = 10.0
-
-
-class ApiFailure(Exception):
-    """The network API answered with an unexpected status."""
 
 
 def device_name(port: dict) -> str:
@@ -86,11 +81,11 @@ class L2Endpoint:
         self._agent.wake()
 
 
-class L2Agent:
+class L2Agent(NetworkAgent):
+    label = "L2 agent"
+
     def __init__(self, rt: Runtime, firewall: Firewall | None = None):
-        self.rt = rt
-        self.settings = rt.settings
-        self.host = rt.settings.common.host
+        super().__init__(rt)
         self.local_ip = rt.settings.network.local_ip
         enabled = rt.settings.network.firewall_driver == "iptables"
         self.firewall = firewall if firewall is not None else Firewall() if enabled else None
@@ -103,14 +98,6 @@ class L2Agent:
         self.synced_at = 0.0
 
     # --- helpers --------------------------------------------------------------
-    async def api_get(self, path: str, key: str, params=None):
-        r = await self.rt.service_auth.request("network", "GET", path, params=params)
-        if r.status_code == 404:
-            return None
-        if r.status_code != 200:
-            raise ApiFailure(f"GET {path}: {r.status_code} {r.text[:200]}")
-        return r.json()[key]
-
     def agent_report(self, start: bool = False) -> dict:
         return {"agent_type": AGENT_TYPE, "binary": BINARY, "host": self.host, "topic": TOPIC,
                 "start_flag": start,
@@ -135,7 +122,7 @@ class L2Agent:
         except Exception:
             log.exception("L2 agent: initial sync failed; retrying in the background")
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._heartbeat_loop()), loop.create_task(self._poll_loop())]
+        self._tasks = [loop.create_task(self.every(HEARTBEAT_SECONDS, self.heartbeat)), loop.create_task(self._poll_loop())]
 
     async def stop(self) -> None:
         """Stop listening and polling; bridges, tunnels and filters stay (guests keep running)."""
@@ -144,22 +131,6 @@ class L2Agent:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.rt.bus.unserve(self.endpoint)
-
-    async def heartbeat(self, start: bool = False) -> bool:
-        try:
-            await self.rt.bus.call(SERVER_TOPIC, "agent_heartbeat", timeout=10,
-                                   agent=self.agent_report(start))
-            return True
-        except (NoListener, RemoteError, asyncio.TimeoutError) as e:
-            log.debug("L2 agent heartbeat not delivered: %s", e)
-        except Exception:
-            log.exception("L2 agent heartbeat failed")
-        return False
-
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            await self.heartbeat()
 
     async def _poll_loop(self) -> None:
         while True:

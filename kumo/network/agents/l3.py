@@ -24,10 +24,10 @@ import json
 import logging
 from pathlib import Path
 
-from kumo.common.bus import NoListener, RemoteError
 from kumo.common.host import net as hostnet
 from kumo.common.runtime import Component, Runtime
 from kumo.network.agents import l3_wiring
+from kumo.network.agents.base import HEARTBEAT_SECONDS, ApiFailure, NetworkAgent
 from kumo.network.agents.l3_wiring import Interface, RouterSpec
 from kumo.network.agents.metadata_proxy import MetadataProxy
 from kumo.network.bridges import network_bridge
@@ -35,17 +35,11 @@ from kumo.network.bridges import network_bridge
 log = logging.getLogger(__name__)
 
 TOPIC = "l3_agent"
-SERVER_TOPIC = "network_server"
 L2_TOPIC = "l2_agent"
 AGENT_TYPE = "L3 agent"
 BINARY = "neutron-l3-agent"
-HEARTBEAT_SECONDS = 30
 RESYNC_SECONDS = 30
 GATEWAY, INTERFACE = "network:router_gateway", "network:router_interface"
-
-
-class ApiFailure(Exception):
-    """The network API answered with an unexpected status."""
 
 
 class RouterMetadataProxy(MetadataProxy):
@@ -78,33 +72,23 @@ class L3Endpoint:
         await self._agent.teardown(router_id)
 
 
-class L3Agent:
+class L3Agent(NetworkAgent):
+    label = "L3 agent"
+
     def __init__(self, rt: Runtime):
-        self.rt = rt
-        self.settings = rt.settings
-        self.host = rt.settings.common.host
+        super().__init__(rt)
         self.root = Path(rt.settings.path("l3"))
         self.endpoint = L3Endpoint(self)
         self.proxies: dict[str, RouterMetadataProxy] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task] = []
         self._started = False
 
     # --- API -----------------------------------------------------------------------
-    async def _get(self, path: str, key: str, **params):
-        r = await self.rt.service_auth.request("network", "GET", path, params=params or None)
-        if r.status_code == 404:
-            return None
-        if r.status_code != 200:
-            raise ApiFailure(f"GET {path}: {r.status_code} {r.text[:200]}")
-        return r.json()[key]
-
     async def _bind(self, port: dict) -> dict:
         """The port bound to this host (PUT binding:host_id when it is not yet)."""
         if port.get("binding:host_id") == self.host and port.get("binding:vif_details"):
             return port
-        r = await self.rt.service_auth.request("network", "PUT", f"/v2.0/ports/{port['id']}",
-                                               json={"port": {"binding:host_id": self.host}})
+        r = await self.api("PUT", f"/v2.0/ports/{port['id']}", json={"port": {"binding:host_id": self.host}})
         if r.status_code != 200:
             raise ApiFailure(f"binding port {port['id']}: {r.status_code} {r.text[:200]}")
         return r.json()["port"]
@@ -126,8 +110,8 @@ class L3Agent:
         except Exception:
             log.exception("L3 agent: initial sync failed; retrying later")
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._loop(HEARTBEAT_SECONDS, self.heartbeat)),
-                       loop.create_task(self._loop(RESYNC_SECONDS, self.sync))]
+        self._tasks = [loop.create_task(self.every(HEARTBEAT_SECONDS, self.heartbeat)),
+                       loop.create_task(self.every(RESYNC_SECONDS, self.sync))]
 
     async def stop(self) -> None:
         """Stop listening, then take this host's router wiring down (proxies, namespaces,
@@ -140,28 +124,11 @@ class L3Agent:
         self._tasks = []
         await self.rt.bus.unserve(self.endpoint)
         for router_id in sorted(set(self.proxies) | set(self._state_files())):
-            async with self._lock(router_id):  # a refresh in flight finishes first
+            async with self.lock(router_id):  # a refresh in flight finishes first
                 try:
                     await self._teardown(router_id)
                 except Exception:
                     log.exception("L3 agent: could not unwire router %s", router_id)
-
-    async def _loop(self, seconds: float, fn) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                await fn()
-            except Exception:
-                log.exception("L3 agent: periodic %s failed", fn.__name__)
-
-    async def heartbeat(self, start: bool = False) -> bool:
-        try:
-            await self.rt.bus.call(SERVER_TOPIC, "agent_heartbeat", timeout=10,
-                                   agent=self.agent_report(start))
-            return True
-        except (NoListener, RemoteError, asyncio.TimeoutError) as e:
-            log.debug("L3 agent heartbeat not delivered: %s", e)
-        return False
 
     # --- state files -----------------------------------------------------------------
     def _state_path(self, router_id: str) -> Path:
@@ -179,19 +146,16 @@ class L3Agent:
     # --- sync ------------------------------------------------------------------------
     async def sync(self) -> None:
         """Wire every router; remove the namespaces of routers this agent made that are gone."""
-        routers = await self._get("/v2.0/routers", "routers") or []
+        routers = await self.api_get("/v2.0/routers", "routers") or []
         wanted = {r["id"] for r in routers}
         for router_id in sorted(set(self._state_files()) - wanted):
             await self.teardown(router_id)
         for router_id in sorted(wanted):
             await self.refresh(router_id)
 
-    def _lock(self, router_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(router_id, asyncio.Lock())
-
     async def refresh(self, router_id: str) -> bool:
         """Bring one router's namespace in line with the API; False if that failed."""
-        async with self._lock(router_id):
+        async with self.lock(router_id):
             if not self._started:
                 return False
             try:
@@ -205,7 +169,7 @@ class L3Agent:
                 return False
 
     async def _refresh(self, router_id: str) -> None:
-        router = await self._get(f"/v2.0/routers/{router_id}", "router")
+        router = await self.api_get(f"/v2.0/routers/{router_id}", "router")
         if router is None:
             await self._teardown(router_id)
             return
@@ -229,7 +193,7 @@ class L3Agent:
     async def build_spec(self, router: dict) -> RouterSpec:
         """The :class:`RouterSpec` of ``router`` from its ports, their networks and subnets and
         its floating IPs (ports are bound to this host on the way)."""
-        ports = await self._get("/v2.0/ports", "ports", device_id=router["id"]) or []
+        ports = await self.api_get("/v2.0/ports", "ports", device_id=router["id"]) or []
         spec = RouterSpec(router_id=router["id"], routes=list(router.get("routes") or []))
         gw_info = router.get("external_gateway_info") or {}
         for port in ports:
@@ -237,7 +201,7 @@ class L3Agent:
             if kind is None or (kind == "qg" and not gw_info):
                 continue
             port = await self._bind(port)
-            network = await self._get(f"/v2.0/networks/{port['network_id']}", "network") or {}
+            network = await self.api_get(f"/v2.0/networks/{port['network_id']}", "network") or {}
             bridge = (port.get("binding:vif_details") or {}).get("bridge_name") or \
                 network_bridge(network, self.settings.network.physical_bridges)
             if not bridge:
@@ -245,7 +209,7 @@ class L3Agent:
                 continue
             cidrs = []
             for ip in port["fixed_ips"]:
-                subnet = await self._get(f"/v2.0/subnets/{ip['subnet_id']}", "subnet")
+                subnet = await self.api_get(f"/v2.0/subnets/{ip['subnet_id']}", "subnet")
                 if subnet is None:
                     continue
                 prefix = ipaddress.ip_network(subnet["cidr"]).prefixlen
@@ -257,7 +221,7 @@ class L3Agent:
             spec.interfaces.append(Interface(port["id"], kind, port["mac_address"], bridge, cidrs,
                                              network.get("mtu")))
         if spec.gateway is not None:
-            fips = await self._get("/v2.0/floatingips", "floatingips", router_id=router["id"]) or []
+            fips = await self.api_get("/v2.0/floatingips", "floatingips", router_id=router["id"]) or []
             spec.floating_ips = {f["floating_ip_address"]: f["fixed_ip_address"] for f in fips
                                  if f.get("fixed_ip_address")}
         return spec
@@ -271,16 +235,13 @@ class L3Agent:
                                         secret=self.settings.metadata.shared_secret)
             await proxy.start()
             self.proxies[spec.router_id] = proxy
-        ports = await self._get("/v2.0/ports", "ports", device_id=router["id"],
+        ports = await self.api_get("/v2.0/ports", "ports", device_id=router["id"],
                                 device_owner=INTERFACE) or []
         proxy.networks = {p["network_id"] for p in ports}
 
-    async def _api(self, method: str, path: str, **kwargs):
-        return await self.rt.service_auth.request("network", method, path, **kwargs)
-
     # --- teardown --------------------------------------------------------------------
     async def teardown(self, router_id: str) -> None:
-        async with self._lock(router_id):
+        async with self.lock(router_id):
             try:
                 await self._teardown(router_id)
             except Exception:
