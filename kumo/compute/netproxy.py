@@ -17,26 +17,11 @@ from urllib.parse import quote
 import httpx
 
 from kumo.common.api.errors import (ApiError, BadRequest, Conflict, Forbidden, NotFound,
-                                    ServiceUnavailable)
+                                    ServiceUnavailable, response_message)
 from kumo.common.auth.context import RequestContext
 
 #: neutron status code -> compute error class
 _ERRORS = {400: BadRequest, 403: Forbidden, 404: NotFound, 409: Conflict, 413: Forbidden}
-
-
-def neutron_message(resp: httpx.Response) -> str:
-    """The ``NeutronError.message`` (or any ``{"<kind>": {"message"}}``) of an error answer."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return resp.text.strip() or f"HTTP {resp.status_code}"
-    if isinstance(body, dict):
-        for value in body.values():
-            if isinstance(value, dict) and value.get("message"):
-                return str(value["message"])
-        if body.get("message"):
-            return str(body["message"])
-    return f"HTTP {resp.status_code}"
 
 
 def q(value: str) -> str:
@@ -67,7 +52,7 @@ class NetworkProxy:
         cls = {**_ERRORS, **(errors or {})}.get(resp.status_code)
         if cls is None:
             raise ServiceUnavailable(f"network service answered {resp.status_code} to {method} {path}")
-        raise cls(neutron_message(resp))
+        raise cls(response_message(resp))
 
     async def get(self, ctx: RequestContext, path: str, **params) -> dict:
         """GET with query parameters (lists repeat a parameter)."""
@@ -96,7 +81,7 @@ class NetworkProxy:
                                        json={"port": {"security_groups": groups}})
         if resp.status_code != 200:
             cls = _ERRORS.get(resp.status_code, ServiceUnavailable)
-            raise cls(neutron_message(resp))
+            raise cls(response_message(resp))
 
     # -- security groups ------------------------------------------------------------
 

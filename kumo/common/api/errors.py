@@ -110,3 +110,21 @@ def render(style: str, status: int, message: str, kind: str = "", headers: dict 
 
 def render_exception(style: str, exc: ApiError) -> Response:
     return render(style, exc.status, exc.message, exc.kind, exc.headers)
+
+
+def response_message(resp) -> str:
+    """The human message of another service's error response (an httpx.Response): the ``message`` of a
+    neutron/nova/keystone/glance error body (``{"<kind>": {"message": ...}}`` or ``{"message": ...}``), else
+    the last line of a plain-text body, else ``HTTP <status>``."""
+    try:
+        body = resp.json()
+    except ValueError:
+        text = resp.text.strip()
+        return text.splitlines()[-1].strip() if text else f"HTTP {resp.status_code}"
+    if isinstance(body, dict):
+        for value in body.values():
+            if isinstance(value, dict) and value.get("message"):
+                return str(value["message"])
+        if body.get("message"):
+            return str(body["message"])
+    return f"HTTP {resp.status_code}"

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import httpx
 
-from kumo.compute.agent.network import error_message
+from kumo.common.api.errors import response_message
 from kumo.compute.virt.images import ImageError
 
 CHUNK = 1024 * 1024
@@ -31,7 +31,7 @@ class ImageClient:
         if resp.status_code == 404:
             raise ImageError(f"Image {image_id} could not be found.")
         if resp.status_code != 200:
-            raise ImageError(f"Image {image_id} could not be read: {error_message(resp)}")
+            raise ImageError(f"Image {image_id} could not be read: {response_message(resp)}")
         meta = resp.json()
         if meta.get("status") != "active":
             raise ImageError(f"Image {image_id} is not active.")
@@ -53,7 +53,7 @@ class ImageClient:
                     raise ImageError(f"Image {image_id} has no data.")
                 if resp.status_code != 200:
                     await resp.aread()
-                    raise ImageError(f"Image {image_id} download failed: {error_message(resp)}")
+                    raise ImageError(f"Image {image_id} download failed: {response_message(resp)}")
                 async for chunk in resp.aiter_bytes(CHUNK):
                     total += len(chunk)
                     await write(chunk)

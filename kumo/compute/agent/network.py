@@ -15,27 +15,13 @@ from urllib.parse import quote
 
 import httpx
 
+from kumo.common.api.errors import response_message
+
 log = logging.getLogger(__name__)
 
 
 class NetworkError(Exception):
     """A network API call failed; the message is fit for an instance fault."""
-
-
-def error_message(resp: httpx.Response) -> str:
-    """The human message of an OpenStack error response (neutron, nova, keystone or plain text)."""
-    try:
-        body = resp.json()
-    except ValueError:
-        text = resp.text.strip()
-        return text.splitlines()[-1].strip() if text else f"HTTP {resp.status_code}"
-    if isinstance(body, dict):
-        for value in body.values():
-            if isinstance(value, dict) and value.get("message"):
-                return str(value["message"])
-        if body.get("message"):
-            return str(body["message"])
-    return f"HTTP {resp.status_code}"
 
 
 def _ip_version(address: str) -> int:
@@ -64,7 +50,7 @@ class NetworkClient:
         except Exception as e:  # ServiceUnavailable and friends
             raise NetworkError(f"Failed to {what}: {e}") from None
         if resp.status_code not in ok:
-            err = NetworkError(f"Failed to {what}: {error_message(resp)}")
+            err = NetworkError(f"Failed to {what}: {response_message(resp)}")
             err.status = resp.status_code
             raise err
         return resp
