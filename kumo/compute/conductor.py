@@ -18,7 +18,7 @@ import logging
 from sqlalchemy import select
 
 from kumo.common.db import utcnow
-from kumo.compute import objects
+from kumo.compute import instance_actions, objects
 from kumo.compute.models import ComputeNode, Instance, InstanceFault, Service
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,7 @@ class Conductor:
                 return
             s.add(InstanceFault(instance_uuid=instance_id, code=int(code),
                                 message=str(message)[:255], details=str(details or "")))
+            await instance_actions.fail_open_event(s, instance_id, str(message)[:255], details or None)
             deleting = inst.task_state == objects.DELETING
             if inst.vm_state == objects.BUILDING and not deleting:
                 inst.host = inst.node = None
@@ -152,6 +153,26 @@ class Conductor:
             inst.terminated_at = inst.terminated_at or now
             payload = objects.instance_to_dict(inst)
         await self._notify("compute.instance.delete.end", payload)
+
+    async def action_event_start(self, instance_id: str, event: str, host: str | None = None,
+                                 request_id: str | None = None, action: str | None = None) -> bool:
+        """Open an instance action event (see :mod:`kumo.compute.instance_actions`); False if the
+        instance has no action to attach it to."""
+        async with self.db.session() as s:
+            return await instance_actions.event_start(s, instance_id, event, host=host,
+                                                      request_id=request_id, action=action)
+
+    async def action_event_finish(self, instance_id: str, event: str, result: str = "Success",
+                                  traceback: str | None = None, details: str | None = None,
+                                  host: str | None = None, request_id: str | None = None,
+                                  action: str | None = None) -> bool:
+        """Finish an instance action event with ``result`` ``Success`` or ``Error``."""
+        if result not in (instance_actions.SUCCESS, instance_actions.ERROR):
+            raise InvalidUpdate(f"action_event_finish: bad result {result!r}")
+        async with self.db.session() as s:
+            return await instance_actions.event_finish(
+                s, instance_id, event, result=result, traceback=traceback, details=details,
+                host=host, request_id=request_id, action=action)
 
     async def report_compute_node(self, node: dict) -> None:
         """Upsert the compute node ``(host, hypervisor_hostname)`` with the agent's totals."""

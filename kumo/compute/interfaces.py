@@ -15,7 +15,7 @@ import asyncio
 from kumo.common.api.errors import ApiError, BadRequest, Conflict, NotFound
 from kumo.common.auth.context import RequestContext
 from kumo.common.bus import NoListener, RemoteError
-from kumo.compute import objects
+from kumo.compute import instance_actions, objects
 from kumo.compute.models import Instance
 from kumo.compute.netproxy import project_of
 
@@ -88,6 +88,7 @@ async def attach(compute, ctx: RequestContext, inst: Instance, port_id: str | No
         if not nets:
             raise BadRequest("No network is available to attach the interface to.")
         network_id = nets[0]["network_id"]
+    await instance_actions.record(compute.db, ctx, inst.uuid, "attach_interface")
     return await _agent(compute.rt, inst, "attach_interface", network_id=network_id, port_id=port_id,
                         fixed_ip=fixed_ip)
 
@@ -98,4 +99,5 @@ async def detach(compute, ctx: RequestContext, inst: Instance, port_id: str) -> 
     _check_state(inst, "detach_interface")
     if not any(v.get("port_id") == port_id for v in inst.network_info or []):
         raise NotFound(f"Port {port_id} is not attached")
+    await instance_actions.record(compute.db, ctx, inst.uuid, "detach_interface")
     await _agent(compute.rt, inst, "detach_interface", port_id=port_id)

@@ -151,6 +151,43 @@ class InstanceFault(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class InstanceAction(Base):
+    """One user request on a server (``os-instance-actions``): kept after the server is deleted."""
+
+    __tablename__ = "instance_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    action: Mapped[str] = mapped_column(String(255))
+    request_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(255))
+    start_time: Mapped[datetime] = mapped_column(default=utcnow)
+    finish_time: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: None while it goes well, "Error" once an event failed.
+    message: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InstanceActionEvent(Base):
+    """A step of an action a compute agent ran (``compute_reboot_instance``...)."""
+
+    __tablename__ = "instance_action_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action_id: Mapped[int] = mapped_column(Integer, ForeignKey("instance_actions.id", ondelete="CASCADE"),
+                                           index=True)
+    event: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    start_time: Mapped[datetime] = mapped_column(default=utcnow)
+    finish_time: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: "Success" or "Error" once finished.
+    result: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The error message a user may see (2.84).
+    details: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class ComputeNode(Base):
     """A hypervisor as its compute agent reports it (totals only).
 

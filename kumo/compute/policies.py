@@ -23,6 +23,9 @@ HYPERVISORS = "os_compute_api:os-hypervisors:"
 SG = "os_compute_api:os-security-groups:"
 FIP = "os_compute_api:os-floating-ips:"
 IFACES = "os_compute_api:os-attach-interfaces:"
+ACTIONS = "os_compute_api:os-instance-actions:"
+TAGS = "os_compute_api:os-server-tags:"
+LOCK = "os_compute_api:os-lock-server:"
 
 
 def rules() -> list[RuleDefault]:
@@ -66,6 +69,27 @@ def rules() -> list[RuleDefault]:
         (META + "update_all", MEMBER, "PUT /servers/{server_id}/metadata"),
         (META + "update", MEMBER, "PUT /servers/{server_id}/metadata/{key}"),
         (META + "delete", MEMBER, "DELETE /servers/{server_id}/metadata/{key}"),
+        # Instance actions, tags, lock, password, diagnostics, admin actions (api/server_extras.py...)
+        (ACTIONS + "list", READER, "GET /servers/{server_id}/os-instance-actions"),
+        (ACTIONS + "show", READER, "GET /servers/{server_id}/os-instance-actions/{request_id}"),
+        (ACTIONS + "events", ADMIN_API, "events before 2.51, their traceback and host (2.62)"),
+        (ACTIONS + "events:details", READER, "details of the events (2.84)"),
+        (TAGS + "index", READER, "GET /servers/{server_id}/tags"),
+        (TAGS + "show", READER, "GET /servers/{server_id}/tags/{tag}"),
+        (TAGS + "update", MEMBER, "PUT /servers/{server_id}/tags/{tag}"),
+        (TAGS + "update_all", MEMBER, "PUT /servers/{server_id}/tags"),
+        (TAGS + "delete", MEMBER, "DELETE /servers/{server_id}/tags/{tag}"),
+        (TAGS + "delete_all", MEMBER, "DELETE /servers/{server_id}/tags"),
+        (LOCK + "lock", MEMBER, "POST /servers/{server_id}/action (lock)"),
+        (LOCK + "unlock", MEMBER, "POST /servers/{server_id}/action (unlock)"),
+        (LOCK + "unlock:unlock_override", ADMIN_API, "unlock a server someone else locked"),
+        ("os_compute_api:os-admin-actions:reset_state", ADMIN_API,
+         "POST /servers/{server_id}/action (os-resetState)"),
+        ("os_compute_api:os-admin-password", MEMBER, "POST /servers/{server_id}/action (changePassword)"),
+        ("os_compute_api:os-server-password:show", READER, "GET /servers/{server_id}/os-server-password"),
+        ("os_compute_api:os-server-password:clear", MEMBER, "DELETE /servers/{server_id}/os-server-password"),
+        ("os_compute_api:os-server-diagnostics", ADMIN_API, "GET /servers/{server_id}/diagnostics"),
+        ("os_compute_api:extensions", ANYONE, "GET /extensions, GET /extensions/{alias}"),
         # Network proxies (security groups, floating IPs, networks; up to 2.35) and interfaces
         (SG + "get", READER, "GET /os-security-groups"),
         (SG + "show", READER, "GET /os-security-groups/{security_group_id}"),

@@ -31,6 +31,7 @@ from kumo.common.bus import NoListener, RemoteError
 from kumo.common.db import utcnow
 from kumo.common.policy import Policy
 from kumo.compute import objects
+from kumo.compute.instance_actions import record_action
 from kumo.compute.models import (SERVICE_DOWN_SECONDS, ComputeNode, Flavor, FlavorAccess,
                                  Instance, InstanceFault, KeyPair, Service, new_uuid)
 from kumo.compute.netproxy import NetworkProxy
@@ -297,6 +298,7 @@ class ComputeService(NetworkRequests):
                     access_ip_v4=req.access_ip_v4, access_ip_v6=req.access_ip_v6,
                     vm_state=objects.BUILDING, task_state=objects.SCHEDULING, power_state=0)
                 s.add(inst)
+                await record_action(s, ctx, uuid, "create")
                 instances.append(inst)
         try:
             for inst in instances:
@@ -358,6 +360,7 @@ class ComputeService(NetworkRequests):
         """
         async with self.db.session() as s:
             inst = await self.get_instance(ctx, uuid, s)
+            await record_action(s, ctx, uuid, "delete")
             local = inst.host is None
             if not local:
                 svc = (await s.execute(select(Service).where(
@@ -430,6 +433,7 @@ class ComputeService(NetworkRequests):
                 raise Conflict(f"Instance {uuid} is not ready")
             inst.task_state = new_task
             inst.updated_at = utcnow()
+            await record_action(s, ctx, uuid, action)
             payload = objects.instance_to_dict(inst)
         kwargs = {"reboot_type": reboot_type.upper()} if action == "reboot" else {}
         try:

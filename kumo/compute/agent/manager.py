@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from kumo.common.bus import RemoteError
 from kumo.compute.agent.imageclient import ImageClient
 from kumo.compute.agent.network import NetworkClient, NetworkError
+from kumo.compute.instance_actions import EventReporter
 from kumo.compute.virt import base, configdrive
 from kumo.compute.virt.base import ComputeDriver, InstancePaths, VirtError
 from kumo.compute.virt.disk import create_disks, remove_instance_dir
@@ -395,28 +396,38 @@ class ComputeEndpoint:
 
     def __init__(self, manager: ComputeManager):
         self._manager = manager
+        #: instance action events (kumo.compute.instance_actions): ``async with self._event(...)``
+        self._events = EventReporter(manager.rt.bus, manager.host)
+        self._event = self._events.for_method
 
     async def build_instance(self, instance: dict) -> None:
-        await self._manager.build_instance(instance)
+        async with self._event("build_instance", instance):
+            await self._manager.build_instance(instance)
 
     async def terminate_instance(self, instance: dict) -> None:
-        await self._manager.terminate_instance(instance)
+        async with self._event("terminate_instance", instance):
+            await self._manager.terminate_instance(instance)
 
     async def get_console_output(self, instance: dict, length: int | None = None) -> str:
         return await self._manager.get_console_output(instance, length)
 
     async def stop_instance(self, instance: dict) -> None:
-        await self._manager.stop_instance(instance)
+        async with self._event("stop_instance", instance):
+            await self._manager.stop_instance(instance)
 
     async def start_instance(self, instance: dict) -> None:
-        await self._manager.start_instance(instance)
+        async with self._event("start_instance", instance):
+            await self._manager.start_instance(instance)
 
     async def reboot_instance(self, instance: dict, reboot_type: str = "SOFT") -> None:
-        await self._manager.reboot_instance(instance, reboot_type)
+        async with self._event("reboot_instance", instance):
+            await self._manager.reboot_instance(instance, reboot_type)
 
     async def attach_interface(self, instance: dict, network_id: str | None = None,
                                port_id: str | None = None, fixed_ip: str | None = None) -> dict:
-        return await self._manager.attach_interface(instance, network_id, port_id, fixed_ip)
+        async with self._event("attach_interface", instance):
+            return await self._manager.attach_interface(instance, network_id, port_id, fixed_ip)
 
     async def detach_interface(self, instance: dict, port_id: str) -> None:
-        await self._manager.detach_interface(instance, port_id)
+        async with self._event("detach_interface", instance):
+            await self._manager.detach_interface(instance, port_id)

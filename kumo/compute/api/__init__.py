@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from kumo.common.api import create_app
 from kumo.common.runtime import Component, Runtime
 from kumo.compute import policies
+from kumo.compute.api import instance_actions as instance_actions_api
 from kumo.compute.api import (flavors, floating_ips, hosts, interfaces, keypairs, limits,
                               networks_proxy, security_groups, servers, versions)
 from kumo.compute.api.microversion import ComputeRequestMiddleware
@@ -31,6 +32,7 @@ def component(rt: Runtime) -> Component:
     routes = (versions.routes() + servers.routes() + flavors.routes() + keypairs.routes()
               + hosts.routes() + limits.routes() + security_groups.routes() + floating_ips.routes()
               + networks_proxy.routes() + interfaces.routes())
+    routes += instance_actions_api.routes()
     app = create_app(style="nova", routes=routes, validator=rt.validator, public=versions.is_public,
                      request_id_headers=("x-compute-request-id",),
                      state={"db": db, "compute": compute, "settings": settings, "bus": rt.bus,
