@@ -31,7 +31,8 @@ their networks):
 - the firewall (:mod:`kumo.network.agents.firewall`) is rewritten for the
   instance ports (device_owner ``compute:*``) from their security groups
   (``GET /v2.0/security-groups?id=...``; remote groups expand to their member
-  ports' fixed IPs).
+  ports' fixed IPs): iptables rules, MAC/ARP anti-spoofing (nft bridge table
+  ``kumo``) and one conntrack zone per network bridge.
 """
 from __future__ import annotations
 
@@ -184,7 +185,7 @@ class L2Agent(NetworkAgent):
         self._devices = await self._scan()
         await self._report(ports, bridges)
         if self.firewall is not None:
-            await self.firewall.apply(await self._filters(ports))
+            await self.firewall.apply(await self._filters(ports, bridges))
         self.synced_at = time.monotonic()
 
     async def _peers(self) -> list[str]:
@@ -241,8 +242,9 @@ class L2Agent(NetworkAgent):
         except (NoListener, RemoteError, asyncio.TimeoutError) as e:
             log.warning("L2 agent: port states not delivered: %s", e)
 
-    async def _filters(self, ports: list[dict]) -> list[PortFilter]:
-        """Firewall input for this host's instance ports."""
+    async def _filters(self, ports: list[dict], bridges: dict[str, str]) -> list[PortFilter]:
+        """Firewall input for this host's instance ports (``bridges``: network id -> bridge,
+        which gives each network its conntrack zone)."""
         vms = [p for p in ports if (p.get("device_owner") or "").startswith("compute:")]
         group_ids = sorted({g for p in vms for g in p.get("security_groups") or []})
         groups = (await self.api_get("/v2.0/security-groups", "security_groups",
@@ -255,7 +257,7 @@ class L2Agent(NetworkAgent):
                 for g in set(p.get("security_groups") or []) & remote:
                     members.setdefault(g, []).extend(ip["ip_address"] for ip in p["fixed_ips"])
         return [PortFilter(p, [r for g in p.get("security_groups") or [] for r in rules.get(g, [])],
-                           members) for p in vms]
+                           members, bridges.get(p["network_id"], "")) for p in vms]
 
 
 def component(rt: Runtime) -> Component:
