@@ -229,7 +229,7 @@ class L3Agent(NetworkAgent):
     async def _proxy(self, spec: RouterSpec, router: dict) -> None:
         proxy = self.proxies.get(spec.router_id)
         if proxy is None or not proxy.running:
-            proxy = RouterMetadataProxy(spec.router_id, spec.netns, api=self._api,
+            proxy = RouterMetadataProxy(spec.router_id, spec.netns, api=self.api,
                                         http=self.rt.service_auth.http,
                                         metadata_url=self.settings.endpoint("metadata"),
                                         secret=self.settings.metadata.shared_secret)
