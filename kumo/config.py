@@ -135,6 +135,11 @@ class ComputeSettings(BaseModel):
     cpu_allocation_ratio: float = 16.0
     disk_allocation_ratio: float = 1.0
     reserved_host_memory_mb: int = 512
+    #: seconds a deleted server stays SOFT_DELETED (restorable) before it is reclaimed; 0: delete
+    #: at once (nova's reclaim_instance_interval)
+    reclaim_instance_interval: int = 0
+    #: seconds a SHELVED server keeps its host before it is offloaded; 0: at once, -1: never
+    shelved_offload_time: int = 0
 
 
 class MetadataSettings(BaseModel):

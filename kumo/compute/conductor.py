@@ -24,7 +24,7 @@ from kumo.compute.models import ComputeNode, Instance, InstanceFault, Service
 log = logging.getLogger(__name__)
 
 _UPDATABLE = {"vm_state", "task_state", "power_state", "host", "node", "launched_at",
-              "terminated_at", "network_info"}
+              "terminated_at", "network_info", "flavor", "flavor_id", "system_metadata"}
 _NODE_FIELDS = {"host": str, "hypervisor_hostname": str, "hypervisor_type": str,
                 "hypervisor_version": int, "vcpus": int, "memory_mb": int, "local_gb": int,
                 "cpu_info": str, "host_ip": str}
@@ -71,6 +71,7 @@ class Conductor:
 
         Allowed keys: vm_state, task_state, power_state (int), host, node,
         launched_at / terminated_at (ISO 8601 or None), network_info (list),
+        flavor / system_metadata (dicts: resize, shelve), flavor_id,
         expected_task_state (str, None or a list of them: the update happens
         only if the current task_state is one of them). While the instance is
         being deleted, vm_state/task_state changes are refused
@@ -92,6 +93,9 @@ class Conductor:
             raise InvalidUpdate("instance_update: power_state must be an integer")
         if "network_info" in values and not isinstance(values["network_info"], list):
             raise InvalidUpdate("instance_update: network_info must be a list")
+        for key in ("flavor", "system_metadata"):
+            if key in values and not isinstance(values[key], dict):
+                raise InvalidUpdate(f"instance_update: {key} must be an object")
         async with self.db.session() as s:
             inst = await self._load(s, instance_id)
             if inst.deleted:

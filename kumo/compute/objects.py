@@ -14,6 +14,7 @@ contract (see DEVELOPERS.md "Bus contracts")::
      "network_info": [{"port_id", "network_id", "network_name", "mac_address",
                        "fixed_ips": [{"ip_address", "subnet_id", "version"}], "vif_type",
                        "bridge", "devname", "created_port"}],
+     "system_metadata": {"old_flavor", "new_flavor", "shelved_image_id", "old_vm_state", ...},
      "vm_state", "task_state", "power_state" (int), "launched_at" (ISO 8601 or None)}
 
 The status rules follow nova's ``nova/api/openstack/common.py`` state map
@@ -136,6 +137,7 @@ def instance_to_dict(inst) -> dict:
         "config_drive": bool(inst.config_drive),
         "requested_networks": [dict(n) for n in inst.requested_networks or []],
         "network_info": [dict(v) for v in inst.network_info or []],
+        "system_metadata": dict(inst.system_metadata or {}),
         "vm_state": inst.vm_state,
         "task_state": inst.task_state,
         "power_state": inst.power_state,

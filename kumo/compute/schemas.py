@@ -238,7 +238,7 @@ def parse_server_create(data: dict, version: Version) -> ServerCreate:
         out.metadata = metadata_value(data["metadata"])
     out.key_name = name_value(data, "key_name", required=False)
     if data.get("user_data") is not None:
-        out.user_data = _user_data(data["user_data"])
+        out.user_data = user_data_value(data["user_data"])
     if data.get("availability_zone") is not None:
         out.availability_zone = name_value(data, "availability_zone")
     out.config_drive = bool(bool_value(data, "config_drive", False))
@@ -279,7 +279,8 @@ def _trivial_bdm(bdms: Any, image_id: str) -> None:
                              "local root disk can be booted.")
 
 
-def _user_data(value: Any) -> str:
+def user_data_value(value: Any) -> str:
+    """user_data: base64 text of at most 65535 characters (400 otherwise)."""
     if not isinstance(value, str):
         raise invalid("user_data", value, "is not of type 'string'")
     if len(value) > 65535:

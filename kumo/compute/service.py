@@ -32,6 +32,7 @@ from kumo.common.db import utcnow
 from kumo.common.policy import Policy
 from kumo.compute import objects
 from kumo.compute.instance_actions import record_action
+from kumo.compute.lifecycle import ServerLifecycle, check_state
 from kumo.compute.models import (SERVICE_DOWN_SECONDS, ComputeNode, Flavor, FlavorAccess,
                                  Instance, InstanceFault, KeyPair, Service, new_uuid)
 from kumo.compute.netproxy import NetworkProxy
@@ -133,8 +134,9 @@ class ServerQuery:
     limit: int = 1000
 
 
-class ComputeService(NetworkRequests):
-    """Servers as the compute API serves them (Compute API reference, "Servers")."""
+class ComputeService(NetworkRequests, ServerLifecycle):
+    """Servers as the compute API serves them (Compute API reference, "Servers"; the
+    lifecycle actions: :class:`~kumo.compute.lifecycle.ServerLifecycle`)."""
 
     def __init__(self, rt, db, policy: Policy):
         self.rt, self.db = rt, db
@@ -332,6 +334,11 @@ class ComputeService(NetworkRequests):
             if (await s.execute(stmt)).first() is None:
                 raise BadRequest(f"Compute host {host or node} could not be found.")
         return host, node
+        if not force and self.soft_delete_enabled():
+            inst = await self.get_instance(ctx, uuid)
+            if inst.host and inst.vm_state != "soft-delete":
+                await self.lifecycle_action(ctx, uuid, "softDelete")
+                return
 
     async def _quota_count(self, s, project_id: str, flavor: dict, min_count: int, max_count: int) -> int:
         """How many instances (min..max) fit the project's quota; 403 if not even ``min_count``."""
@@ -350,10 +357,13 @@ class ComputeService(NetworkRequests):
 
     # -- delete, console ------------------------------------------------------------
 
-    async def delete_server(self, ctx: RequestContext, uuid: str) -> None:
-        """Delete a server (``DELETE /servers/{id}``); 404 if the caller cannot see it.
+    async def delete_server(self, ctx: RequestContext, uuid: str, force: bool = False) -> None:
+        """Delete a server (``DELETE /servers/{id}``, ``forceDelete`` with ``force``); 404 if
+        the caller cannot see it.
 
-        Without a host, or when its compute service is down or not listening,
+        With ``[compute] reclaim_instance_interval`` > 0 (and not ``force``) a
+        server on a host is soft-deleted instead (SOFT_DELETED, restorable until
+        the reclaim). Without a host, or when its compute service is down or not listening,
         the instance is deleted here ("local delete", releasing its ports on
         the network API); otherwise task_state becomes ``deleting`` and the
         agent gets ``terminate_instance`` (it reports ``instance_destroyed``).
@@ -424,11 +434,7 @@ class ComputeService(NetworkRequests):
         vm_states, task_states, new_task, method = POWER_ACTIONS[key]
         async with self.db.session() as s:
             inst = await self.get_instance(ctx, uuid, s)
-            if inst.vm_state not in vm_states:
-                raise Conflict(f"Cannot '{action}' instance {uuid} while it is in vm_state {inst.vm_state}")
-            if inst.task_state not in task_states:
-                raise Conflict(f"Cannot '{action}' instance {uuid} while it is in task_state "
-                               f"{inst.task_state}")
+            check_state(inst, action, vm_states, task_states)
             if not inst.host:
                 raise Conflict(f"Instance {uuid} is not ready")
             inst.task_state = new_task

@@ -68,7 +68,14 @@ async def create(path: str | os.PathLike, size_bytes: int, fmt: str = "qcow2",
 
 
 async def convert(src: str | os.PathLike, dst: str | os.PathLike, src_format: str,
-                  dst_format: str = "qcow2", timeout: float = 3600) -> None:
-    """Convert ``src`` (of ``src_format``, never probed) into ``dst`` in ``dst_format``."""
-    await run("qemu-img", "convert", "-q", "-f", src_format, "-O", dst_format,
+                  dst_format: str = "qcow2", timeout: float = 3600, force_share: bool = False) -> None:
+    """Convert ``src`` (of ``src_format``, never probed) into ``dst`` in ``dst_format``;
+    ``force_share`` (``-U``) reads a disk a (paused) VM holds open. The result has no backing file."""
+    share = ["-U"] if force_share else []
+    await run("qemu-img", "convert", "-q", *share, "-f", src_format, "-O", dst_format,
               str(src), str(dst), timeout=timeout)
+
+
+async def resize(path: str | os.PathLike, size_bytes: int, fmt: str = "qcow2", timeout: float = 60) -> None:
+    """Grow (never shrink) the image ``path`` of ``fmt`` to ``size_bytes`` virtual bytes."""
+    await run("qemu-img", "resize", "-q", "-f", fmt, str(path), str(int(size_bytes)), timeout=timeout)

@@ -1,6 +1,7 @@
 """Reading images from the image API (Image API v2 "Show image", "Download binary image data")."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
@@ -64,3 +65,48 @@ class ImageClient:
             raise ImageError(f"Image {image_id} download failed: {e}") from None
         except Exception as e:  # ServiceUnavailable from the catalog lookup
             raise ImageError(f"Image {image_id} download failed: {e}") from None
+
+    async def upload(self, image_id: str, path) -> None:
+        """``PUT /v2/images/{image_id}/file`` with the bytes of the file ``path`` (streamed).
+
+        Raises ImageError when the API answers anything but 204 or the transfer breaks.
+        """
+        async def chunks():
+            with open(path, "rb") as f:
+                while block := await asyncio.to_thread(f.read, CHUNK):
+                    yield block
+        try:
+            resp = await self.auth.request(
+                "image", "PUT", f"/v2/images/{quote(image_id, safe='')}/file", content=chunks(),
+                headers={"Content-Type": "application/octet-stream"})
+        except Exception as e:
+            raise ImageError(f"Image {image_id} upload failed: {e}") from None
+        if resp.status_code not in (200, 201, 204):
+            raise ImageError(f"Image {image_id} upload failed: {response_message(resp)}")
+
+    async def delete(self, image_id: str) -> None:
+        """``DELETE /v2/images/{image_id}``; a missing image is fine; raises ImageError."""
+        try:
+            resp = await self.auth.request("image", "DELETE", f"/v2/images/{quote(image_id, safe='')}")
+        except Exception as e:
+            raise ImageError(f"Image {image_id} could not be deleted: {e}") from None
+        if resp.status_code not in (204, 404):
+            raise ImageError(f"Image {image_id} could not be deleted: {response_message(resp)}")
+
+    async def list(self, params: dict) -> list[dict]:
+        """``GET /v2/images`` with ``params`` (filters, sort), every page; raises ImageError."""
+        images: list[dict] = []
+        path = "/v2/images"
+        query = dict(params)
+        while True:
+            try:
+                resp = await self.auth.request("image", "GET", path, params=query)
+            except Exception as e:
+                raise ImageError(f"Images could not be listed: {e}") from None
+            if resp.status_code != 200:
+                raise ImageError(f"Images could not be listed: {response_message(resp)}")
+            body = resp.json()
+            images += body.get("images", [])
+            if not body.get("next") or not body.get("images"):
+                return images
+            query = dict(params, marker=body["images"][-1]["id"])

@@ -134,6 +134,19 @@ class NetworkClient:
                                    f"read network {network_id}")
         return resp.json()["network"]
 
+    async def rebind(self, network_info: list[dict], host: str) -> list[dict]:
+        """Bind the instance's ports to ``host`` (``""``: to no host, the device stays: a
+        shelve offload); returns the network_info entries read back. Raises NetworkError."""
+        out = []
+        for vif in network_info:
+            port_id = vif["port_id"]
+            resp = await self._request("PUT", f"/v2.0/ports/{quote(port_id, safe='')}", (200,),
+                                       f"bind port {port_id}", json={"port": {"binding:host_id": host}})
+            port = resp.json()["port"]
+            out.append(self.vif(port, await self.show_network(port["network_id"]),
+                                bool(vif.get("created_port"))))
+        return out
+
     # -- release --------------------------------------------------------------
     async def delete_port(self, port_id: str) -> None:
         """Delete a port; an already deleted port is fine."""

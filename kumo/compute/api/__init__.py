@@ -7,6 +7,8 @@ responses carry ``x-openstack-request-id`` and ``x-compute-request-id``.
 """
 from __future__ import annotations
 
+import asyncio
+
 from starlette.middleware import Middleware
 
 from kumo.common.api import create_app
@@ -43,12 +45,19 @@ def component(rt: Runtime) -> Component:
     async def start() -> None:
         await db.create_schema()
         await rt.bus.serve("conductor", conductor, server=settings.common.host)
+    stopping, reclaimer = asyncio.Event(), []  # the soft-deleted servers' reclaim loop
+
         await heartbeat.start()
+        stopping.clear()
 
     async def stop() -> None:
         await heartbeat.stop()
+        reclaimer.append(asyncio.get_running_loop().create_task(compute.reclaim_loop(stopping)))
         await rt.bus.unserve(conductor)
         await db.close()
+        stopping.set()
+        await asyncio.gather(*reclaimer, return_exceptions=True)
+        reclaimer.clear()
 
     return Component(name="compute-api", app=app, port=settings.compute.port,
                      starters=[start], stoppers=[stop])

@@ -56,6 +56,15 @@ def server_target(inst) -> dict:
     return {"project_id": inst.project_id, "user_id": inst.user_id}
 
 
+async def authorized_server(request: Request, action: str):
+    """``(ctx, instance)`` of the URL's ``server_id`` if the caller sees it (404 otherwise) and
+    may do ``action`` on it (403)."""
+    ctx = context(request)
+    inst = await request.app.state.compute.get_instance(ctx, request.path_params["server_id"])
+    policy(request).authorize(ctx, action, server_target(inst))
+    return ctx, inst
+
+
 def proxy_api(request: Request) -> None:
     """404 from microversion 2.36, where nova removed its network proxy APIs (os-security-groups,
     os-floating-ips, os-networks...)."""

@@ -15,9 +15,9 @@ from kumo.common.api import context
 from kumo.common.api.body import json_body
 from kumo.common.api.errors import BadRequest, NotFound
 from kumo.compute import objects
-from kumo.compute.api import floating_ips, interfaces, security_groups
-from kumo.compute.api.common import (at_least, authorize, limit_param, links, next_link, ok, policy,
-                                     server_target, version)
+from kumo.compute.api import floating_ips, interfaces, lifecycle, security_groups
+from kumo.compute.api.common import (at_least, authorize, authorized_server, limit_param, links,
+                                     next_link, ok, policy, server_target, version)
 from kumo.compute.api.views import addresses, server_basic, server_detail
 from kumo.compute.schemas import (check_extra, invalid, ip_value, metadata_value, name_value,
                                   parse_server_create, ref_id)
@@ -114,10 +114,7 @@ async def _details(request: Request, ctx, instances, show: bool = False, extende
 
 async def _server(request: Request, action: str):
     """The server of the URL if the caller sees it (404 otherwise) and may do ``action`` on it (403)."""
-    ctx = context(request)
-    inst = await _svc(request).get_instance(ctx, request.path_params["server_id"])
-    policy(request).authorize(ctx, action, server_target(inst))
-    return ctx, inst
+    return await authorized_server(request, action)
 
 
 async def list_servers(request: Request):
@@ -275,6 +272,8 @@ async def server_action(request: Request):
         await _NETWORK_ACTIONS[action](request, args)
         return ok(status=202)
     if action != "os-getConsoleOutput":
+    if action in lifecycle.ACTIONS:
+        return await lifecycle.ACTIONS[action](request, args)
         raise BadRequest(f"There is no such action: {action}")
     length = _console_length(args)
     ctx, _ = await _server(request, "os_compute_api:os-console-output")

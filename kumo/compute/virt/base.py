@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kumo.common.host import qemu_img
+from kumo.common.host.process import HostError
+
 NOSTATE = 0
 RUNNING = 1
 PAUSED = 3
@@ -131,6 +134,42 @@ class ComputeDriver:
     async def get_console_output(self, instance: dict, length: int | None = None) -> str:
         """The serial console log, its last ``length`` lines when given (at most MAX_CONSOLE_BYTES)."""
         raise NotImplementedError
+
+    # -- lifecycle (pause, suspend, rescue, resize, snapshot) ------------------------------
+    async def pause(self, instance: dict) -> None:
+        """Freeze the guest's vCPUs in memory (power state PAUSED); raises InstanceNotFound."""
+        raise VirtError("This hypervisor driver cannot pause guests")
+
+    async def unpause(self, instance: dict) -> None:
+        """Let a paused guest run again (RUNNING); raises InstanceNotFound."""
+        raise VirtError("This hypervisor driver cannot unpause guests")
+
+    async def suspend(self, instance: dict) -> None:
+        """Save the guest's memory to disk and stop it (power state SUSPENDED)."""
+        raise VirtError("This hypervisor driver cannot suspend guests")
+
+    async def resume(self, instance: dict, network_info: list[dict]) -> None:
+        """Restore a suspended guest from its saved memory (RUNNING)."""
+        raise VirtError("This hypervisor driver cannot resume guests")
+
+    async def redefine(self, instance: dict, network_info: list[dict], paths: InstancePaths,
+                       disks: dict[str, Path], start: bool) -> None:
+        """Stop the guest at once and replace its definition with one built from ``instance``
+        (its flavor: RAM, vCPUs), ``network_info`` and ``disks`` (as in :meth:`spawn`); start it
+        again when ``start``. Rescue, unrescue, resize and revert are redefinitions.
+        Raises InstanceNotFound, VirtError."""
+        raise VirtError("This hypervisor driver cannot redefine guests")
+
+    async def snapshot(self, instance: dict, disk: Path, target: Path) -> None:
+        """Write a standalone qcow2 copy of the root ``disk`` (a qcow2 file) to ``target``.
+
+        The default copies with ``qemu-img convert -U`` as the disk is; drivers
+        with a running guest pause it around the copy so the image is consistent.
+        """
+        try:
+            await qemu_img.convert(disk, target, "qcow2", "qcow2", force_share=True)
+        except HostError as e:
+            raise VirtError(f"Failed to copy the disk of {instance['uuid']}: {e}") from None
 
     async def attach_interface(self, instance: dict, vif: dict) -> None:
         """Hot-plug one network_info entry into the running (or stopped) guest, live and in its

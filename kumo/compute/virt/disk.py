@@ -16,6 +16,7 @@ from pathlib import Path
 
 from kumo.common.host import qemu_img
 from kumo.common.host.process import HostError, run
+from kumo.compute.virt import configdrive
 from kumo.compute.virt.base import InstancePaths, VirtError
 from kumo.compute.virt.images import CachedImage
 
@@ -81,3 +82,37 @@ async def create_disks(paths: InstancePaths, image: CachedImage, flavor: dict) -
 async def remove_instance_dir(paths: InstancePaths) -> None:
     """Remove ``<instances_dir>/<uuid>/`` and everything in it (no error when it is gone)."""
     await asyncio.to_thread(shutil.rmtree, paths.dir, True)
+
+
+def rescue_disk(paths: InstancePaths) -> Path:
+    """The rescue image's overlay, ``<instance dir>/disk.rescue`` (qcow2)."""
+    return paths.dir / "disk.rescue"
+
+
+def resize_backup(paths: InstancePaths) -> Path:
+    """The root disk as it was before a resize (kept for a revert until the confirm)."""
+    return paths.dir / "disk.resize-orig"
+
+
+def existing_disks(paths: InstancePaths) -> dict[str, Path]:
+    """Target dev -> file of the disks an instance has on this node, in :func:`create_disks`'
+    order (``vda`` root, then ephemeral and swap when present) plus the config drive (``hda``)."""
+    disks = {"vda": paths.disk}
+    dev = iter(("vdb", "vdc"))
+    for extra in (paths.disk_local, paths.disk_swap):
+        if extra.exists():
+            disks[next(dev)] = extra
+    drive = configdrive.config_drive_path(paths)
+    if drive.exists():
+        disks[configdrive.TARGET] = drive
+    return disks
+
+
+async def grow_root(paths: InstancePaths, size_gb: int) -> None:
+    """Grow the root disk to ``size_gb`` GiB (a no-op when it is that large already); VirtError."""
+    try:
+        info = await qemu_img.info(paths.disk, fmt="qcow2", force_share=True)
+        if int(info.get("virtual-size", 0)) < size_gb * GiB:
+            await qemu_img.resize(paths.disk, size_gb * GiB)
+    except HostError as e:
+        raise VirtError(f"Failed to resize the disk of {paths.uuid}: {e}") from None

@@ -1,7 +1,8 @@
 """A driver without a hypervisor: guests live in a dict (unit and API tests).
 
 No host side effects: nothing is started, no file is read or written by the
-driver. Console output is ``"fake console for <instance_name>"``. Tests can
+driver (a snapshot is the base class's ``qemu-img convert`` of the disk the agent made).
+Console output is ``"fake console for <instance_name>"``. Tests can
 make the next spawn fail by setting :attr:`FakeDriver.fail_spawn` to a message (interface
 attaches: :attr:`FakeDriver.fail_attach`); attached interfaces go to the guest's ``network_info``.
 """
@@ -10,12 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kumo.compute.virt.base import (RUNNING, SHUTDOWN, ComputeDriver, InstanceNotFound, InstancePaths,
+from kumo.compute.virt.base import (PAUSED, RUNNING, SHUTDOWN, SUSPENDED, ComputeDriver, InstanceNotFound, InstancePaths,
                                     VirtError, tail_lines)
 
 
 class FakeDriver(ComputeDriver):
-    """In-memory guests keyed by uuid: ``{"name", "uuid", "power_state", "network_info", "disks"}``."""
+    """In-memory guests keyed by uuid: ``{"name", "uuid", "power_state", "network_info", "disks",
+    "flavor"}``; pause/suspend need a running guest, unpause/resume a paused/suspended one."""
 
     hypervisor_version = 7002000
 
@@ -37,7 +39,8 @@ class FakeDriver(ComputeDriver):
             raise VirtError(f"Domain {instance['instance_name']} already exists")
         self.guests[instance["uuid"]] = {
             "name": instance["instance_name"], "uuid": instance["uuid"], "power_state": RUNNING,
-            "network_info": network_info, "disks": {k: str(v) for k, v in disks.items()}}
+            "network_info": network_info, "disks": {k: str(v) for k, v in disks.items()},
+            "flavor": dict(instance["flavor"])}
 
     def _guest(self, instance: dict) -> dict:
         try:
@@ -64,6 +67,38 @@ class FakeDriver(ComputeDriver):
     async def get_console_output(self, instance: dict, length: int | None = None) -> str:
         guest = self._guest(instance)
         return tail_lines(f"fake console for {guest['name']}\n", length)
+
+    async def pause(self, instance: dict) -> None:
+        self._running(instance)["power_state"] = PAUSED
+
+    async def unpause(self, instance: dict) -> None:
+        guest = self._guest(instance)
+        if guest["power_state"] != PAUSED:
+            raise VirtError(f"Instance {instance['uuid']} is not paused")
+        guest["power_state"] = RUNNING
+
+    async def suspend(self, instance: dict) -> None:
+        self._running(instance)["power_state"] = SUSPENDED
+
+    async def resume(self, instance: dict, network_info: list[dict]) -> None:
+        guest = self._guest(instance)
+        if guest["power_state"] != SUSPENDED:
+            raise VirtError(f"Instance {instance['uuid']} is not suspended")
+        guest["power_state"] = RUNNING
+
+    async def redefine(self, instance: dict, network_info: list[dict], paths: InstancePaths,
+                       disks: dict[str, Path], start: bool) -> None:
+        """Replaces the guest's ``flavor``, ``network_info`` and ``disks``; RUNNING or SHUTDOWN."""
+        guest = self._guest(instance)
+        guest.update(flavor=dict(instance["flavor"]), network_info=network_info,
+                     disks={k: str(v) for k, v in disks.items()},
+                     power_state=RUNNING if start else SHUTDOWN)
+
+    def _running(self, instance: dict) -> dict:
+        guest = self._guest(instance)
+        if guest["power_state"] != RUNNING:
+            raise VirtError(f"Instance {instance['uuid']} is not running")
+        return guest
 
     async def attach_interface(self, instance: dict, vif: dict) -> None:
         """Records the interface in the guest's ``network_info`` (VirtError ``fail_attach``)."""

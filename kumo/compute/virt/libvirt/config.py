@@ -59,6 +59,10 @@ def _sysinfo(dom: ET.Element, instance: dict) -> None:
         _sub(system, "entry", value, name=name)
 
 
+#: instance files that are qcow2 wherever they are attached (a rescued guest's own disk is vdb)
+QCOW2_FILES = ("disk", "disk.rescue")
+
+
 def _disk(devices: ET.Element, path: Path, target: str, cache: str) -> None:
     if target.startswith("hd"):  # the config drive: a read-only IDE CD-ROM
         disk = _sub(devices, "disk", type="file", device="cdrom")
@@ -67,7 +71,7 @@ def _disk(devices: ET.Element, path: Path, target: str, cache: str) -> None:
         _sub(disk, "target", dev=target, bus="ide")
         _sub(disk, "readonly")
         return
-    fmt = "qcow2" if target == "vda" else "raw"
+    fmt = "qcow2" if target == "vda" or path.name in QCOW2_FILES else "raw"
     disk = _sub(devices, "disk", type="file", device="disk")
     _sub(disk, "driver", name="qemu", type=fmt, cache=cache)
     _sub(disk, "source", file=str(path))

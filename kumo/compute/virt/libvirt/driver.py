@@ -231,6 +231,65 @@ class LibvirtDriver(ComputeDriver):
             await vifs.plug(vif)
         await self._call(dom.create)
 
+    # -- pause, suspend, redefinition, snapshot -------------------------------------
+    async def pause(self, instance: dict) -> None:
+        """virDomainSuspend: the vCPUs stop, memory stays (libvirt state paused)."""
+        dom = await self._domain(instance)
+        await self._call(dom.suspend)
+
+    async def unpause(self, instance: dict) -> None:
+        """virDomainResume of a paused guest."""
+        dom = await self._domain(instance)
+        await self._call(dom.resume)
+
+    async def suspend(self, instance: dict) -> None:
+        """virDomainManagedSave: memory to libvirt's save file, the qemu process ends."""
+        dom = await self._domain(instance)
+        await self._call(dom.managedSave, 0)
+
+    async def resume(self, instance: dict, network_info: list[dict]) -> None:
+        """Start the domain again: libvirt restores it from the managed save image."""
+        dom = await self._domain(instance)
+        for vif in network_info:
+            await vifs.plug(vif)
+        await self._call(dom.create)
+
+    async def redefine(self, instance: dict, network_info: list[dict], paths: InstancePaths,
+                       disks: dict[str, Path], start: bool) -> None:
+        """Hard stop, drop a managed save, defineXML the new definition (same name and uuid
+        replace the old one), then create it when ``start``."""
+        conn = await self._connection()
+        dom = await self._domain(instance)
+        await self._hard_stop(dom)
+        if await self._call(dom.hasManagedSaveImage, 0):
+            await self._call(dom.managedSaveRemove, 0)
+        cache = None
+        if self.virt_type == "kvm" and not await asyncio.to_thread(supports_direct_io, paths.dir):
+            cache = "writeback"
+        xml = config.domain_xml(instance, network_info, disks, paths.console_log, self.virt_type, cache)
+        dom = await self._call(conn.defineXML, xml)
+        if start:
+            for vif in network_info:
+                await vifs.plug(vif)
+            await self._call(dom.create)
+        log.info("redefined %s (%s)", instance["instance_name"], instance["uuid"])
+
+    async def snapshot(self, instance: dict, disk: Path, target: Path) -> None:
+        """Pause a running guest (so its disk is consistent), copy, resume it in any case."""
+        libvirt = _libvirt()
+        dom = await self._lookup(instance)
+        paused = False
+        if dom is not None:
+            state, _ = await self._call(dom.state)
+            if state == libvirt.VIR_DOMAIN_RUNNING:
+                await self._call(dom.suspend)
+                paused = True
+        try:
+            await super().snapshot(instance, disk, target)
+        finally:
+            if paused:
+                await self._call(dom.resume)
+
     # -- interfaces -------------------------------------------------------------
     async def _device_flags(self, dom) -> int:
         libvirt = _libvirt()
