@@ -258,3 +258,53 @@ class FloatingIP(Standard, Base):
     fixed_ip_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     router_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(16), default="DOWN")
+
+
+# --- address scopes and subnet pools (kumo/network/service/subnetpools.py) ----------------
+class AddressScope(Standard, Base):
+    """A set of subnet pools whose prefixes never overlap (Networking API v2.0 "Address scopes")."""
+
+    __tablename__ = "address_scopes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    ip_version: Mapped[int] = mapped_column(Integer, default=4)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SubnetPool(Standard, Base):
+    """Prefixes (JSON list of CIDRs, collapsed) that subnets are carved from ("Subnet pools")."""
+
+    __tablename__ = "subnetpools"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    ip_version: Mapped[int] = mapped_column(Integer, default=4)
+    prefixes: Mapped[list] = mapped_column(JSON, default=list)
+    default_prefixlen: Mapped[int] = mapped_column(Integer)
+    min_prefixlen: Mapped[int] = mapped_column(Integer)
+    max_prefixlen: Mapped[int] = mapped_column(Integer)
+    default_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    address_scope_id: Mapped[str | None] = mapped_column(
+        ForeignKey("address_scopes.id"), nullable=True, index=True)
+
+
+class SubnetPoolAllocation(Base):
+    """A subnet carved from a pool (its CIDR is copied here so a pool's space is one query);
+    the row goes with its subnet, and a pool with rows cannot be deleted."""
+
+    __tablename__ = "subnetpool_allocations"
+
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    subnetpool_id: Mapped[str] = mapped_column(ForeignKey("subnetpools.id"), index=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    cidr: Mapped[str] = mapped_column(String(64))
+
+
+Subnet.pool_link = relationship(  # type: ignore[attr-defined]
+    SubnetPoolAllocation, uselist=False, cascade="all, delete-orphan", lazy="selectin")

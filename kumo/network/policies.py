@@ -96,6 +96,32 @@ def _security_group_rules() -> list[tuple[str, str, str]]:
     ]
 
 
+def _pool_rules() -> list[tuple[str, str, str]]:
+    """Subnet pools and address scopes (target: ``project_id``, ``shared``), tags of the
+    other taggable resources (``update_<resource>:tags``, target of the resource)."""
+    readable = "rule:admin_or_project_reader or rule:shared"
+    rows = [
+        ("create_subnetpool", ADMIN_OR_MEMBER, "POST /subnetpools"),
+        ("create_subnetpool:shared", ADMIN_ONLY, "POST /subnetpools with shared"),
+        ("create_subnetpool:is_default", ADMIN_ONLY, "POST /subnetpools with is_default"),
+        ("get_subnetpool", readable, "GET /subnetpools, GET /subnetpools/{id}"),
+        ("update_subnetpool", ADMIN_OR_MEMBER, "PUT /subnetpools/{id}"),
+        ("update_subnetpool:is_default", ADMIN_ONLY, "PUT /subnetpools/{id} with is_default"),
+        ("delete_subnetpool", ADMIN_OR_MEMBER, "DELETE /subnetpools/{id}"),
+        ("add_prefixes", ADMIN_OR_MEMBER, "PUT /subnetpools/{id}/add_prefixes"),
+        ("remove_prefixes", ADMIN_OR_MEMBER, "PUT /subnetpools/{id}/remove_prefixes"),
+        ("create_address_scope", ADMIN_OR_MEMBER, "POST /address-scopes"),
+        ("create_address_scope:shared", ADMIN_ONLY, "POST /address-scopes with shared"),
+        ("get_address_scope", readable, "GET /address-scopes, GET /address-scopes/{id}"),
+        ("update_address_scope", ADMIN_OR_MEMBER, "PUT /address-scopes/{id}"),
+        ("update_address_scope:shared", ADMIN_ONLY, "PUT /address-scopes/{id} with shared"),
+        ("delete_address_scope", ADMIN_OR_MEMBER, "DELETE /address-scopes/{id}"),
+    ]
+    for resource in ("router", "floatingip", "subnetpool", "address_scope"):
+        rows.append((f"update_{resource}:tags", ADMIN_OR_MEMBER, f"PUT/DELETE tags of a {resource}"))
+    return rows
+
+
 def rules() -> list[RuleDefault]:
     """Every network rule (Networking API v2.0 operations in the descriptions)."""
     return table([
@@ -147,7 +173,7 @@ def rules() -> list[RuleDefault]:
         ("get_agent", ADMIN_ONLY, "GET /agents, GET /agents/{id}"),
         ("update_agent", ADMIN_ONLY, "PUT /agents/{id}"),
         ("delete_agent", ADMIN_ONLY, "DELETE /agents/{id}"),
-    ] + _attribute_rules() + _l3_rules() + _security_group_rules())
+    ] + _attribute_rules() + _l3_rules() + _security_group_rules() + _pool_rules())
 
 
 def policy(settings) -> Policy:

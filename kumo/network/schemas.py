@@ -278,7 +278,7 @@ SUBNET = {
     "name": Attr(string(255), default=""),
     "network_id": Attr(uuid_str, put=False, required=True),
     "ip_version": Attr(one_of(4, 6), put=False),
-    "cidr": Attr(string(64), put=False, required=True),
+    "cidr": Attr(string(64, nullable=True), put=False),  # or carved from a subnet pool
     "gateway_ip": Attr(ip_or_none),
     "allocation_pools": Attr(lambda attr, v: v),  # checked against the CIDR by ipam
     "dns_nameservers": Attr(nameservers, default=[]),
@@ -288,7 +288,9 @@ SUBNET = {
                          put=False, default=None),
     "ipv6_address_mode": Attr(one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless",
                                      nullable=True), put=False, default=None),
-    "subnetpool_id": Attr(one_of(None), put=False, default=None),
+    "subnetpool_id": Attr(lambda attr, v: uuid_or_none(attr, v), put=False, default=None),
+    "prefixlen": Attr(integer(0, 128), put=False),
+    "use_default_subnetpool": Attr(boolean, put=False, default=False),
     "segment_id": Attr(one_of(None), default=None),
     "service_types": Attr(lambda attr, v: v if v == [] else _raise_bad(attr, v), default=[]),
     **_STANDARD, **_PROJECT,
@@ -483,3 +485,44 @@ FLOATINGIP = {
 }
 
 MAPS.update({"router": ROUTER, "floatingip": FLOATINGIP})
+
+
+# --- subnet pools and address scopes (kumo/network/service/subnetpools.py) -------------
+def prefix_list(attr: str, v: Any) -> list:
+    """``prefixes``: a non-empty list of CIDRs, host bits cleared (``10.1.2.3/16`` ->
+    ``10.1.0.0/16``); the service checks versions and merges them."""
+    if not isinstance(v, list) or not v:
+        raise _bad(attr, f"'{v}' is not a non-empty list")
+    out = []
+    for item in v:
+        try:
+            out.append(str(ipaddress.ip_network(item if isinstance(item, str) and "/" in item
+                                                else "", strict=False)))
+        except ValueError:
+            raise _bad(attr, f"'{item}' is not a valid IP subnet") from None
+    return out
+
+
+PREFIXLEN = integer(0, 128)
+
+SUBNETPOOL = {
+    "name": Attr(string(255), default=""),
+    "prefixes": Attr(prefix_list, required=True),
+    "default_prefixlen": Attr(PREFIXLEN),
+    "min_prefixlen": Attr(PREFIXLEN),
+    "max_prefixlen": Attr(PREFIXLEN),
+    "default_quota": Attr(integer(0, 2 ** 31 - 1, nullable=True), default=None),
+    "address_scope_id": Attr(lambda attr, v: uuid_or_none(attr, v), default=None),
+    "shared": Attr(boolean, put=False, default=False),
+    "is_default": Attr(boolean, default=False),
+    **_STANDARD, **_PROJECT,
+}
+
+ADDRESS_SCOPE = {
+    "name": Attr(string(255), default=""),
+    "ip_version": Attr(one_of(4, 6), put=False, required=True),
+    "shared": Attr(boolean, default=False),
+    **_STANDARD, **_PROJECT,
+}
+
+MAPS.update({"subnetpool": SUBNETPOOL, "address_scope": ADDRESS_SCOPE})

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 
 from kumo.common.api.errors import NotFound
 from kumo.common.api.versions import base_url, link
+from kumo.network.api.listing import fields_of
 
 UPDATED = "2024-01-01T00:00:00-00:00"
 
@@ -59,7 +60,23 @@ EXTENSIONS = {
     "standard-attr-revisions": ("Resource revision numbers", "This extension will display the "
                                 "revision number of neutron resources."),
     "standard-attr-tag": ("Tag support for resources with standard attribute: subnet, network, "
-                          "port", "Enables to set tag on resources with standard attribute."),
+                          "port, router, floatingip, security_group, subnetpool, "
+                          "address_scope", "Enables to set tag on resources with standard "
+                          "attribute."),
+    # tags and service providers: kumo/network/service/tags.py, list_service_providers below
+    "tag": ("Tag support", "Enables to set tag on resources."),
+    "tag-ext": ("Tag support for resources: subnet, subnetpool, port, router",
+                "Extends tag support to more L2 and L3 resources."),
+    "service-type": ("Neutron Service Type Management", "API for retrieving service providers "
+                     "for Neutron advanced services"),
+    # subnet pools and address scopes: kumo/network/service/subnetpools.py, address_scopes.py
+    "subnet_allocation": ("Subnet Allocation", "Enables allocation of subnets from a subnet "
+                          "pool"),
+    "default-subnetpools": ("Default Subnetpools", "Provides ability to mark and use a "
+                            "subnetpool as the default."),
+    "subnetpool-prefix-ops": ("Subnet Pool Prefix Operations", "Provides support for adjusting "
+                              "the prefix list of subnet pools"),
+    "address-scope": ("Address scope", "Address scopes extension."),
     "standard-attr-timestamp": ("Resource timestamps", "Adds created_at and updated_at fields to "
                                 "all Neutron resources that have Neutron standard attributes."),
 }
@@ -67,7 +84,8 @@ EXTENSIONS = {
 RESOURCES = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
              ("agent", "agents"), ("security_group", "security-groups"),
              ("security_group_rule", "security-group-rules"), ("quota", "quotas"),
-             ("router", "routers"), ("floatingip", "floatingips"))
+             ("router", "routers"), ("floatingip", "floatingips"), ("subnetpool", "subnetpools"),
+             ("address_scope", "address-scopes"), ("service_provider", "service-providers"))
 
 
 def _extension(alias: str) -> dict:
@@ -102,3 +120,19 @@ async def show_extension(request: Request) -> JSONResponse:
     if alias not in EXTENSIONS:
         raise NotFound(f"Extension with alias {alias} does not exist", kind="HTTPNotFound")
     return JSONResponse({"extension": _extension(alias)})
+
+
+#: What kumo runs for each advanced service type (only the L3 router plugin).
+SERVICE_PROVIDERS = ({"service_type": "L3_ROUTER_NAT", "name": "kumo", "default": True},)
+
+
+async def list_service_providers(request: Request) -> JSONResponse:
+    """GET /v2.0/service-providers ("Service providers", extension ``service-type``) ->
+    ``{"service_providers": [{"service_type", "name", "default"}]}``; ``fields`` and
+    equality filters on those three keys apply."""
+    items = [dict(p) for p in SERVICE_PROVIDERS]
+    for key in ("service_type", "name", "default"):
+        wanted = request.query_params.getlist(key)
+        if wanted:
+            items = [p for p in items if str(p[key]).lower() in {w.lower() for w in wanted}]
+    return JSONResponse({"service_providers": [fields_of(request, p) for p in items]})

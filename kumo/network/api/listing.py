@@ -50,6 +50,10 @@ FIELDS = {
     "floatingips": STANDARD + (
         "floating_ip_address", "floating_network_id", "router_id", "port_id", "fixed_ip_address",
         "status", "port_details"),
+    "subnetpools": STANDARD + (
+        "ip_version", "prefixes", "default_prefixlen", "min_prefixlen", "max_prefixlen",
+        "default_quota", "shared", "is_default", "address_scope_id"),
+    "address_scopes": STANDARD + ("ip_version", "shared"),
     "agents": ("id", "agent_type", "binary", "topic", "host", "admin_state_up", "alive",
                "availability_zone", "configurations", "description", "created_at", "started_at",
                "heartbeat_timestamp", "resources_synced", "ha_state"),

@@ -1,4 +1,5 @@
-"""HTTP handlers of the Networking API v2.0 (networks, subnets, ports, tags, agents).
+"""HTTP handlers of the Networking API v2.0 (networks, subnets, ports, tags, agents, subnet
+pools, address scopes).
 
 Each collection has the reference's five operations: ``GET /v2.0/<plural>``
 (list, see :mod:`kumo.network.api.listing`), ``POST`` (201; one
@@ -18,9 +19,9 @@ from kumo.common.api import context
 from kumo.common.api.body import json_body
 from kumo.common.api.errors import ApiError, BadRequest
 from kumo.network import errors, schemas
-from kumo.network.api import discovery, l3, quotas
+from kumo.network.api import discovery, l3, quotas, subnetpools
 from kumo.network.api.listing import fields_of, fixed_ips_matcher, list_response
-from kumo.network.service import NetworkService
+from kumo.network.service import TAGGABLE, NetworkService
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def _tag_routes(plural: str) -> list[Route]:
     async def check(request: Request) -> Response:
         p = request.path_params
         if p["tag"] not in await _svc(request).get_tags(context(request), plural, p["id"]):
-            raise errors.tag_not_found(plural[:-1], p["id"], p["tag"])
+            raise errors.tag_not_found(TAGGABLE[plural][0], p["id"], p["tag"])
         return Response(status_code=204)
 
     async def add(request: Request) -> Response:
@@ -152,6 +153,7 @@ def routes() -> list[Route]:
         Route("/v2.0/", discovery.resources, methods=["GET"]),
         Route("/v2.0/extensions", discovery.list_extensions, methods=["GET"]),
         Route("/v2.0/extensions/{alias}", discovery.show_extension, methods=["GET"]),
+        Route("/v2.0/service-providers", discovery.list_service_providers, methods=["GET"]),
         Route("/v2.0/agents", list_agents, methods=["GET"]),
         Route("/v2.0/agents/{id}", show_agent, methods=["GET"]),
         Route("/v2.0/agents/{id}", update_agent, methods=["PUT"]),
@@ -166,6 +168,9 @@ def routes() -> list[Route]:
     out += _collection("routers", "router")
     out += _collection("floatingips", "floatingip")
     out += l3.routes()
-    for plural in ("networks", "subnets", "ports"):
+    out += _collection("subnetpools", "subnetpool")
+    out += _collection("address_scopes", "address_scope", path="address-scopes")
+    out += subnetpools.routes()
+    for plural in TAGGABLE:
         out += _tag_routes(plural)
     return out

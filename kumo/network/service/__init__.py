@@ -9,17 +9,18 @@ that matter to DHCP are fanned out on the bus (``dhcp_agent``:
 """
 from __future__ import annotations
 
-from kumo.network.service.agents import TAGGABLE, AgentsMixin
+from kumo.network.service.agents import AgentsMixin
 from kumo.network.service.floatingips import FloatingIPsMixin
 from kumo.network.service.networks import NetworksMixin
 from kumo.network.service.ports import PortsMixin
 from kumo.network.service.quotas import QuotasMixin
 from kumo.network.service.security_group_rules import SecurityGroupRulesMixin
 from kumo.network.service.subnets import SubnetsMixin
+from kumo.network.service.tags import TAGGABLE, TagsMixin
 
 
 class NetworkService(NetworksMixin, SubnetsMixin, FloatingIPsMixin, PortsMixin, AgentsMixin, SecurityGroupRulesMixin,
-                     QuotasMixin):
+                     QuotasMixin, TagsMixin):
     """``NetworkService(db, settings, bus)``; see the mixins for the operations."""
 
 

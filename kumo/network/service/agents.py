@@ -1,4 +1,4 @@
-"""Agents (Networking API v2.0, "Networking Agents") and resource tags ("Tags").
+"""Agents (Networking API v2.0, "Networking Agents").
 
 Agents report with the bus call ``network_server.agent_heartbeat(agent)``
 (``agent``: ``agent_type``, ``binary``, ``host``, ``topic``, ``configurations``,
@@ -11,15 +11,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kumo.common.api.errors import BadRequest
 from kumo.common.auth.context import RequestContext
 from kumo.common.db import utcnow
 from kumo.network import errors
-from kumo.network.models import Agent, Network, Port, Subnet
+from kumo.network.models import Agent
 from kumo.network.service.base import ServiceBase
 from kumo.network.service.views import DHCP_AZ, agent_view
-
-TAGGABLE = {"networks": Network, "subnets": Subnet, "ports": Port}
 
 
 class AgentsMixin(ServiceBase):
@@ -91,49 +88,3 @@ class AgentsMixin(ServiceBase):
         async def tx(s: AsyncSession) -> None:
             await s.delete(await self._agent(s, ctx, agent_id, "delete_agent"))
         await self.write(tx)
-
-    # --- tags ---------------------------------------------------------------
-    async def _taggable(self, s: AsyncSession, ctx: RequestContext, collection: str, ident: str,
-                        write: bool):
-        if collection == "networks":
-            obj = await self.get_network(s, ctx, ident)
-            target = self.network_target(obj)
-        elif collection == "subnets":
-            obj, net = await self.get_subnet(s, ctx, ident)
-            target = self.child_target(obj.project_id, net)
-        else:
-            obj, net = await self.get_port(s, ctx, ident)
-            target = self.port_target(obj, net)
-        if write:
-            self.authorize(ctx, f"update_{collection[:-1]}:tags", target)
-        return obj
-
-    async def get_tags(self, ctx: RequestContext, collection: str, ident: str) -> list[str]:
-        async def tx(s: AsyncSession) -> list[str]:
-            return list((await self._taggable(s, ctx, collection, ident, False)).tags or [])
-        return await self.read(tx)
-
-    async def set_tags(self, ctx: RequestContext, collection: str, ident: str,
-                       tags: list[str] | None, add: str | None = None,
-                       remove: str | None = None) -> list[str]:
-        """Replace (``tags``), add one (``add``) or remove one (``remove``) tag; the tags.
-
-        404 TagNotFound when removing an absent tag; 400 for more than 50 tags.
-        """
-        async def tx(s: AsyncSession) -> list[str]:
-            obj = await self._taggable(s, ctx, collection, ident, True)
-            current = list(obj.tags or [])
-            if tags is not None:
-                current = list(dict.fromkeys(tags))
-            if add is not None and add not in current:
-                current.append(add)
-            if remove is not None:
-                if remove not in current:
-                    raise errors.tag_not_found(collection[:-1], ident, remove)
-                current.remove(remove)
-            if len(current) > 50:
-                raise BadRequest("Exceeded maximum number of tags (50).", kind="InvalidInput")
-            obj.tags = current
-            obj.touch()
-            return current
-        return await self.write(tx)

@@ -6,7 +6,9 @@ gateway defaults to the first host address (``null`` means none) and must be an
 assignable address of the CIDR (400). Allocation pools default to the host
 range minus the gateway; pools outside the CIDR are 400, pools overlapping each
 other or the gateway 409 (neutron's OverlappingAllocationPools and
-GatewayConflictWithAllocationPools).
+GatewayConflictWithAllocationPools). Without ``cidr``, a subnet is carved from the
+pool named by ``subnetpool_id`` (with ``prefixlen``) or the default pool of its IP
+version (``use_default_subnetpool``): see :mod:`kumo.network.service.subnetpools`.
 """
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ import ipaddress
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kumo.common.api.errors import BadRequest
 from kumo.common.auth.context import RequestContext
 from kumo.network import errors, ipam
 from kumo.network.models import IPAllocation, Network, Port, Subnet
-from kumo.network.service.base import AUTO_DELETE_OWNERS, ServiceBase
+from kumo.network.service.base import AUTO_DELETE_OWNERS
+from kumo.network.service.subnetpools import SubnetPoolsMixin
 from kumo.network.service.views import subnet_view
 
 
@@ -46,33 +50,46 @@ def _check_ipv6_modes(version: int, body: dict) -> None:
                                    "must be the same value")
 
 
-class SubnetsMixin(ServiceBase):
+def _geometry(cidr: ipaddress.IPv4Network | ipaddress.IPv6Network, body: dict) -> tuple:
+    """(gateway, allocation pools) of a new subnet on ``cidr``; 400/409 for attributes that
+    do not fit it (versions, IPv6 modes, gateway, pools)."""
+    _check_versions(cidr.version, body)
+    _check_ipv6_modes(cidr.version, body)
+    if "gateway_ip" in body:
+        gateway = ipam.check_gateway(cidr, body["gateway_ip"])
+    else:
+        gateway = ipam.default_gateway(cidr)
+    if body.get("allocation_pools") is not None:
+        return gateway, ipam.check_pools(cidr, body["allocation_pools"], gateway)
+    return gateway, ipam.default_pools(cidr, gateway)
+
+
+class SubnetsMixin(SubnetPoolsMixin):
     async def create_subnet(self, ctx: RequestContext, body: dict) -> dict:
         """Create a subnet from a parsed body; its view.
 
         404 NetworkNotFound for an invisible network; 403 for readers and for
         other projects' networks (admins excepted); 400/409 as in the module doc.
         """
-        version = body.get("ip_version")
-        cidr = ipam.parse_cidr(body["cidr"], version)
-        version = cidr.version
-        _check_versions(version, body)
-        _check_ipv6_modes(version, body)
+        pooled = bool(body.get("subnetpool_id") or body.get("use_default_subnetpool"))
+        if not pooled and not body.get("cidr"):
+            raise BadRequest("A cidr must be specified in the absence of a subnet pool",
+                             kind="HTTPBadRequest")
+        given_cidr = None if pooled else ipam.parse_cidr(body["cidr"], body.get("ip_version"))
         project = body.pop("project_id", None) or ctx.project_id
         self.authorize_create(ctx, "create_subnet", project)
-        if "gateway_ip" in body:
-            gateway = ipam.check_gateway(cidr, body["gateway_ip"])
-        else:
-            gateway = ipam.default_gateway(cidr)
-        if body.get("allocation_pools") is not None:
-            pools = ipam.check_pools(cidr, body["allocation_pools"], gateway)
-        else:
-            pools = ipam.default_pools(cidr, gateway)
+        given = _geometry(given_cidr, body) if given_cidr is not None else None
 
         async def tx(s: AsyncSession) -> dict:
             net = await self.get_network(s, ctx, body["network_id"])
             self.authorize(ctx, "create_subnet", self.child_target(project, net))
             await self.check_quota(s, ctx, "subnet", 1, project)
+            if pooled:  # the CIDR comes from the pool (kumo.network.service.subnetpools)
+                cidr, link = await self.allocate_from_pool(s, ctx, body, project)
+                gateway, pools = _geometry(cidr, body)
+            else:
+                cidr, link, (gateway, pools) = given_cidr, None, given
+            version = cidr.version
             for other in net.subnets:
                 if ipaddress.ip_network(other.cidr).overlaps(cidr):
                     raise errors.invalid_input(
@@ -83,7 +100,8 @@ class SubnetsMixin(ServiceBase):
                             gateway_ip=gateway, allocation_pools=pools,
                             dns_nameservers=body["dns_nameservers"], host_routes=body["host_routes"],
                             enable_dhcp=body["enable_dhcp"], ipv6_ra_mode=body.get("ipv6_ra_mode"),
-                            ipv6_address_mode=body.get("ipv6_address_mode"), tags=body["tags"])
+                            ipv6_address_mode=body.get("ipv6_address_mode"), tags=body["tags"],
+                            pool_link=link)
             net.subnets.append(subnet)
             net.touch()
             await s.flush()

@@ -61,7 +61,7 @@ def subnet_view(subnet: Subnet) -> dict:
         "enable_dhcp": subnet.enable_dhcp,
         "ipv6_ra_mode": subnet.ipv6_ra_mode,
         "ipv6_address_mode": subnet.ipv6_address_mode,
-        "subnetpool_id": None,
+        "subnetpool_id": subnet.pool_link.subnetpool_id if subnet.pool_link else None,
         "segment_id": None,
         "service_types": [],
         "description": subnet.description,
