@@ -159,6 +159,11 @@ async def test_pause_unpause_suspend_resume(lc):
     assert (await act(lc, str(uuidlib.uuid4()), {"pause": None})).status_code == 404
     r = await env_actions(lc, sid)
     assert {"pause", "unpause", "suspend", "resume"} <= r
+    r = await lc.admin.get(f"/v2.1/servers/{sid}/os-instance-actions")
+    pause = next(a for a in r.json()["instanceActions"] if a["action"] == "pause")
+    r = await lc.admin.get(f"/v2.1/servers/{sid}/os-instance-actions/{pause['request_id']}")
+    events = r.json()["instanceAction"]["events"]
+    assert [(e["event"], e["result"]) for e in events] == [("compute_pause_instance", "Success")]
 
 
 async def env_actions(env, sid) -> set[str]:
@@ -174,6 +179,9 @@ async def test_failed_pause_leaves_the_server_usable(lc):
     server = await wait_for_status(lc.demo, sid, "ACTIVE")
     assert server["OS-EXT-STS:task_state"] is None
     assert server["OS-EXT-STS:power_state"] == base.SHUTDOWN
+    r = await lc.admin.get(f"/v2.1/servers/{sid}/os-instance-actions")
+    pause = next(a for a in r.json()["instanceActions"] if a["action"] == "pause")
+    assert pause["message"] == "Error"
 
 
 async def test_rescue_and_unrescue(lc):

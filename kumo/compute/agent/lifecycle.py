@@ -24,14 +24,35 @@ from kumo.compute.virt.disk import (create_disks, existing_disks, grow_root, rem
 
 log = logging.getLogger(__name__)
 
+#: agent bus method -> (instance action event, action) as nova names them (os-instance-actions)
+LIFECYCLE_EVENTS = {
+    "pause_instance": ("compute_pause_instance", "pause"),
+    "unpause_instance": ("compute_unpause_instance", "unpause"),
+    "suspend_instance": ("compute_suspend_instance", "suspend"),
+    "resume_instance": ("compute_resume_instance", "resume"),
+    "rescue_instance": ("compute_rescue_instance", "rescue"),
+    "unrescue_instance": ("compute_unrescue_instance", "unrescue"),
+    "resize_instance": ("compute_resize_instance", "resize"),
+    "confirm_resize": ("compute_confirm_resize", "confirmResize"),
+    "revert_resize": ("compute_revert_resize", "revertResize"),
+    "rebuild_instance": ("compute_rebuild_instance", "rebuild"),
+    "snapshot_instance": ("compute_snapshot_instance", None),
+    "shelve_instance": ("compute_shelve_instance", "shelve"),
+    "shelve_offload_instance": ("compute_shelve_offload_instance", "shelveOffload"),
+    "unshelve_instance": ("compute_unshelve_instance", "unshelve"),
+    "soft_delete_instance": ("compute_soft_delete_instance", "delete"),
+    "restore_instance": ("compute_restore_instance", "restore"),
+}
+
 
 class LifecycleOps:
     """Needs the manager's ``driver``, ``glance``, ``images``, ``network``, ``paths()``,
     ``_serialized()``, ``_update()`` and ``instances_dir``."""
 
-    async def _task(self, instance: dict, name: str, work, done: dict, undo=None) -> bool:
+    async def _task(self, instance: dict, name: str, work, done: dict, undo=None) -> None:
         """Run ``work()`` (its dict result is merged into ``done``) under the instance's lock,
-        then write ``done``; on an error run ``undo()`` and clear task_state. True on success."""
+        then write ``done``; on an error run ``undo()``, clear task_state and re-raise (the
+        instance action event ends in Error)."""
         uuid = instance["uuid"]
         async with self._serialized(uuid):
             try:
@@ -45,10 +66,9 @@ class LifecycleOps:
                         log.exception("instance %s: undoing the failed %s failed", uuid, name)
                 power = await self.driver.power_state(instance)
                 await self._update(uuid, task_state=None, power_state=power)
-                return False
+                raise
             await self._update(uuid, **values)
         log.info("instance %s: %s done", uuid, name)
-        return True
 
     # -- pause, suspend -------------------------------------------------------------------
     async def pause_instance(self, instance: dict) -> None:
@@ -277,11 +297,11 @@ class LifecycleOps:
                 "shelving", "shelving_image_pending_upload", "shelving_image_uploading"))
             await self.driver.power_off(instance)
 
-        done = await self._task(instance, "shelve", work, {
+        await self._task(instance, "shelve", work, {
             "vm_state": "shelved", "power_state": base.SHUTDOWN, "system_metadata": sysmeta,
             "task_state": "shelving_offloading" if offload else None},
             lambda: self.glance.delete(image_id))
-        if done and offload:
+        if offload:
             await self.shelve_offload_instance(dict(instance, system_metadata=sysmeta,
                                                     task_state="shelving_offloading"))
 
@@ -326,10 +346,10 @@ class LifecycleOps:
                 await self.driver.destroy(instance)
                 await remove_instance_dir(paths)
 
-        done = await self._task(instance, "unshelve", work, {
+        await self._task(instance, "unshelve", work, {
             "vm_state": "active", "power_state": base.RUNNING, "task_state": None,
             "system_metadata": sysmeta}, undo)
-        if done and image_id:
+        if image_id:
             try:
                 await self.glance.delete(image_id)
             except Exception as e:

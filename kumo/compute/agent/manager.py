@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 
 from kumo.common.bus import RemoteError
 from kumo.compute.agent.imageclient import ImageClient
-from kumo.compute.agent.lifecycle import LifecycleOps
+from kumo.compute.agent.lifecycle import LIFECYCLE_EVENTS, LifecycleOps
 from kumo.compute.agent.network import NetworkClient, NetworkError
 from kumo.compute.instance_actions import EventReporter
 from kumo.compute.virt import base, configdrive
@@ -435,51 +435,71 @@ class ComputeEndpoint:
             await self._manager.detach_interface(instance, port_id)
 
     # -- lifecycle (kumo.compute.agent.lifecycle): casts ------------------------------------
+    def _lifecycle(self, method: str, instance: dict):
+        event, action = LIFECYCLE_EVENTS[method]
+        return self._events.report(instance, event, action)
+
     async def pause_instance(self, instance: dict) -> None:
-        await self._manager.pause_instance(instance)
+        async with self._lifecycle("pause_instance", instance):
+            await self._manager.pause_instance(instance)
 
     async def unpause_instance(self, instance: dict) -> None:
-        await self._manager.unpause_instance(instance)
+        async with self._lifecycle("unpause_instance", instance):
+            await self._manager.unpause_instance(instance)
 
     async def suspend_instance(self, instance: dict) -> None:
-        await self._manager.suspend_instance(instance)
+        async with self._lifecycle("suspend_instance", instance):
+            await self._manager.suspend_instance(instance)
 
     async def resume_instance(self, instance: dict) -> None:
-        await self._manager.resume_instance(instance)
+        async with self._lifecycle("resume_instance", instance):
+            await self._manager.resume_instance(instance)
 
     async def rescue_instance(self, instance: dict, rescue_image_ref: str) -> None:
-        await self._manager.rescue_instance(instance, rescue_image_ref)
+        async with self._lifecycle("rescue_instance", instance):
+            await self._manager.rescue_instance(instance, rescue_image_ref)
 
     async def unrescue_instance(self, instance: dict) -> None:
-        await self._manager.unrescue_instance(instance)
+        async with self._lifecycle("unrescue_instance", instance):
+            await self._manager.unrescue_instance(instance)
 
     async def resize_instance(self, instance: dict) -> None:
-        await self._manager.resize_instance(instance)
+        async with self._lifecycle("resize_instance", instance):
+            await self._manager.resize_instance(instance)
 
     async def confirm_resize(self, instance: dict) -> None:
-        await self._manager.confirm_resize(instance)
+        async with self._lifecycle("confirm_resize", instance):
+            await self._manager.confirm_resize(instance)
 
     async def revert_resize(self, instance: dict) -> None:
-        await self._manager.revert_resize(instance)
+        async with self._lifecycle("revert_resize", instance):
+            await self._manager.revert_resize(instance)
 
     async def rebuild_instance(self, instance: dict, preserve_ephemeral: bool = False) -> None:
-        await self._manager.rebuild_instance(instance, preserve_ephemeral)
+        async with self._lifecycle("rebuild_instance", instance):
+            await self._manager.rebuild_instance(instance, preserve_ephemeral)
 
     async def snapshot_instance(self, instance: dict, image_id: str, rotation: int | None = None,
                                 backup_type: str | None = None) -> None:
-        await self._manager.snapshot_instance(instance, image_id, rotation, backup_type)
+        async with self._lifecycle("snapshot_instance", instance):
+            await self._manager.snapshot_instance(instance, image_id, rotation, backup_type)
 
     async def shelve_instance(self, instance: dict, image_id: str, offload: bool = False) -> None:
-        await self._manager.shelve_instance(instance, image_id, offload)
+        async with self._lifecycle("shelve_instance", instance):
+            await self._manager.shelve_instance(instance, image_id, offload)
 
     async def shelve_offload_instance(self, instance: dict) -> None:
-        await self._manager.shelve_offload_instance(instance)
+        async with self._lifecycle("shelve_offload_instance", instance):
+            await self._manager.shelve_offload_instance(instance)
 
     async def unshelve_instance(self, instance: dict) -> None:
-        await self._manager.unshelve_instance(instance)
+        async with self._lifecycle("unshelve_instance", instance):
+            await self._manager.unshelve_instance(instance)
 
     async def soft_delete_instance(self, instance: dict) -> None:
-        await self._manager.soft_delete_instance(instance)
+        async with self._lifecycle("soft_delete_instance", instance):
+            await self._manager.soft_delete_instance(instance)
 
     async def restore_instance(self, instance: dict) -> None:
-        await self._manager.restore_instance(instance)
+        async with self._lifecycle("restore_instance", instance):
+            await self._manager.restore_instance(instance)
