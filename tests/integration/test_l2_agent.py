@@ -15,8 +15,9 @@ import pytest
 
 from kumo.common.host import net as hostnet
 from kumo.common.host.process import HostError, run
-from kumo.network.agents.firewall import Firewall, PortFilter, enable_bridge_netfilter, link_local
+from kumo.network.agents.firewall import Firewall, PortFilter, enable_bridge_netfilter
 from kumo.network.agents.firewall_arp import arp_chains
+from kumo.network.agents.firewall_rules import link_local
 
 pytestmark = [
     pytest.mark.integration,

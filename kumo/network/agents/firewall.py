@@ -15,126 +15,49 @@ is the chain prefix, ``kumo-`` in the agent):
   and IPv6 neighbour discovery pass, anything else spoofed is dropped; a VM
   may not answer as a DHCP server (UDP 67->68, 547->546) nor send router
   advertisements;
-- conntrack: ESTABLISHED,RELATED return, INVALID drop, then the rules.
+- conntrack: ESTABLISHED,RELATED return, INVALID drop, then the rules;
+- IPv6: a port may send from its fixed IPs (SLAAC/EUI-64 addresses are among
+  them), its allowed address pairs and the link-local address of each of its
+  MACs; DAD/MLD from ``::`` pass, ND and MLD pass both ways, router
+  advertisements from a VM are dropped.
 
-The whole state is rewritten on every :meth:`Firewall.apply` with
-``iptables-restore --noflush`` (our chains only), and chains of ports that are
-gone are deleted, so a restart reconciles by itself. The input is the
-Networking API's shapes (Networking API v2.0, "Security group rules").
+Around it: :mod:`~kumo.network.agents.firewall_arp` (an nft bridge table:
+MAC and ARP anti-spoofing at the tap) and
+:mod:`~kumo.network.agents.firewall_conntrack` (table ``raw``: one conntrack
+zone per network bridge; cutting the connections of removed rules, as
+neutron's iptables driver does).
+
+:meth:`Firewall.apply` reconciles everything: each family's ``raw`` and
+``filter`` parts go in one ``iptables-restore --noflush`` (our chains only;
+chains of ports that are gone are deleted), so a restart reconciles by
+itself; the nft table is replaced in one transaction. When nothing changed
+(same input, and ``iptables-save`` still shows our chains, rule counts and
+hooks) the rewrite is skipped. Failures: iptables refusing the input is first
+blamed on single ports (each tried alone with ``--test``): a refused port's
+chains drop all its traffic (fail closed, :attr:`Firewall.broken`) and the
+other ports get their rules; any other refusal leaves the previous rules in
+place and raises. A port whose tap does not exist yet just gets rules that
+match nothing until it appears (devices are matched by name).
+
+Measured once (2 shared cores, load ~10): 200 ports with 6 rules each
+(~5200 iptables lines per family) take ~1 s for the first apply, ~0.4 s for
+an unchanged re-apply, ~0.7 s when one rule changes, ~0.5 s for
+:meth:`Firewall.clear`. The input is the Networking API's shapes
+(Networking API v2.0, "Security group rules", "Ports").
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-from dataclasses import dataclass, field
 
 from kumo.common.host.process import HostError, run
 from kumo.network.agents.firewall_arp import apply_arp, clear_arp
 from kumo.network.agents.firewall_conntrack import (Allow, allocate_zones, allows, cut_removed,
                                                     raw_ruleset, zones_from_save)
+from kumo.network.agents.firewall_rules import (HOOKS, PortFilter, Saved, own_pairs, parse_save,
+                                                rule_lines)
 
 log = logging.getLogger(__name__)
-
-PORTED = ("tcp", "udp", "sctp")
-
-
-@dataclass
-class PortFilter:
-    """What the firewall needs of one port.
-
-    ``port``: the API's port dict (id, mac_address, fixed_ips, allowed_address_pairs,
-    port_security_enabled); ``rules``: the security group rule dicts of its groups;
-    ``remote_ips``: remote group id -> member ports' fixed IPs (both families); ``bridge``:
-    the bridge of the port's network (its conntrack zone; "" = none)."""
-
-    port: dict
-    rules: list[dict] = field(default_factory=list)
-    remote_ips: dict[str, list[str]] = field(default_factory=dict)
-    bridge: str = ""  # the port's network bridge (its conntrack zone); "" = no zone
-
-    @property
-    def tap(self) -> str:
-        return "tap" + self.port["id"][:11]
-
-
-def _family(address: str) -> int:
-    return ipaddress.ip_network(address, strict=False).version
-
-
-def _proto_args(rule: dict, version: int) -> list[str] | None:
-    """``-p`` and port/type matches of a rule; None when the rule cannot apply to ``version``."""
-    proto = rule.get("protocol")
-    if proto in (None, "", "any"):
-        return []
-    proto = str(proto).lower()
-    if proto in ("icmp", "1") and version == 6:
-        proto = "ipv6-icmp"
-    if proto in ("ipv6-icmp", "icmpv6", "58") and version == 4:
-        return None
-    name = {"1": "icmp", "6": "tcp", "17": "udp", "58": "ipv6-icmp", "132": "sctp",
-            "icmpv6": "ipv6-icmp"}.get(proto, proto)
-    args = ["-p", name]
-    low, high = rule.get("port_range_min"), rule.get("port_range_max")
-    if name in PORTED and low is not None:
-        args += ["-m", name, "--dport", str(low) if high in (None, low) else f"{low}:{high}"]
-    elif name in ("icmp", "ipv6-icmp") and low is not None:
-        opt = "--icmp-type" if name == "icmp" else "--icmpv6-type"
-        args += [opt, str(low) if high is None else f"{low}/{high}"]
-    return args
-
-
-def _remotes(rule: dict, pf: PortFilter, version: int) -> list[str] | None:
-    """Remote addresses of a rule for ``version`` ([""] = anywhere), None when none apply."""
-    if rule.get("remote_group_id"):
-        ips = [ip for ip in pf.remote_ips.get(rule["remote_group_id"], []) if _family(ip) == version]
-        return ips or None
-    prefix = rule.get("remote_ip_prefix")
-    if prefix:
-        return [prefix] if _family(prefix) == version else None
-    return [""]
-
-
-def rule_lines(chain: str, pf: PortFilter, direction: str, version: int) -> list[str]:
-    """``-A chain ...`` lines allowing the port's ``direction`` rules for IP ``version``."""
-    want = "IPv4" if version == 4 else "IPv6"
-    out = []
-    for rule in pf.rules:
-        if rule.get("direction") != direction or rule.get("ethertype", "IPv4") != want:
-            continue
-        proto = _proto_args(rule, version)
-        remotes = _remotes(rule, pf, version)
-        if proto is None or remotes is None:
-            continue
-        side = "-s" if direction == "ingress" else "-d"
-        for remote in remotes:
-            addr = [side, remote] if remote else []
-            out.append(" ".join(["-A", chain, *addr, *proto, "-j", "RETURN"]))
-    return out
-
-
-def link_local(mac: str) -> str:
-    """The IPv6 link-local address SLAAC derives from ``mac`` (modified EUI-64, RFC 4291)."""
-    octets = [int(x, 16) for x in mac.split(":")]
-    octets[0] ^= 2
-    eui = octets[:3] + [0xFF, 0xFE] + octets[3:]
-    return str(ipaddress.ip_address("fe80::" + ":".join(
-        f"{eui[i] << 8 | eui[i + 1]:x}" for i in range(0, 8, 2))))
-
-
-def _own_pairs(port: dict, version: int) -> list[tuple[str, str]]:
-    """(MAC, address or CIDR) pairs the port may send IP ``version`` from: fixed IPs (SLAAC
-    addresses included: the API lists them), allowed address pairs, and for IPv6 the
-    link-local address of each of those MACs."""
-    mac = port["mac_address"]
-    pairs = [(mac, ip["ip_address"]) for ip in port.get("fixed_ips") or []]
-    pairs += [(p.get("mac_address") or mac, p["ip_address"])
-              for p in port.get("allowed_address_pairs") or []]
-    if version == 6:
-        for m in dict.fromkeys([mac] + [m for m, _ in pairs]):
-            pairs.append((m, link_local(m)))
-    return [(m, a) for m, a in pairs if _family(a) == version]
-
 
 class Firewall:
     """``Firewall(prefix="kumo-", first_zone=1)``: :meth:`apply` the filters of this host's
@@ -147,6 +70,8 @@ class Firewall:
         self.first_zone = first_zone
         self.broken: set[str] = set()  # port ids whose rules iptables refused (all dropped)
         self._seen: dict[str, tuple[int, frozenset[Allow]]] = {}
+        # version -> (restore input wanted, fingerprint of what it made, broken ports)
+        self._applied: dict[int, tuple[str, tuple, set[str]]] = {}
 
     def chain(self, name: str) -> str:
         return self.prefix + name
@@ -184,7 +109,7 @@ class Firewall:
             lines += [f"-A {och} -s ::/128 -d ff02::/16 -p ipv6-icmp --icmpv6-type {t} -j RETURN"
                       for t in (131, 135, 143)]
         lines.append(f"-A {och} -j {sch}")
-        for mac, ip in _own_pairs(pf.port, version):
+        for mac, ip in own_pairs(pf.port, version):
             lines.append(f"-A {sch} -s {ip} -m mac --mac-source {mac} -j RETURN")
         lines.append(f"-A {sch} -j DROP")
         if version == 4:
@@ -226,25 +151,20 @@ class Firewall:
         return ("iptables", "iptables-restore", "iptables-save") if version == 4 else \
             ("ip6tables", "ip6tables-restore", "ip6tables-save")
 
+    async def _save(self, version: int) -> Saved:
+        return parse_save(await run(self._tools(version)[2]), self.prefix)
+
     async def chains(self, version: int, table: str = "filter") -> set[str]:
         """Our chains currently in ``table``."""
-        out = await run(self._tools(version)[2], "-t", table)
-        return {line[1:].split()[0] for line in out.splitlines()
-                if line.startswith(":" + self.prefix)}
+        return (await self._save(version)).chains.get(table, set())
 
-    async def _hook(self, tool: str, table: str, builtin: str, chain: str) -> None:
-        if (await _run_ok(tool, "-w", "-t", table, "-C", builtin, "-j", chain)) is False:
-            await run(tool, "-w", "-t", table, "-I", builtin, "1", "-j", chain)
-
-    async def zones(self, filters: list[PortFilter]) -> dict[str, int]:
+    async def zones(self, filters: list[PortFilter], saved: Saved | None = None
+                    ) -> dict[str, int]:
         """Bridge -> conntrack zone for the bridges of ``filters`` (numbers kept from the
         current raw rules, see :mod:`kumo.network.agents.firewall_conntrack`)."""
-        try:
-            current = zones_from_save(await run("iptables-save", "-t", "raw"), self.prefix)
-        except (HostError, OSError):
-            current = {}
-        return allocate_zones([pf.bridge for pf in filters if pf.bridge], current,
-                              self.first_zone)
+        saved = saved or await self._save(4)
+        return allocate_zones([pf.bridge for pf in filters if pf.bridge],
+                              zones_from_save(saved.text, self.prefix), self.first_zone)
 
     async def _restore(self, restore: str, text: str, test: bool = False) -> None:
         await run(restore, "-w", "--noflush", *(["--test"] if test else []), input=text.encode())
@@ -266,39 +186,51 @@ class Firewall:
         return bad
 
     async def _apply_family(self, filters: list[PortFilter], version: int,
-                            zones: dict[str, int]) -> set[str]:
+                            zones: dict[str, int], saved: Saved) -> set[str]:
         tool, restore, _ = self._tools(version)
-        before = await self.chains(version)
         raw = raw_ruleset(self.prefix, zones)
+        key = raw + self.ruleset(filters, version)
+        last = self._applied.get(version)
+        if last and last[0] == key and last[1] == saved.fingerprint() and saved.hooked(HOOKS):
+            return last[2]  # nothing changed, here or on the host: skip the rewrite
         broken: set[str] = set()
-        text = self.ruleset(filters, version)
+        text = key
         try:
-            await self._restore(restore, raw + text)
+            await self._restore(restore, text)
         except HostError:
             # One port's rules may be what iptables refuses: find it, drop its traffic, keep
             # the others; if that is not it, the old rules stay and the error goes up.
             broken = await self._find_broken(filters, version)
             if not broken:
                 raise
-            text = self.ruleset(filters, version, broken)
-            await self._restore(restore, raw + text)
-        for table, builtin in (("filter", "FORWARD"), ("filter", "INPUT"),
-                               ("raw", "PREROUTING"), ("raw", "OUTPUT")):
-            await self._hook(tool, table, builtin, self.chain(builtin))
-        wanted = {line[1:].split()[0] for line in text.splitlines() if line.startswith(":")}
-        for stale in sorted(before - wanted):
-            await _run_ok(tool, "-w", "-F", stale)
-            await _run_ok(tool, "-w", "-X", stale)
+            text = raw + self.ruleset(filters, version, broken)
+            await self._restore(restore, text)
+        for table, builtin in HOOKS:
+            if not saved.hooks.get((table, builtin)):
+                await run(tool, "-w", "-t", table, "-I", builtin, "1", "-j", self.chain(builtin))
+        want = parse_save(text, self.prefix)
+        stale = sorted(saved.chains.get("filter", set()) - want.chains.get("filter", set()))
+        if stale:
+            await self._restore(restore, "\n".join(
+                ["*filter", *(f":{c} - [0:0]" for c in stale), *(f"-X {c}" for c in stale),
+                 "COMMIT", ""]))
+        self._applied[version] = (key, want.fingerprint(), broken)
         return broken
 
     async def apply(self, filters: list[PortFilter]) -> None:
         """Make the host's filters exactly those of ``filters``: iptables/ip6tables chains and
         conntrack zones, the nft bridge table (anti-spoofing), then cut the connections of
         removed rules. HostError when iptables refuses the rules (the previous ones stay)."""
-        zones = await self.zones(filters)
+        saved = await self._save(4)
+        zones = await self.zones(filters, saved)
         broken: set[str] = set()
         for version in (4, 6):
-            broken |= await self._apply_family(filters, version, zones)
+            try:
+                broken |= await self._apply_family(filters, version, zones,
+                                                   saved if version == 4 else await self._save(6))
+            except HostError:
+                self._applied.pop(version, None)
+                raise
         self.broken = broken
         try:
             await apply_arp(self.table, [pf.port for pf in filters])
@@ -325,22 +257,21 @@ class Firewall:
 
     async def clear(self) -> None:
         """Remove every chain with our prefix, the hooks into the built-in chains and the nft
-        bridge table."""
+        bridge table (one iptables-restore per family)."""
         for version in (4, 6):
-            tool = self._tools(version)[0]
-            for table, builtin in (("filter", "FORWARD"), ("filter", "INPUT"),
-                                   ("raw", "PREROUTING"), ("raw", "OUTPUT")):
-                while await _run_ok(tool, "-w", "-t", table, "-D", builtin, "-j",
-                                    self.chain(builtin)):
-                    pass
+            saved = await self._save(version)
+            lines = []
             for table in ("filter", "raw"):
-                mine = await self.chains(version, table)
-                for chain in mine:
-                    await _run_ok(tool, "-w", "-t", table, "-F", chain)
-                for chain in mine:
-                    await _run_ok(tool, "-w", "-t", table, "-X", chain)
+                mine = sorted(saved.chains.get(table, set()))
+                hooks = [f"-D {b} -j {self.chain(b)}" for t, b in HOOKS if t == table
+                         for _ in range(saved.hooks.get((t, b), 0))]
+                if mine or hooks:
+                    lines += [f"*{table}", *hooks, *(f":{c} - [0:0]" for c in mine),
+                              *(f"-X {c}" for c in mine), "COMMIT"]
+            if lines:
+                await self._restore(self._tools(version)[1], "\n".join(lines + [""]))
         await clear_arp(self.table)
-        self._seen = {}
+        self._seen, self._applied = {}, {}
 
 
 async def _run_ok(*cmd: str) -> bool:
