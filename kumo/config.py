@@ -165,6 +165,11 @@ class NetworkSettings(BaseModel):
     local_ip: str = "127.0.0.1"
     #: security groups on instance taps: "iptables" (enforced by the L2 agent) or "noop".
     firewall_driver: str = "noop"
+    #: give a router an L3 agent (the one hosting fewest) when it gets a gateway or interface,
+    #: and unhosted routers to a starting L3 agent; false pins none (admins schedule by API).
+    router_auto_schedule: bool = True
+    #: the same for networks with DHCP subnets and DHCP agents.
+    network_auto_schedule: bool = True
 
 
 class Settings(BaseModel):

@@ -135,6 +135,26 @@ class Agent(Base):
     heartbeat_timestamp: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class RouterL3AgentBinding(Base):
+    """Which L3 agent hosts a router ("L3 agent scheduler"): one agent per router."""
+
+    __tablename__ = "routerl3agentbindings"
+
+    router_id: Mapped[str] = mapped_column(ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True)
+    l3_agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+
+
+class NetworkDhcpAgentBinding(Base):
+    """Which DHCP agents serve a network ("DHCP agent scheduler")."""
+
+    __tablename__ = "networkdhcpagentbindings"
+
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    dhcp_agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"),
+                                               primary_key=True, index=True)
+
+
 # --- Security groups and quotas (Networking API v2.0 "Security groups", "Quotas extension") ---
 
 class SecurityGroup(Standard, Base):

@@ -173,6 +173,14 @@ def rules() -> list[RuleDefault]:
         ("get_agent", ADMIN_ONLY, "GET /agents, GET /agents/{id}"),
         ("update_agent", ADMIN_ONLY, "PUT /agents/{id}"),
         ("delete_agent", ADMIN_ONLY, "DELETE /agents/{id}"),
+        ("get_l3-routers", ADMIN_ONLY, "GET /agents/{id}/l3-routers"),
+        ("create_l3-router", ADMIN_ONLY, "POST /agents/{id}/l3-routers"),
+        ("delete_l3-router", ADMIN_ONLY, "DELETE /agents/{id}/l3-routers/{router_id}"),
+        ("get_l3-agents", ADMIN_ONLY, "GET /routers/{id}/l3-agents"),
+        ("get_dhcp-networks", ADMIN_ONLY, "GET /agents/{id}/dhcp-networks"),
+        ("create_dhcp-network", ADMIN_ONLY, "POST /agents/{id}/dhcp-networks"),
+        ("delete_dhcp-network", ADMIN_ONLY, "DELETE /agents/{id}/dhcp-networks/{network_id}"),
+        ("get_dhcp-agents", ADMIN_ONLY, "GET /networks/{id}/dhcp-agents"),
     ] + _attribute_rules() + _l3_rules() + _security_group_rules() + _pool_rules())
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_network_routers import add_if, external_net, remove_if, router
+from tests.api.test_network_routers import L3Recorder, add_if, external_net, remove_if, router
 from tests.api.test_network_support import (ALT, DEMO, as_token, create, error, network_client,
                                             network_with_subnet)
 
@@ -66,13 +66,23 @@ async def test_floatingip_lifecycle(client):
         == {"ports": []}
 
 
-async def test_deleting_the_port_disassociates(client):
-    ext, _, net, _ = await topology(client)
+async def test_deleting_the_port_disassociates(client, rt):
+    ext, r, net, _ = await topology(client)
     p = await create(client, "port", network_id=net["id"])
     f = (await fip(client, floating_network_id=ext["id"], port_id=p["id"])).json()["floatingip"]
+    l3 = L3Recorder()
+    await rt.bus.serve("l3_agent", l3)
     assert (await client.delete(f"/v2.0/ports/{p['id']}")).status_code == 204
     shown = (await client.get(f"/v2.0/floatingips/{f['id']}")).json()["floatingip"]
-    assert (shown["port_id"], shown["fixed_ip_address"], shown["router_id"]) == (None, None, None)
+    assert (shown["port_id"], shown["fixed_ip_address"], shown["router_id"], shown["status"]) == \
+        (None, None, None, "DOWN")
+    await rt.bus.drain()
+    assert l3.calls == [("routers_updated", (r["id"],))]  # the agent drops the DNAT rules
+    # a port without floating IP: no L3 notice
+    other = await create(client, "port", network_id=net["id"])
+    assert (await client.delete(f"/v2.0/ports/{other['id']}")).status_code == 204
+    await rt.bus.drain()
+    assert len(l3.calls) == 1
 
 
 async def test_one_floatingip_per_fixed_ip_and_multiple_addresses(client):
@@ -102,7 +112,7 @@ async def test_one_floatingip_per_fixed_ip_and_multiple_addresses(client):
 
 async def test_unreachable_and_bad_networks(client):
     ext, _, _, _ = await topology(client)
-    lone, _ = await network_with_subnet(client, cidr="10.7.0.0/24")
+    lone, lone_sub = await network_with_subnet(client, cidr="10.7.0.0/24")
     p = await create(client, "port", network_id=lone["id"])
     assert error(await fip(client, floating_network_id=ext["id"], port_id=p["id"])) == \
         (404, "ExternalGatewayForFloatingIPNotFound")
@@ -113,6 +123,13 @@ async def test_unreachable_and_bad_networks(client):
     assert f["status"] == "DOWN" and f["port_id"] is None
     assoc = await client.put(f"/v2.0/floatingips/{f['id']}", json={"floatingip": {"port_id": p["id"]}})
     assert error(assoc) == (404, "ExternalGatewayForFloatingIPNotFound")
+    # a router interface on that network without a gateway on ext does not make it reachable
+    other = await router(client)
+    assert (await add_if(client, other["id"], subnet_id=lone_sub["id"])).status_code == 200
+    assoc = await client.put(f"/v2.0/floatingips/{f['id']}", json={"floatingip": {"port_id": p["id"]}})
+    assert error(assoc) == (404, "ExternalGatewayForFloatingIPNotFound")
+    shown = (await client.get(f"/v2.0/floatingips/{f['id']}")).json()["floatingip"]
+    assert (shown["port_id"], shown["status"]) == (None, "DOWN")  # the failed update left it alone
 
 
 async def test_address_choice_is_admin_only(client):

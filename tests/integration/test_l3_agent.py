@@ -138,6 +138,15 @@ async def test_l3_agent_wires_routers_from_the_api(topology, l3_settings, mount,
     assert await ping(fip["floating_ip_address"], tries=5)           # DNAT
     agents = (await api.get("/v2.0/agents", params={"agent_type": "L3 agent"})).json()["agents"]
     assert [(a["binary"], a["alive"]) for a in agents] == [("neutron-l3-agent", True)]
+    # unscheduling the router from the agent takes its namespace down; scheduling rewires it
+    url = f"/v2.0/agents/{agents[0]['id']}/l3-routers"
+    assert (await api.delete(f"{url}/{router['id']}")).status_code == 204
+    await rt.bus.drain()
+    assert not await hostnet.netns_exists(ns)
+    assert not await ping(fip["floating_ip_address"])
+    assert (await api.post(url, json={"router_id": router["id"]})).status_code == 201
+    await rt.bus.drain()
+    assert await ping(fip["floating_ip_address"], tries=5)
 
     # a change reaches the agent over the bus
     assert (await api.delete(f"/v2.0/floatingips/{fip['id']}")).status_code == 204
@@ -154,7 +163,7 @@ async def test_l3_agent_wires_routers_from_the_api(topology, l3_settings, mount,
 
     # stopping takes the wiring down; a namespace a killed run left for a router that no
     # longer exists goes at the next start
-    kept = await _post(api, "router", name="kept")
+    kept = await _post(api, "router", name="kept", external_gateway_info={"network_id": ext["id"]})
     await rt.bus.drain()
     assert await hostnet.netns_exists(l3_wiring.NS_PREFIX + kept["id"])
     await comp.stop()

@@ -7,7 +7,10 @@ to ``network_server.agent_heartbeat(agent)`` every 30 s (absent server
 tolerated). It reads and writes networks, subnets and ports only through the
 network API (``rt.service_auth.request("network", ...)``).
 
-For a network with an IPv4 DHCP-enabled subnet and admin_state_up, on this host:
+The agent serves the networks the network API schedules to it (``GET
+/v2.0/agents/{own id}/dhcp-networks``; ``network_changed`` for a network it no
+longer hosts tears its wiring down here). For such a network with a DHCP-enabled
+subnet and admin_state_up, on this host:
 
 1. a DHCP port (device_owner ``network:dhcp``, device_id
    ``dhcp<uuid5(DNS, host)>-<network id>``, ``binding:host_id`` = host, one
@@ -148,7 +151,11 @@ class DhcpAgent(NetworkAgent):
     # --- sync -------------------------------------------------------------------
     async def sync(self) -> None:
         """Serve every network that needs DHCP; tear down everything else we find."""
-        networks = await self.api_get("/v2.0/networks", "networks") or []
+        networks = await self.hosted_networks()
+        if networks is None:  # not registered yet (no heartbeat delivered): try again soon
+            log.info("DHCP agent: not registered with the network API yet")
+            self._resync = True
+            return
         subnets = await self.api_get("/v2.0/subnets", "subnets") or []
         by_net: dict[str, list[dict]] = {}
         for subnet in subnets:
@@ -176,6 +183,19 @@ class DhcpAgent(NetworkAgent):
         if failed:
             self._resync = True
 
+    async def hosted_networks(self) -> list[dict] | None:
+        """The networks scheduled to this agent; None while the API does not know it."""
+        agents = await self.api_get("/v2.0/agents", "agents", agent_type=AGENT_TYPE,
+                                    host=self.host) or []
+        if not agents:
+            return None
+        return await self.api_get(f"/v2.0/agents/{agents[0]['id']}/dhcp-networks", "networks") or []
+
+    async def hosts(self, network_id: str) -> bool:
+        """True if the API schedules ``network_id`` to this agent."""
+        agents = await self.api_get(f"/v2.0/networks/{network_id}/dhcp-agents", "agents") or []
+        return any(a["host"] == self.host and a["agent_type"] == AGENT_TYPE for a in agents)
+
     async def refresh(self, network_id: str) -> bool:
         """Bring one network's DHCP in line with the API; False if it failed (retried later)."""
         async with self.lock(network_id):
@@ -195,7 +215,8 @@ class DhcpAgent(NetworkAgent):
         network = await self.api_get(f"/v2.0/networks/{network_id}", "network")
         subnets = await self.api_get("/v2.0/subnets", "subnets", network_id=network_id) or []
         served = dnsmasq.dhcp_subnets(subnets)
-        if network is None or not served or not network.get("admin_state_up", True):
+        if network is None or not served or not network.get("admin_state_up", True) \
+                or not await self.hosts(network_id):
             await self._teardown(network_id)
             return
         bridge = network_bridge(network, self.settings.network.physical_bridges)

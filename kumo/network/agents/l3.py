@@ -7,8 +7,10 @@
 binary "neutron-l3-agent") and resyncs every routers' state every
 :data:`RESYNC_SECONDS`. It talks to the network API only (service user).
 
-One L3 agent serves every router (a single network node); for each one it
-binds the router's ports to its host (``binding:host_id``), which names the
+An agent wires only the routers the network API schedules to it
+(``GET /v2.0/agents/{own id}/l3-routers``; ``routers_updated`` for a router
+hosted elsewhere, or by nobody, takes down any wiring it has here, which is how a
+router moves between agents). For each one it binds the router's ports to its host (``binding:host_id``), which names the
 bridge of each network (``binding:vif_details.bridge_name``), then builds a
 :class:`~kumo.network.agents.l3_wiring.RouterSpec` and wires it
 (:mod:`kumo.network.agents.l3_wiring`), and runs a metadata proxy on
@@ -143,11 +145,28 @@ class L3Agent(NetworkAgent):
         except (OSError, ValueError):
             return {}
 
+    # --- scheduling --------------------------------------------------------------------
+    async def hosted_routers(self) -> set[str] | None:
+        """Ids of the routers scheduled to this agent; None while the API does not know it."""
+        agents = await self.api_get("/v2.0/agents", "agents", agent_type=AGENT_TYPE,
+                                    host=self.host) or []
+        if not agents:
+            return None
+        routers = await self.api_get(f"/v2.0/agents/{agents[0]['id']}/l3-routers", "routers") or []
+        return {r["id"] for r in routers}
+
+    async def hosts(self, router_id: str) -> bool:
+        """True if the API schedules ``router_id`` to this agent."""
+        agents = await self.api_get(f"/v2.0/routers/{router_id}/l3-agents", "agents") or []
+        return any(a["host"] == self.host and a["agent_type"] == AGENT_TYPE for a in agents)
+
     # --- sync ------------------------------------------------------------------------
     async def sync(self) -> None:
-        """Wire every router; remove the namespaces of routers this agent made that are gone."""
-        routers = await self.api_get("/v2.0/routers", "routers") or []
-        wanted = {r["id"] for r in routers}
+        """Wire the routers this agent hosts; remove the namespaces of the others it made."""
+        wanted = await self.hosted_routers()
+        if wanted is None:  # not registered yet (no heartbeat delivered): try again later
+            log.info("L3 agent: not registered with the network API yet")
+            return
         for router_id in sorted(set(self._state_files()) - wanted):
             await self.teardown(router_id)
         for router_id in sorted(wanted):
@@ -170,8 +189,9 @@ class L3Agent(NetworkAgent):
 
     async def _refresh(self, router_id: str) -> None:
         router = await self.api_get(f"/v2.0/routers/{router_id}", "router")
-        if router is None:
-            await self._teardown(router_id)
+        if router is None or not await self.hosts(router_id):
+            if router_id in self.proxies or self._state_path(router_id).exists():
+                await self._teardown(router_id)  # deleted, or moved to another agent
             return
         spec = await self.build_spec(router)
         state = self._read_state(router_id)

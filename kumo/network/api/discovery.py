@@ -19,6 +19,7 @@ UPDATED = "2024-01-01T00:00:00-00:00"
 #: alias -> (name, description)
 EXTENSIONS = {
     "agent": ("agent", "The agent management extension."),
+    "dhcp_agent_scheduler": ("DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
     "external-net": ("Neutron external network", "Adds external network attribute to network "
@@ -36,6 +37,7 @@ EXTENSIONS = {
                           "parameters."),
     "ip-substring-filtering": ("IP address substring filtering", "Provides IP address "
                                "substring filtering when listing ports"),
+    "l3_agent_scheduler": ("L3 Agent Scheduler", "Schedule routers among l3 agents"),
     "l2_adjacency": ("L2 Adjacency", "Display L2 Adjacency for Neutron Networks."),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
     "net-mtu-writable": ("Network MTU (writable)", "Provides a writable MTU attribute for a "

@@ -19,7 +19,7 @@ from kumo.common.api import context
 from kumo.common.api.body import json_body
 from kumo.common.api.errors import ApiError, BadRequest
 from kumo.network import errors, schemas
-from kumo.network.api import discovery, l3, quotas, subnetpools
+from kumo.network.api import discovery, l3, quotas, scheduler, subnetpools
 from kumo.network.api.listing import fields_of, fixed_ips_matcher, list_response
 from kumo.network.service import TAGGABLE, NetworkService
 
@@ -126,7 +126,13 @@ def _tag_routes(plural: str) -> list[Route]:
 
 async def list_agents(request: Request) -> JSONResponse:
     items = await _svc(request).list_agents(context(request))
-    return JSONResponse(list_response(request, "agents", items))
+    return JSONResponse(list_response(request, "agents", items, {"agent_type": _agent_type}))
+
+
+def _agent_type(agent: dict, wanted: list[str]) -> bool:
+    """``agent_type`` filters ignore case ("L3 Agent" finds "L3 agent"), as neutron's
+    MySQL collation does."""
+    return agent["agent_type"].lower() in {w.lower() for w in wanted}
 
 
 async def show_agent(request: Request) -> JSONResponse:
@@ -168,6 +174,7 @@ def routes() -> list[Route]:
     out += _collection("routers", "router")
     out += _collection("floatingips", "floatingip")
     out += l3.routes()
+    out += scheduler.routes()
     out += _collection("subnetpools", "subnetpool")
     out += _collection("address_scopes", "address_scope", path="address-scopes")
     out += subnetpools.routes()

@@ -15,11 +15,11 @@ from kumo.common.auth.context import RequestContext
 from kumo.common.db import utcnow
 from kumo.network import errors
 from kumo.network.models import Agent
-from kumo.network.service.base import ServiceBase
+from kumo.network.service.scheduler import SchedulerMixin
 from kumo.network.service.views import DHCP_AZ, agent_view
 
 
-class AgentsMixin(ServiceBase):
+class AgentsMixin(SchedulerMixin):
     async def agent_heartbeat(self, agent: dict) -> dict:
         """Record an agent's report; returns ``{"id": <agent id>}``.
 
@@ -33,6 +33,7 @@ class AgentsMixin(ServiceBase):
             row = await s.scalar(select(Agent).where(Agent.agent_type == agent["agent_type"],
                                                      Agent.host == agent["host"]))
             now = utcnow()
+            starting = row is None or bool(agent.get("start_flag"))
             if row is None:
                 row = Agent(agent_type=agent["agent_type"], host=agent["host"], created_at=now,
                             started_at=now, binary=agent["binary"], topic=agent["topic"],
@@ -44,6 +45,8 @@ class AgentsMixin(ServiceBase):
             row.configurations = dict(agent.get("configurations") or {})
             row.heartbeat_timestamp = now
             await s.flush()
+            if starting:  # a new or restarted agent takes the routers / networks nobody hosts
+                await self.auto_schedule(s, row)
             return {"id": row.id}
 
         # Heartbeats skip the retry lock's queue only in name: they are small writes.

@@ -34,6 +34,7 @@ from kumo.network import errors
 from kumo.network.models import FloatingIP, IPAllocation, Port, Router, Subnet
 from kumo.network.schemas import uuid_str
 from kumo.network.service.ports import PortsMixin
+from kumo.network.service.scheduler import SchedulerMixin
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def router_view(router: Router, gw_port: Port | None) -> dict:
     }
 
 
-class RoutersMixin(PortsMixin):
+class RoutersMixin(PortsMixin, SchedulerMixin):
     """Routers; ``check_quota`` comes from the quotas mixin of :class:`NetworkService`."""
 
     # --- lookups ---------------------------------------------------------------
@@ -112,7 +113,10 @@ class RoutersMixin(PortsMixin):
 
     # --- bus ---------------------------------------------------------------------
     async def notify_l3(self, method: str, **kwargs) -> None:
-        """Fan ``method(**kwargs)`` out to every L3 agent; never fails the caller."""
+        """Fan ``method(**kwargs)`` out to every L3 agent (each wires the routers it hosts);
+        updated routers that need an agent get one first. Never fails the caller."""
+        for router_id in kwargs.get("router_ids", []) if method == "routers_updated" else []:
+            await self.schedule_router(router_id)
         try:
             await self.bus.fanout(L3_TOPIC, method, **kwargs)
         except Exception:  # a committed change stands even when no agent hears of it
@@ -372,7 +376,18 @@ class RoutersMixin(PortsMixin):
                            kind="RouterInterfaceNotFoundForSubnet")
         return port
 
-    # --- ports API hook ------------------------------------------------------------
+    # --- ports API hooks -----------------------------------------------------------
+    async def delete_port(self, ctx: RequestContext, port_id: str) -> None:
+        """The ports API's delete; the routers of the floating IPs it disassociates hear
+        ``routers_updated`` after the commit (their DNAT rules go)."""
+        async def routers(s: AsyncSession) -> list[str]:
+            return sorted(set((await s.scalars(select(FloatingIP.router_id).where(
+                FloatingIP.fixed_port_id == port_id, FloatingIP.router_id.is_not(None)))).all()))
+        affected = await self.read(routers)
+        await super().delete_port(ctx, port_id)
+        if affected:
+            await self.notify_l3("routers_updated", router_ids=affected)
+
     async def port_deleting(self, s: AsyncSession, port: Port) -> None:
         """409 L3PortInUse for router and floating IP ports (their APIs delete them); floating
         IPs associated with ``port`` are disassociated."""
