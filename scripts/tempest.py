@@ -96,10 +96,10 @@ COMPUTE_FEATURES = {
     "hostname_fqdn_sanitization": True,  # objects.sanitize_hostname: "." -> "-"
     "disk_config": False,            # no resize/rebuild to apply it to
     "change_password": False,
-    "resize": False,
-    "pause": False,
-    "suspend": False,
-    "shelve": False,
+    "resize": True,  # kumo.compute.lifecycle: same-host resize, confirm/revert
+    "pause": True,  # kumo.compute.agent.lifecycle
+    "suspend": True,  # kumo.compute.agent.lifecycle (libvirt managed save)
+    "shelve": True,  # snapshot + offload; unshelve through the scheduler's filters
     "shelve_migrate": False,
     "cold_migration": False,
     "live_migration": False,
@@ -108,10 +108,10 @@ COMPUTE_FEATURES = {
     "vnc_console": False,
     "spice_console": False,
     "serial_console": False,
-    "rescue": False,
+    "rescue": True,  # rescue image as vda, the server's disk as vdb
     "stable_rescue": False,
     "interface_attach": True,        # kumo/compute/api/interfaces.py (os-interface)
-    "snapshot": False,
+    "snapshot": True,  # createImage / createBackup: qemu-img convert -U, upload to glance
     "personality": False,
     "attach_encrypted_volume": False,
     "swap_volume": False,

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -75,9 +75,11 @@ class Database:
                                            info={_DB: self})
 
     async def create_schema(self) -> None:
-        """Create missing tables (the initial schema)."""
+        """Create missing tables (the initial schema), and add the columns a newer model has to
+        tables an older release made (``ALTER TABLE ... ADD COLUMN``: old rows read NULL)."""
         async with self.engine.begin() as conn:
             await conn.run_sync(self.metadata.create_all)
+            await conn.run_sync(_add_missing_columns, self.metadata)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -88,6 +90,17 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _add_missing_columns(conn, metadata: MetaData) -> None:
+    quote = conn.dialect.identifier_preparer.quote
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have:
+                conn.exec_driver_sql(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} "
+                                     f"{column.type.compile(conn.dialect)}")
 
 
 _DB = "kumo.db"
