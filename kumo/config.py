@@ -163,8 +163,9 @@ class NetworkSettings(BaseModel):
     network_vlan_ranges: list[str] = []
     #: this host's VXLAN tunnel endpoint address (the L2 agent reports it to the others).
     local_ip: str = "127.0.0.1"
-    #: security groups on instance taps: "iptables" (enforced by the L2 agent) or "noop".
-    firewall_driver: str = "noop"
+    #: security groups on instance taps: "iptables" (enforced by the L2 agent, the default) or
+    #: "noop" (groups are stored and served but every packet passes).
+    firewall_driver: str = "iptables"
     #: give a router an L3 agent (the one hosting fewest) when it gets a gateway or interface,
     #: and unhosted routers to a starting L3 agent; false pins none (admins schedule by API).
     router_auto_schedule: bool = True

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,12 @@ def _kumo(*args: str, check: bool = True, timeout: float = 600) -> subprocess.Co
 class Cli:
     """Runs `openstack` as a cloud of clouds.yaml and parses `-f json` output."""
 
-    def __init__(self, cloud: str):
+    def __init__(self, cloud: str, config_file: str | None = None):
         self.env = dict(os.environ, OS_CLOUD=cloud)
         for var in [v for v in self.env if v.startswith("OS_") and v != "OS_CLOUD"]:
             del self.env[var]
+        if config_file:  # a clouds.yaml of the test's own (another project's user)
+            self.env["OS_CLIENT_CONFIG_FILE"] = config_file
 
     def run(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
         proc = subprocess.run([str(VENV_BIN / "openstack"), *args], capture_output=True, text=True,
@@ -65,3 +68,51 @@ def demo(cloud) -> Cli:
 @pytest.fixture(scope="session")
 def admin(cloud) -> Cli:
     return Cli("admin")
+
+
+SSH_OPTIONS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
+
+
+def ssh_try(key: str, ip: str, command: str, netns: str | None = None) -> subprocess.CompletedProcess:
+    """One ssh attempt as ``cirros`` (from namespace ``netns`` when given)."""
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    return subprocess.run([*prefix, "ssh", "-i", key, *SSH_OPTIONS, f"cirros@{ip}", command],
+                          capture_output=True, text=True, timeout=60)
+
+
+def ssh(key: str, ip: str, command: str, deadline_s: float = 90, netns: str | None = None) -> str:
+    """Run ``command`` on the guest over ssh, retrying until it answers or the deadline passes."""
+    end = time.monotonic() + deadline_s
+    last = ""
+    while time.monotonic() < end:
+        proc = ssh_try(key, ip, command, netns)
+        if proc.returncode == 0:
+            return proc.stdout.strip()
+        last = proc.stderr
+        time.sleep(2)
+    raise AssertionError(f"ssh to {ip} never succeeded: {last}")
+
+
+def allow_ping_and_ssh(cli: Cli) -> list[str]:
+    """The install guide's two rules in the project's ``default`` group (icmp, tcp 22 ingress);
+    creates the ones missing, returns the ids of all of them."""
+    rules = cli.json("security", "group", "rule", "list", "default", "--ingress")
+    ids = []
+    for proto, port in (("icmp", None), ("tcp", 22)):
+        found = [r for r in rules if r["IP Protocol"] == proto and r["Ethertype"] == "IPv4"
+                 and not r.get("Remote Security Group")
+                 and (port is None or r["Port Range"] == f"{port}:{port}")]
+        if found:
+            ids.append(found[0]["ID"])
+            continue
+        args = ["--protocol", proto] + (["--dst-port", str(port)] if port else [])
+        ids.append(cli.json("security", "group", "rule", "create", *args, "default")["id"])
+    return ids
+
+
+@pytest.fixture(scope="session")
+def demo_ssh_open(demo) -> Cli:
+    """demo's default security group lets ping and ssh in, as the install guide sets it up."""
+    allow_ping_and_ssh(demo)
+    return demo

@@ -5,27 +5,12 @@ import hashlib
 import os
 import re
 import subprocess
-import time
 
 import pytest
 
+from tests.e2e.conftest import ssh
+
 pytestmark = pytest.mark.e2e
-
-
-def _ssh(key: str, ip: str, command: str, deadline_s: float = 90) -> str:
-    """Run ``command`` on the guest over ssh, retrying until it answers or the deadline passes."""
-    end = time.monotonic() + deadline_s
-    last = ""
-    while time.monotonic() < end:
-        proc = subprocess.run(
-            ["ssh", "-i", key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-             "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", f"cirros@{ip}", command],
-            capture_output=True, text=True, timeout=30)
-        if proc.returncode == 0:
-            return proc.stdout.strip()
-        last = proc.stderr
-        time.sleep(2)
-    raise AssertionError(f"ssh to {ip} never succeeded: {last}")
 
 
 def _host_leftovers(server_id: str, port_ids: list[str]) -> list[str]:
@@ -83,7 +68,8 @@ def test_unknown_flavor_is_an_error(demo):
     assert "no-such-flavor" in proc.stderr or "No Flavor" in proc.stderr
 
 
-def test_boot_ssh_console_delete(demo, tmp_path):
+def test_boot_ssh_console_delete(demo_ssh_open, tmp_path):
+    demo = demo_ssh_open
     key = tmp_path / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     demo.run("keypair", "delete", "e2e-key", check=False)
@@ -104,7 +90,7 @@ def test_boot_ssh_console_delete(demo, tmp_path):
         ip = match.group(0)
         port_ids = [p["ID"] for p in demo.json("port", "list", "--server", server["id"])]
         assert port_ids
-        assert _ssh(str(key), ip, "hostname") == "vm1"
+        assert ssh(str(key), ip, "hostname") == "vm1"
         log = demo.run("console", "log", "show", "vm1").stdout
         assert "kumo-cirros" in log or "Linux version" in log
     finally:
