@@ -1,7 +1,8 @@
 """Compute database models (the Nova v2.1 subset kumo serves).
 
-Tables: flavors (+ access list), key pairs, instances (+ faults), compute
-nodes and services. Instances are soft-deleted as nova does (``deleted`` and
+Tables: flavors (+ access list), key pairs, instances (+ faults, scheduler
+hints), compute nodes and services, aggregates (+ hosts), quotas and quota
+classes, server groups (+ members). Instances are soft-deleted as nova does (``deleted`` and
 ``deleted_at``) so a deleted server still shows in ``changes-since`` lists;
 everything else is deleted for real.
 
@@ -238,6 +239,91 @@ class Service(Base):
     forced_down: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Aggregate(Base):
+    """A host aggregate; an ``availability_zone`` metadata key makes its hosts a zone."""
+
+    __tablename__ = "aggregates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    meta: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AggregateHost(Base):
+    """A (compute service) host in an aggregate."""
+
+    __tablename__ = "aggregate_hosts"
+    __table_args__ = (UniqueConstraint("aggregate_id", "host", name="uq_aggregate_hosts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    aggregate_id: Mapped[int] = mapped_column(Integer, ForeignKey("aggregates.id", ondelete="CASCADE"),
+                                              index=True)
+    host: Mapped[str] = mapped_column(String(255), index=True)
+
+
+class QuotaLimit(Base):
+    """A per-project (``user_id`` "" ) or per-user hard limit overriding the class default."""
+
+    __tablename__ = "quotas"
+    __table_args__ = (UniqueConstraint("project_id", "user_id", "resource", name="uq_quotas"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255), default="")
+    resource: Mapped[str] = mapped_column(String(255))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaClass(Base):
+    """A quota class limit (class ``default`` holds the defaults every project starts from)."""
+
+    __tablename__ = "quota_classes"
+    __table_args__ = (UniqueConstraint("class_name", "resource", name="uq_quota_classes"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    class_name: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(255))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class ServerGroup(Base):
+    """A server group (nova ``instance_groups``) with one policy and its rules (2.64)."""
+
+    __tablename__ = "server_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    policy: Mapped[str] = mapped_column(String(64))
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServerGroupMember(Base):
+    """An instance in a server group (an instance is in at most one group)."""
+
+    __tablename__ = "server_group_members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_id: Mapped[int] = mapped_column(Integer, ForeignKey("server_groups.id", ondelete="CASCADE"),
+                                          index=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), unique=True)
+
+
+class InstanceHints(Base):
+    """The scheduler hints a server was created with (``os:scheduler_hints``), kept for scheduling."""
+
+    __tablename__ = "instance_hints"
+
+    instance_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    hints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 #: Seconds without a heartbeat after which a service is "down" (nova's service_down_time).

@@ -169,6 +169,21 @@ def rules() -> list[RuleDefault]:
         (HYPERVISORS + "search", ADMIN_API, "GET /os-hypervisors/{pattern}/search"),
         (HYPERVISORS + "servers", ADMIN_API, "GET /os-hypervisors/{pattern}/servers"),
         ("os_compute_api:os-aggregates:index", ADMIN_API, "GET /os-aggregates"),
+        ("os_compute_api:os-aggregates:show", ADMIN_API, "GET /os-aggregates/{aggregate_id}"),
+        ("os_compute_api:os-aggregates:create", ADMIN_API, "POST /os-aggregates"),
+        ("os_compute_api:os-aggregates:update", ADMIN_API, "PUT /os-aggregates/{aggregate_id}"),
+        ("os_compute_api:os-aggregates:delete", ADMIN_API, "DELETE /os-aggregates/{aggregate_id}"),
+        ("os_compute_api:os-aggregates:add_host", ADMIN_API, "POST /os-aggregates/{id}/action (add_host)"),
+        ("os_compute_api:os-aggregates:remove_host", ADMIN_API,
+         "POST /os-aggregates/{id}/action (remove_host)"),
+        ("os_compute_api:os-aggregates:set_metadata", ADMIN_API,
+         "POST /os-aggregates/{id}/action (set_metadata)"),
+        ("os_compute_api:os-hosts:list", ADMIN_API, "GET /os-hosts"),
+        ("os_compute_api:os-hosts:show", ADMIN_API, "GET /os-hosts/{host_name}"),
+        ("os_compute_api:os-hosts:update", ADMIN_API, "PUT /os-hosts/{host_name}"),
+        ("os_compute_api:os-hosts:reboot", ADMIN_API, "GET /os-hosts/{host_name}/reboot"),
+        ("os_compute_api:os-hosts:shutdown", ADMIN_API, "GET /os-hosts/{host_name}/shutdown"),
+        ("os_compute_api:os-hosts:start", ADMIN_API, "GET /os-hosts/{host_name}/startup"),
         ("os_compute_api:os-availability-zone:list", ANYONE, "GET /os-availability-zone"),
         ("os_compute_api:os-availability-zone:detail", ADMIN_API, "GET /os-availability-zone/detail"),
         # Limits and quotas
@@ -177,6 +192,21 @@ def rules() -> list[RuleDefault]:
         ("os_compute_api:os-quota-sets:show", READER, "GET /os-quota-sets/{tenant_id}"),
         ("os_compute_api:os-quota-sets:defaults", ANYONE, "GET /os-quota-sets/{tenant_id}/defaults"),
         ("os_compute_api:os-quota-sets:detail", READER, "GET /os-quota-sets/{tenant_id}/detail"),
+        ("os_compute_api:os-quota-sets:update", ADMIN_API, "PUT /os-quota-sets/{tenant_id}"),
+        ("os_compute_api:os-quota-sets:delete", ADMIN_API, "DELETE /os-quota-sets/{tenant_id}"),
+        ("os_compute_api:os-quota-class-sets:show", f"{ADMIN_API} or quota_class:%(quota_class)s",
+         "GET /os-quota-class-sets/{quota_class}"),
+        ("os_compute_api:os-quota-class-sets:update", ADMIN_API, "PUT /os-quota-class-sets/{quota_class}"),
+        # Usage
+        ("os_compute_api:os-simple-tenant-usage:list", ADMIN_API, "GET /os-simple-tenant-usage"),
+        ("os_compute_api:os-simple-tenant-usage:show", READER, "GET /os-simple-tenant-usage/{tenant_id}"),
+        # Server groups
+        ("os_compute_api:os-server-groups:index", READER, "GET /os-server-groups"),
+        ("os_compute_api:os-server-groups:index:all_projects", ADMIN_API,
+         "GET /os-server-groups?all_projects"),
+        ("os_compute_api:os-server-groups:show", READER, "GET /os-server-groups/{server_group_id}"),
+        ("os_compute_api:os-server-groups:create", MEMBER, "POST /os-server-groups"),
+        ("os_compute_api:os-server-groups:delete", MEMBER, "DELETE /os-server-groups/{server_group_id}"),
     ])
 
 

@@ -155,6 +155,8 @@ class ServerCreate:
     hypervisor_hostname: str | None = None
     access_ip_v4: str | None = None
     access_ip_v6: str | None = None
+    #: ``os:scheduler_hints`` (kumo.compute.server_groups.parse_hints).
+    scheduler_hints: dict = field(default_factory=dict)
 
 
 def _networks(value: Any, version: Version) -> str | list[dict]:

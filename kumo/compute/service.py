@@ -22,15 +22,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
-from kumo.common.api.errors import (ApiError, BadRequest, Conflict, Forbidden, NotFound,
+from kumo.common.api.errors import (ApiError, BadRequest, Conflict, NotFound,
                                     ServiceUnavailable)
 from kumo.common.auth.context import RequestContext
 from kumo.common.bus import NoListener, RemoteError
 from kumo.common.db import utcnow
 from kumo.common.policy import Policy
-from kumo.compute import objects
+from kumo.compute import aggregates, objects, quotas, server_groups
 from kumo.compute.instance_actions import record_action
 from kumo.compute.lifecycle import ServerLifecycle, check_state
 from kumo.compute.models import (SERVICE_DOWN_SECONDS, ComputeNode, Flavor, FlavorAccess,
@@ -40,13 +40,6 @@ from kumo.compute.networks import NetworkRequests
 from kumo.compute.schemas import ServerCreate
 
 log = logging.getLogger(__name__)
-
-#: Default quotas (nova's defaults); per-project quotas come later.
-QUOTA_DEFAULTS = {"instances": 10, "cores": 20, "ram": 51200, "key_pairs": 100,
-                  "metadata_items": 128, "injected_files": 5, "injected_file_content_bytes": 10240,
-                  "injected_file_path_bytes": 255, "server_groups": 10, "server_group_members": 10,
-                  "floating_ips": 10, "fixed_ips": -1, "security_groups": 10,
-                  "security_group_rules": 20}
 
 #: nova's task_states.ALLOW_REBOOT: the task states a HARD reboot may interrupt.
 _ALLOW_REBOOT = (None, "rebooting", "reboot_pending", "reboot_started", "resuming", "rebooting_hard",
@@ -92,14 +85,6 @@ async def node_usage(session) -> dict[tuple[str, str], dict]:
         u["instances"] += 1
         u["workload"] += 1 if task else 0
     return usage
-
-
-async def project_usage(session, project_id: str) -> dict[str, int]:
-    """Instances, cores and ram (MiB) the project's non-deleted servers take."""
-    rows = (await session.execute(select(Instance.flavor).where(
-        Instance.project_id == project_id, Instance.deleted.is_(False)))).scalars().all()
-    return {"instances": len(rows), "cores": sum(int(f.get("vcpus", 0)) for f in rows),
-            "ram": sum(int(f.get("ram", 0)) for f in rows)}
 
 
 async def flavor_for(session, flavorid: str, project_id: str | None, see_all: bool) -> Flavor | None:
@@ -262,9 +247,7 @@ class ComputeService(NetworkRequests, ServerLifecycle):
                 if keypair is None:
                     raise BadRequest("Invalid key_name provided.")
             host, node = await self._requested_host(s, ctx, req)
-        if len(req.metadata) > QUOTA_DEFAULTS["metadata_items"]:
-            raise Forbidden(f"Quota exceeded for metadata_items: Maximum number of metadata "
-                            f"items exceeds {QUOTA_DEFAULTS['metadata_items']}")
+            await quotas.check_metadata(s, ctx.project_id, len(req.metadata))
         image = await self.image(ctx, req.image_ref)
         _check_image(image, flavor)
         if req.max_count > 1 and isinstance(req.networks, list) and any(n["port_id"] for n in req.networks):
@@ -280,7 +263,8 @@ class ComputeService(NetworkRequests, ServerLifecycle):
         # "nova:host:node" asks for a host; the instance keeps only the zone, as nova does
         zone = req.availability_zone.partition(":")[0] if req.availability_zone else None
         async with self.db.session() as s:
-            count = await self._quota_count(s, ctx.project_id, snapshot, req.min_count, req.max_count)
+            count = await quotas.instance_room(s, ctx.project_id, ctx.user_id, snapshot,
+                                               req.min_count, req.max_count)
             reservation = "r-" + secrets.token_hex(4)
             instances = []
             for index in range(count):
@@ -302,6 +286,7 @@ class ComputeService(NetworkRequests, ServerLifecycle):
                 s.add(inst)
                 await record_action(s, ctx, uuid, "create")
                 instances.append(inst)
+            await server_groups.attach(s, ctx, req.scheduler_hints, [i.uuid for i in instances])
         try:
             for inst in instances:
                 await self.rt.bus.cast("scheduler", "schedule_instance", instance_id=inst.uuid)
@@ -316,7 +301,7 @@ class ComputeService(NetworkRequests, ServerLifecycle):
         zone = req.availability_zone
         if zone is not None:
             name, _, rest = zone.partition(":")
-            if name != "nova":
+            if await aggregates.hosts_of_zone(s, name) is None:
                 raise BadRequest("The requested availability zone is not available")
             if rest:
                 self.policy.authorize(ctx, "os_compute_api:servers:create:forced_host")
@@ -339,21 +324,6 @@ class ComputeService(NetworkRequests, ServerLifecycle):
             if inst.host and inst.vm_state != "soft-delete":
                 await self.lifecycle_action(ctx, uuid, "softDelete")
                 return
-
-    async def _quota_count(self, s, project_id: str, flavor: dict, min_count: int, max_count: int) -> int:
-        """How many instances (min..max) fit the project's quota; 403 if not even ``min_count``."""
-        used = await project_usage(s, project_id)
-        need = {"instances": 1, "cores": flavor["vcpus"], "ram": flavor["ram"]}
-        fit = max_count
-        for res, per in need.items():
-            room = QUOTA_DEFAULTS[res] - used[res]
-            fit = min(fit, room // per if per else fit)
-        if fit >= min_count:
-            return fit
-        overs = [r for r, per in need.items() if used[r] + per * min_count > QUOTA_DEFAULTS[r]]
-        over = overs[0]
-        raise Forbidden(f"Quota exceeded for {', '.join(overs)}: Requested {need[over] * min_count}, "
-                        f"but already used {used[over]} of {QUOTA_DEFAULTS[over]} {over}")
 
     # -- delete, console ------------------------------------------------------------
 
@@ -482,9 +452,7 @@ class ComputeService(NetworkRequests, ServerLifecycle):
                     raise NotFound("Metadata item was not found")
                 del meta[remove]
             meta.update(items)
-            if len(meta) > QUOTA_DEFAULTS["metadata_items"]:
-                raise Forbidden(f"Quota exceeded for metadata_items: Maximum number of metadata "
-                                f"items exceeds {QUOTA_DEFAULTS['metadata_items']}")
+            await quotas.check_metadata(s, inst.project_id, len(meta))
             inst.meta = meta
             inst.updated_at = utcnow()
         return meta
@@ -560,8 +528,3 @@ def default_admin_pass(length: int = 12) -> str:
     alphabet = "".join(c for c in string.ascii_letters + string.digits if c not in "lIO0o1")
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
-
-async def count_keypairs(session, user_id: str) -> int:
-    """How many key pairs ``user_id`` has."""
-    return (await session.execute(select(func.count()).select_from(KeyPair).where(
-        KeyPair.user_id == user_id))).scalar_one()

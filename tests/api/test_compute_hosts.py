@@ -82,7 +82,9 @@ async def test_hypervisors(env):
     assert r.json()["hypervisor_statistics"]["count"] == 1
     assert r.json()["hypervisor_statistics"]["running_vms"] == 1
     r = await env.admin.get(f"/v2.1/os-hypervisors/{hyp['id']}/uptime")
-    assert r.status_code == 501 and "notImplemented" in r.json()
+    validate(h21.get_hypervisor_uptime, r)
+    assert " up " in r.json()["hypervisor"]["uptime"] and "load average: " in r.json()["hypervisor"]["uptime"]
+    assert (await env.admin.get("/v2.1/os-hypervisors/999/uptime")).status_code == 404
 
 
 async def test_availability_zones(env):

@@ -17,6 +17,7 @@ from kumo.compute import policies
 from kumo.compute.api import instance_actions as instance_actions_api
 from kumo.compute.api import (flavors, floating_ips, hosts, interfaces, keypairs, limits,
                               networks_proxy, security_groups, servers, versions)
+from kumo.compute.api import aggregates, legacy_hosts, quotas, server_groups, usage
 from kumo.compute.api.microversion import ComputeRequestMiddleware
 from kumo.compute.conductor import Conductor, Heartbeat
 from kumo.compute.models import open_database
@@ -34,6 +35,8 @@ def component(rt: Runtime) -> Component:
     routes = (versions.routes() + servers.routes() + flavors.routes() + keypairs.routes()
               + hosts.routes() + limits.routes() + security_groups.routes() + floating_ips.routes()
               + networks_proxy.routes() + interfaces.routes())
+    routes += (aggregates.routes() + legacy_hosts.routes() + quotas.routes() + server_groups.routes()
+               + usage.routes())
     routes += instance_actions_api.routes()
     app = create_app(style="nova", routes=routes, validator=rt.validator, public=versions.is_public,
                      request_id_headers=("x-compute-request-id",),
@@ -42,22 +45,22 @@ def component(rt: Runtime) -> Component:
     # Runs inside the token check (it needs the caller's project), before the routes.
     app.user_middleware.append(Middleware(ComputeRequestMiddleware))
 
-    async def start() -> None:
-        await db.create_schema()
-        await rt.bus.serve("conductor", conductor, server=settings.common.host)
     stopping, reclaimer = asyncio.Event(), []  # the soft-deleted servers' reclaim loop
 
-        await heartbeat.start()
+    async def start() -> None:
         stopping.clear()
+        await db.create_schema()
+        await rt.bus.serve("conductor", conductor, server=settings.common.host)
+        await heartbeat.start()
+        reclaimer.append(asyncio.get_running_loop().create_task(compute.reclaim_loop(stopping)))
 
     async def stop() -> None:
-        await heartbeat.stop()
-        reclaimer.append(asyncio.get_running_loop().create_task(compute.reclaim_loop(stopping)))
-        await rt.bus.unserve(conductor)
-        await db.close()
         stopping.set()
         await asyncio.gather(*reclaimer, return_exceptions=True)
         reclaimer.clear()
+        await heartbeat.stop()
+        await rt.bus.unserve(conductor)
+        await db.close()
 
     return Component(name="compute-api", app=app, port=settings.compute.port,
                      starters=[start], stoppers=[stop])

@@ -1,6 +1,5 @@
-"""Services, hypervisors and availability zones (Compute API reference:
-"Compute services (os-services)", "Hypervisors (os-hypervisors)",
-"Availability zones (os-availability-zone)", "Host aggregates (os-aggregates)": list only).
+"""Services and hypervisors (Compute API reference: "Compute services (os-services)",
+"Hypervisors (os-hypervisors)").
 
 Services and hypervisors are admin-only. Ids are integers before 2.53 and
 UUIDs from 2.53. A service is ``up`` when its last heartbeat is at most 60 s
@@ -19,6 +18,7 @@ from starlette.routing import Route
 from kumo.common.api.body import json_body, query_bool
 from kumo.common.api.errors import BadRequest, Conflict, NotFound
 from kumo.common.db import utcnow
+from kumo.compute.aggregates import DEFAULT_ZONE, INTERNAL_ZONE, host_zones
 from kumo.compute.api.common import (NotImplementedError_, at_least, authorize, limit_param, next_link,
                                      ok)
 from kumo.compute.models import ComputeNode, Instance, Service
@@ -35,9 +35,9 @@ def _ident(request: Request, row) -> int | str:
     return row.uuid if at_least(request, 2, 53) else row.id
 
 
-def _service_view(request: Request, svc: Service, now) -> dict:
-    body = {"id": _ident(request, svc), "binary": svc.binary, "host": svc.host,
-            "zone": "nova" if svc.binary == "nova-compute" else "internal",
+def _service_view(request: Request, svc: Service, now, zones: dict[str, str]) -> dict:
+    zone = zones.get(svc.host, DEFAULT_ZONE) if svc.binary == "nova-compute" else INTERNAL_ZONE
+    body = {"id": _ident(request, svc), "binary": svc.binary, "host": svc.host, "zone": zone,
             "status": "disabled" if svc.disabled else "enabled",
             "state": "up" if service_is_up(svc, now) else "down",
             "updated_at": nova_time(svc.updated_at), "disabled_reason": svc.disabled_reason}
@@ -57,8 +57,9 @@ async def list_services(request: Request):
             stmt = stmt.where(getattr(Service, key) == request.query_params[key])
     async with _db(request).session() as s:
         rows = (await s.execute(stmt)).scalars().all()
+        zones = await host_zones(s)
     now = utcnow()
-    return ok({"services": [_service_view(request, r, now) for r in rows]})
+    return ok({"services": [_service_view(request, r, now, zones) for r in rows]})
 
 
 async def _service_by_id(s, request: Request, raw: str) -> Service:
@@ -108,7 +109,7 @@ async def update_service(request: Request):
             svc.disabled_reason = reason if svc.disabled else None
         if forced is not None:
             svc.forced_down = forced
-        view = _service_view(request, svc, utcnow())
+        view = _service_view(request, svc, utcnow(), await host_zones(s))
     return ok({"service": view})
 
 
@@ -273,11 +274,31 @@ async def show_hypervisor(request: Request):
     return ok({"hypervisor": _hyp_view(request, node, svc, usage, True, servers if with_servers else None)})
 
 
+def host_uptime(now=None) -> str:
+    """This host's ``uptime`` line (" 08:32:11 up 3 days,  4:05,  0 users,  load average: 0.20, 0.12,
+    0.14") from /proc/uptime and /proc/loadavg."""
+    with open("/proc/uptime") as f:
+        seconds = int(float(f.read().split()[0]))
+    with open("/proc/loadavg") as f:
+        loads = f.read().split()[:3]
+    days, rest = divmod(seconds, 86400)
+    hours, minutes = rest // 3600, rest % 3600 // 60
+    clock = (now or utcnow()).strftime("%H:%M:%S")
+    span = (f"{days} day{'s' if days != 1 else ''}, " if days else "") + f"{hours:2d}:{minutes:02d}"
+    return f" {clock} up {span},  0 users,  load average: {', '.join(loads)}"
+
+
 async def hypervisor_uptime(request: Request):
-    """GET /os-hypervisors/{id}/uptime -> 501: agents do not report host uptime."""
+    """GET /os-hypervisors/{id}/uptime (admin) -> 200 {"hypervisor": {"id", "hypervisor_hostname",
+    "state", "status", "uptime"}}; 404. The uptime is read from the host itself, so only a node on
+    the API's own host has one (501 for a remote node: agents do not report it)."""
     authorize(request, "os_compute_api:os-hypervisors:uptime")
-    await _one(request, request.path_params["hypervisor_id"])
-    raise NotImplementedError_("Virt driver does not implement uptime function.")
+    node, svc, usage, _ = await _one(request, request.path_params["hypervisor_id"])
+    if node.host != request.app.state.settings.common.host:
+        raise NotImplementedError_("Virt driver does not implement uptime function.")
+    body = _hyp_view(request, node, svc, usage, False, None)
+    body["uptime"] = host_uptime()
+    return ok({"hypervisor": body})
 
 
 async def hypervisor_statistics(request: Request):
@@ -321,58 +342,8 @@ async def hypervisor_servers(request: Request):
     return await search_hypervisors(request, servers=True)
 
 
-async def list_aggregates(request: Request):
-    """``GET /os-aggregates``: kumo has no host aggregates yet, so the list is empty."""
-    authorize(request, "os_compute_api:os-aggregates:index")
-    return ok({"aggregates": []})
-
-
-# -- availability zones ------------------------------------------------------------
-
-
-async def _zones(request: Request, detail: bool) -> list[dict]:
-    async with _db(request).session() as s:
-        services = (await s.execute(select(Service).order_by(Service.id))).scalars().all()
-    now = utcnow()
-    compute = [x for x in services if x.binary == "nova-compute"]
-    zones = []
-    if compute:
-        zones.append(("nova", any(not x.disabled for x in compute), compute))
-    if detail:
-        internal = [x for x in services if x.binary != "nova-compute"]
-        if internal:
-            zones.insert(0, ("internal", True, internal))
-    out = []
-    for name, available, members in zones:
-        hosts = None
-        if detail:
-            hosts = {}
-            for x in members:
-                hosts.setdefault(x.host, {})[x.binary] = {
-                    "available": not x.disabled, "active": service_is_up(x, now),
-                    "updated_at": nova_time(x.updated_at)}
-        out.append({"zoneName": name, "zoneState": {"available": available}, "hosts": hosts})
-    return out
-
-
-async def list_zones(request: Request):
-    """GET /os-availability-zone -> 200 {"availabilityZoneInfo": [{"zoneName": "nova", "zoneState":
-    {"available"}, "hosts": null}]}.
-    """
-    authorize(request, "os_compute_api:os-availability-zone:list")
-    return ok({"availabilityZoneInfo": await _zones(request, detail=False)})
-
-
-async def list_zones_detail(request: Request):
-    """GET /os-availability-zone/detail (admin) -> zones "internal" and "nova" with {host: {binary:
-    {"available", "active", "updated_at"}}}.
-    """
-    authorize(request, "os_compute_api:os-availability-zone:detail")
-    return ok({"availabilityZoneInfo": await _zones(request, detail=True)})
-
-
 def routes() -> list[Route]:
-    """The os-services, os-hypervisors, os-aggregates and os-availability-zone routes."""
+    """The os-services and os-hypervisors routes."""
     h = "/v2.1/os-hypervisors"
     return [
         Route("/v2.1/os-services", list_services, methods=["GET"]),
@@ -385,7 +356,4 @@ def routes() -> list[Route]:
         Route(h + "/{hypervisor_id}/uptime", hypervisor_uptime, methods=["GET"]),
         Route(h + "/{pattern}/search", search_hypervisors, methods=["GET"]),
         Route(h + "/{pattern}/servers", hypervisor_servers, methods=["GET"]),
-        Route("/v2.1/os-aggregates", list_aggregates, methods=["GET"]),
-        Route("/v2.1/os-availability-zone", list_zones, methods=["GET"]),
-        Route("/v2.1/os-availability-zone/detail", list_zones_detail, methods=["GET"]),
     ]

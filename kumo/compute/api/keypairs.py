@@ -27,12 +27,12 @@ from starlette.routing import Route
 
 from kumo.common.api import context
 from kumo.common.api.body import json_body
-from kumo.common.api.errors import BadRequest, Conflict, Forbidden, NotFound
+from kumo.common.api.errors import BadRequest, Conflict, NotFound
+from kumo.compute import quotas
 from kumo.compute.api.common import at_least, limit_param, next_link, ok, policy, version
 from kumo.compute.models import KeyPair
 from kumo.compute.objects import nova_time
 from kumo.compute.schemas import parse_keypair_create
-from kumo.compute.service import QUOTA_DEFAULTS, count_keypairs
 
 
 def _colon_hex(digest: bytes) -> str:
@@ -140,8 +140,7 @@ async def create_keypair(request: Request):
         public = req["public_key"].strip()
     fingerprint = x509_fingerprint(public) if req["type"] == "x509" else ssh_fingerprint(public)
     async with request.app.state.db.session() as s:
-        if await count_keypairs(s, user_id) >= QUOTA_DEFAULTS["key_pairs"]:
-            raise Forbidden("Quota exceeded, too many key pairs.")
+        await quotas.check_key_pairs(s, context(request).project_id, user_id)
         clash = (await s.execute(select(KeyPair.id).where(
             KeyPair.user_id == user_id, KeyPair.name == req["name"]))).first()
         if clash:

@@ -22,6 +22,7 @@ from kumo.compute.api.views import addresses, server_basic, server_detail
 from kumo.compute.schemas import (check_extra, invalid, ip_value, metadata_value, name_value,
                                   parse_server_create, ref_id)
 from kumo.compute.service import ComputeService, ServerQuery, default_admin_pass
+from kumo.compute.server_groups import parse_hints
 
 #: API sort keys -> instance attributes (nova's valid server sort keys kumo stores).
 _SORT_KEYS = {"created_at": "created_at", "updated_at": "updated_at", "display_name": "display_name",
@@ -150,6 +151,9 @@ async def create_server(request: Request):
     """
     data = await json_body(request, "server")
     req = parse_server_create(data, version(request))
+    whole = await json_body(request)
+    req.scheduler_hints = parse_hints(whole.get("os:scheduler_hints",
+                                                whole.get("OS-SCH-HNT:scheduler_hints")))
     ctx = authorize(request, "os_compute_api:servers:create")
     instances = await _svc(request).create_servers(ctx, req)
     if req.return_reservation_id:
@@ -271,9 +275,9 @@ async def server_action(request: Request):
     if action in _NETWORK_ACTIONS:
         await _NETWORK_ACTIONS[action](request, args)
         return ok(status=202)
-    if action != "os-getConsoleOutput":
     if action in lifecycle.ACTIONS:
         return await lifecycle.ACTIONS[action](request, args)
+    if action != "os-getConsoleOutput":
         raise BadRequest(f"There is no such action: {action}")
     length = _console_length(args)
     ctx, _ = await _server(request, "os_compute_api:os-console-output")

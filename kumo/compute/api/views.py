@@ -98,7 +98,7 @@ def server_detail(request: Request, inst, *, is_admin: bool, fault=None,
     if status in _PROGRESS_STATUSES:
         body["progress"] = inst.progress or 0
     if extended:
-        body["OS-EXT-AZ:availability_zone"] = "nova" if inst.host else (inst.availability_zone or "")
+        body["OS-EXT-AZ:availability_zone"] = inst.availability_zone or ("nova" if inst.host else "")
         body["config_drive"] = "True" if inst.config_drive else ""
         body["key_name"] = inst.key_name
         body["OS-SRV-USG:launched_at"] = nova_time(inst.launched_at)

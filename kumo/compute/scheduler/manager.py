@@ -6,7 +6,9 @@
    scheduling without a host (it may have been deleted meanwhile);
 2. reads every compute node with its ``nova-compute`` service and the
    resources claimed on it (:func:`kumo.compute.service.node_usage`);
-3. filters and weighs them (:mod:`kumo.compute.scheduler.filters`);
+3. filters and weighs them (:mod:`kumo.compute.scheduler.filters`), then
+   applies the instance's zone, server group and hint constraints
+   (:mod:`kumo.compute.scheduler.constraints`);
 4. claims the best host in one transaction: the capacity check is redone on
    fresh usage, the node's ``generation`` is bumped only if it did not
    change since that read, and the instance gets host/node only if it is
@@ -28,7 +30,9 @@ from kumo.common.bus import NoListener
 from kumo.common.db import utcnow
 from kumo.compute import objects
 from kumo.compute.conductor import Conductor
+from kumo.compute.aggregates import zone_of
 from kumo.compute.models import ComputeNode, Instance, Service
+from kumo.compute.scheduler import constraints
 from kumo.compute.scheduler.filters import HostState, Ratios, filter_hosts, fits, weigh
 from kumo.compute.service import node_usage, service_is_up
 
@@ -63,17 +67,25 @@ async def host_states(session) -> list[HostState]:
     return out
 
 
-async def claim(db, instance_uuid: str, flavor: dict, target: HostState, ratios: Ratios) -> str:
-    """Claim ``target`` for the instance atomically.
+async def claim(db, instance_uuid: str, flavor: dict, target: HostState, ratios: Ratios,
+                task_state: str = objects.SCHEDULING) -> str:
+    """Claim ``target`` for the instance (waiting in ``task_state`` without a host) atomically.
 
     Returns ``"claimed"``, ``"gone"`` (the instance is no longer waiting for
-    a host) or ``"retry"`` (the node changed or no longer fits).
+    a host) or ``"retry"`` (the node changed, no longer fits, or no longer
+    meets the instance's zone / group / hint constraints).
     """
     try:
         async with db.session() as s:
             fresh = [h for h in await host_states(s) if h.node_id == target.node_id]
             if not fresh or fresh[0].generation != target.generation or fits(fresh[0], flavor, ratios):
                 raise _Abort("retry")
+            inst = (await s.execute(select(Instance).where(Instance.uuid == instance_uuid))).scalar_one_or_none()
+            if inst is None:
+                raise _Abort("gone")
+            if constraints.refuse(await constraints.load(s, inst), target.host):
+                raise _Abort("retry")
+            zone = await zone_of(s, target.host)
             bumped = await s.execute(update(ComputeNode).where(
                 ComputeNode.id == target.node_id, ComputeNode.generation == target.generation
             ).values(generation=target.generation + 1))
@@ -81,8 +93,8 @@ async def claim(db, instance_uuid: str, flavor: dict, target: HostState, ratios:
                 raise _Abort("retry")
             taken = await s.execute(update(Instance).where(
                 Instance.uuid == instance_uuid, Instance.deleted.is_(False), Instance.host.is_(None),
-                Instance.task_state == objects.SCHEDULING
-            ).values(host=target.host, node=target.node, updated_at=utcnow()))
+                Instance.task_state == task_state
+            ).values(host=target.host, node=target.node, availability_zone=zone, updated_at=utcnow()))
             if taken.rowcount != 1:
                 raise _Abort("gone")
     except _Abort as outcome:
@@ -115,11 +127,13 @@ class Scheduler:
                 return
             async with self.db.session() as s:
                 hosts = await host_states(s)
+                needs = await constraints.load(s, inst)
             candidates, report = filter_hosts(hosts, inst.flavor, self.ratios,
                                               inst.requested_host, inst.requested_node)
+            candidates, report = constraints.apply(needs, candidates, report)
             if not candidates:
                 break
-            for target in weigh(candidates, self.ratios):
+            for target in constraints.prefer(needs, weigh(candidates, self.ratios)):
                 outcome = await claim(self.db, instance_id, inst.flavor, target, self.ratios)
                 if outcome == "gone":
                     return
