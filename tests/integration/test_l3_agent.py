@@ -174,3 +174,52 @@ async def test_l3_agent_wires_routers_from_the_api(topology, l3_settings, mount,
     await comp.start()
     assert not await hostnet.netns_exists(left.netns)
     assert await hostnet.netns_exists(l3_wiring.NS_PREFIX + kept["id"])
+
+
+V6_PREFIX = f"2001:db8:{N:x}::"
+
+
+async def _in_prefix(netns: str, dev: str) -> bool:
+    """True once ``dev`` has a global address in V6_PREFIX/64."""
+    import ipaddress
+    import json
+
+    out = json.loads(await hostnet.netns_exec(netns, "ip", "-j", "-6", "addr", "show", "dev", dev,
+                                              "scope", "global") or "[]")
+    net = ipaddress.ip_network(f"{V6_PREFIX}/64")
+    return any(ipaddress.ip_address(a["local"]) in net for link in out for a in link["addr_info"])
+
+
+async def test_router_advertisements_give_a_vm_a_slaac_address(topology, tmp_path):
+    import asyncio
+
+    from kumo.network.agents import radvd
+
+    spec = topology
+    qr = spec.interfaces[1]
+    qr.cidrs.append(f"{V6_PREFIX}1/64")
+    qr.ra_prefixes = [(f"{V6_PREFIX}/64", "slaac")]
+    await l3_wiring.wire(spec)
+    prefixes = [radvd.Prefix(qr.ns_dev, cidr, mode) for cidr, mode in qr.ra_prefixes]
+    root = tmp_path / "radvd"
+    try:
+        assert await radvd.ensure(root, spec.router_id, spec.netns, prefixes)
+        pid = radvd.pid_of(root, spec.router_id)
+        assert pid and radvd.routers(root) == {spec.router_id}
+        assert await radvd.ensure(root, spec.router_id, spec.netns, prefixes)  # idempotent
+        assert radvd.pid_of(root, spec.router_id) == pid
+        # the VM (a namespace on the bridge) autoconfigures an address in the prefix
+        await hostnet.netns_exec(VM_NS, "ip", "link", "set", "eth0", "down")
+        await hostnet.netns_exec(VM_NS, "ip", "link", "set", "eth0", "up")  # solicits now
+        for _ in range(100):
+            if await _in_prefix(VM_NS, "eth0"):
+                break
+            await asyncio.sleep(0.2)
+        assert await _in_prefix(VM_NS, "eth0")
+        # no prefix left: radvd goes with its files
+        assert not await radvd.ensure(root, spec.router_id, spec.netns, [])
+        assert radvd.pid_of(root, spec.router_id) is None and radvd.routers(root) == set()
+        assert not os.path.exists(f"/proc/{pid}/cmdline") or \
+            b"radvd" not in open(f"/proc/{pid}/cmdline", "rb").read()
+    finally:
+        await radvd.stop(root, spec.router_id)

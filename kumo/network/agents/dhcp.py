@@ -329,6 +329,8 @@ class DhcpAgent(NetworkAgent):
         if pid and dnsmasq.same_command(pid, cmd):
             dnsmasq.reload(pid)
             for mac, ip in sorted(gone):
+                if ":" in ip:  # dhcp_release is for IPv4 leases; DHCPv6 ones expire
+                    continue
                 await hostnet.netns_exec(self.netns(network["id"]), *dnsmasq.release_argv(ns_dev, ip, mac),
                                         check=False)
             return

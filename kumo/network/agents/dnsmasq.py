@@ -13,8 +13,13 @@ Per network the DHCP agent keeps ``<state_dir>/dhcp/<network_id>/`` with
   ports' ``extra_dhcp_opts`` under tag ``port-<id>``;
 - ``pid``, ``leases``, ``dhcp.log`` and ``state.json`` (what the agent wired).
 
-Only IPv4 subnets with ``enable_dhcp`` are served: a static ``--dhcp-range`` per
-subnet, so only known MAC addresses get leases. dnsmasq runs with
+Served subnets have ``enable_dhcp`` and are IPv4, or IPv6 with ``ipv6_address_mode``
+``dhcpv6-stateful`` (addresses: ``<mac>,<hostname>,[<ipv6>]`` host lines) or
+``dhcpv6-stateless`` (options only, the address comes from SLAAC). Each has a static
+``--dhcp-range`` (``<network address>,static,<netmask or prefix length>,<lease>``), so
+only known MAC addresses get addresses and DHCPv6 information requests are
+answered on the stateless ones; router advertisements are the L3 agent's (radvd),
+never dnsmasq's. IPv6 subnets get only ``option6:dns-server`` in ``opts``. dnsmasq runs with
 ``--port=0`` (no DNS), ``--user=root`` (it re-reads the files on SIGHUP and
 the state directory may be private), inside the network's namespace.
 """
@@ -32,9 +37,19 @@ METADATA_IP = "169.254.169.254"
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
 
+DHCPV6_STATEFUL, DHCPV6_STATELESS = "dhcpv6-stateful", "dhcpv6-stateless"
+
+
 def dhcp_subnets(subnets: list[dict]) -> list[dict]:
-    """The subnets dnsmasq serves: IPv4 with enable_dhcp, in the given order."""
-    return [s for s in subnets if s.get("enable_dhcp") and s.get("ip_version") == 4]
+    """The subnets dnsmasq serves (enable_dhcp; IPv4, or IPv6 in a DHCPv6 address mode),
+    in the given order."""
+    return [s for s in subnets if s.get("enable_dhcp") and (
+        s.get("ip_version") == 4 or s.get("ipv6_address_mode") in (DHCPV6_STATEFUL, DHCPV6_STATELESS))]
+
+
+def _leased(subnet: dict) -> bool:
+    """True if dnsmasq hands out addresses of ``subnet`` (not DHCPv6-stateless)."""
+    return subnet.get("ip_version") == 4 or subnet.get("ipv6_address_mode") == DHCPV6_STATEFUL
 
 
 def hostname(port: dict, ip: str) -> str:
@@ -47,13 +62,15 @@ def _v4_opts(port: dict) -> list[dict]:
 
 def hosts_lines(ports: list[dict], subnets: list[dict]) -> list[str]:
     """``--dhcp-hostsfile`` lines for the addresses ``ports`` hold in ``subnets``."""
-    served = {s["id"] for s in dhcp_subnets(subnets)}
+    served = {s["id"] for s in dhcp_subnets(subnets) if _leased(s)}
     lines = []
     for port in sorted(ports, key=lambda p: p["id"]):
         for ip in port.get("fixed_ips") or []:
             if ip["subnet_id"] not in served:
                 continue
-            line = f"{port['mac_address']},{hostname(port, ip['ip_address'])},{ip['ip_address']}"
+            address = ip["ip_address"]
+            shown = f"[{address}]" if ":" in address else address
+            line = f"{port['mac_address']},{hostname(port, address)},{shown}"
             if _v4_opts(port):
                 line += f",set:port-{port['id']}"
             lines.append(line)
@@ -74,6 +91,11 @@ def opts_lines(subnets: list[dict], dhcp_port: dict | None, ports: list[dict],
     served = dhcp_subnets(subnets)
     for subnet in served:
         tag = f"tag:subnet-{subnet['id']}"
+        if subnet.get("ip_version") == 6:
+            if subnet.get("dns_nameservers"):
+                servers = ",".join(f"[{a}]" for a in subnet["dns_nameservers"])
+                lines.append(f"{tag},option6:dns-server,{servers}")
+            continue
         if subnet.get("dns_nameservers"):
             lines.append(f"{tag},option:dns-server,{','.join(subnet['dns_nameservers'])}")
         routes: list[str] = []
@@ -108,8 +130,9 @@ def range_args(subnets: list[dict], lease_seconds: int) -> list[str]:
     out = []
     for subnet in dhcp_subnets(subnets):
         net = ipaddress.ip_network(subnet["cidr"])
+        mask = net.netmask if net.version == 4 else net.prefixlen
         out.append(f"--dhcp-range=set:subnet-{subnet['id']},{net.network_address},static,"
-                   f"{net.netmask},{lease_seconds}s")
+                   f"{mask},{lease_seconds}s")
     return out
 
 
@@ -155,7 +178,8 @@ def host_entries(lines: list[str]) -> set[tuple[str, str]]:
     for line in lines:
         parts = line.strip().split(",")
         if len(parts) >= 3:
-            out.add((parts[0].lower(), parts[-1]))
+            address = parts[2] if parts[-1].startswith("set:") else parts[-1]
+            out.add((parts[0].lower(), address.strip("[]")))
     return out
 
 

@@ -15,8 +15,10 @@ bridge of each network (``binding:vif_details.bridge_name``), then builds a
 :class:`~kumo.network.agents.l3_wiring.RouterSpec` and wires it
 (:mod:`kumo.network.agents.l3_wiring`), and runs a metadata proxy on
 169.254.169.254:80 in the namespace that finds instances by fixed IP on the
-router's internal networks. ``<state dir>/l3/<router id>.json`` records what it
-made, so ``start()`` removes what a killed run left for routers that are gone.
+router's internal networks, and a radvd (:mod:`kumo.network.agents.radvd`) when an
+interface is on an IPv6 subnet with ``ipv6_ra_mode``. ``<state dir>/l3/<router id>.json``
+(and ``l3/radvd/<router id>.*``) record what it made, so ``start()`` removes what a
+killed run left for routers that are gone.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from kumo.common.host import net as hostnet
 from kumo.common.runtime import Component, Runtime
-from kumo.network.agents import l3_wiring
+from kumo.network.agents import l3_wiring, radvd
 from kumo.network.agents.base import HEARTBEAT_SECONDS, ApiFailure, NetworkAgent
 from kumo.network.agents.l3_wiring import Interface, RouterSpec
 from kumo.network.agents.metadata_proxy import MetadataProxy
@@ -80,6 +82,7 @@ class L3Agent(NetworkAgent):
     def __init__(self, rt: Runtime):
         super().__init__(rt)
         self.root = Path(rt.settings.path("l3"))
+        self.radvd_root = self.root / "radvd"
         self.endpoint = L3Endpoint(self)
         self.proxies: dict[str, RouterMetadataProxy] = {}
         self._tasks: list[asyncio.Task] = []
@@ -125,7 +128,8 @@ class L3Agent(NetworkAgent):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.rt.bus.unserve(self.endpoint)
-        for router_id in sorted(set(self.proxies) | set(self._state_files())):
+        for router_id in sorted(set(self.proxies) | set(self._state_files())
+                                | radvd.routers(self.radvd_root)):
             async with self.lock(router_id):  # a refresh in flight finishes first
                 try:
                     await self._teardown(router_id)
@@ -167,7 +171,7 @@ class L3Agent(NetworkAgent):
         if wanted is None:  # not registered yet (no heartbeat delivered): try again later
             log.info("L3 agent: not registered with the network API yet")
             return
-        for router_id in sorted(set(self._state_files()) - wanted):
+        for router_id in sorted((set(self._state_files()) | radvd.routers(self.radvd_root)) - wanted):
             await self.teardown(router_id)
         for router_id in sorted(wanted):
             await self.refresh(router_id)
@@ -203,6 +207,10 @@ class L3Agent(NetworkAgent):
         self._state_path(router_id).write_text(json.dumps(
             {"devices": [i.host_dev for i in spec.interfaces], "own_bridges": sorted(own)}))
         await l3_wiring.wire(spec)
+        await radvd.ensure(self.radvd_root, router_id, spec.netns,
+                           [radvd.Prefix(i.ns_dev, cidr, mode) for i in spec.interfaces
+                            for cidr, mode in i.ra_prefixes],
+                           {i.ns_dev: i.mtu for i in spec.interfaces if i.mtu})
         await self._proxy(spec, router)
         for iface in spec.interfaces:  # the L2 agent reports the plugged ports ACTIVE
             try:
@@ -227,19 +235,21 @@ class L3Agent(NetworkAgent):
             if not bridge:
                 log.warning("L3 agent: no bridge for port %s of router %s", port["id"], router["id"])
                 continue
-            cidrs = []
+            cidrs, ra = [], []
             for ip in port["fixed_ips"]:
                 subnet = await self.api_get(f"/v2.0/subnets/{ip['subnet_id']}", "subnet")
                 if subnet is None:
                     continue
                 prefix = ipaddress.ip_network(subnet["cidr"]).prefixlen
                 cidrs.append(f"{ip['ip_address']}/{prefix}")
+                if kind == "qr" and subnet["ip_version"] == 6 and subnet.get("ipv6_ra_mode") in radvd.RA_MODES:
+                    ra.append((subnet["cidr"], subnet["ipv6_ra_mode"]))
                 if kind == "qg" and subnet["ip_version"] == 4:
                     spec.gateway_ip = spec.gateway_ip or subnet.get("gateway_ip")
                     if gw_info.get("enable_snat", True):
                         spec.snat_ip = spec.snat_ip or ip["ip_address"]
             spec.interfaces.append(Interface(port["id"], kind, port["mac_address"], bridge, cidrs,
-                                             network.get("mtu")))
+                                             network.get("mtu"), ra))
         if spec.gateway is not None:
             fips = await self.api_get("/v2.0/floatingips", "floatingips", router_id=router["id"]) or []
             spec.floating_ips = {f["floating_ip_address"]: f["fixed_ip_address"] for f in fips
@@ -272,6 +282,7 @@ class L3Agent(NetworkAgent):
         if proxy is not None:
             await proxy.stop()
         state = self._read_state(router_id)
+        await radvd.stop(self.radvd_root, router_id)
         await l3_wiring.unwire(router_id, state.get("devices", []))
         for bridge in state.get("own_bridges", []):
             if not await hostnet.bridge_ports(bridge):

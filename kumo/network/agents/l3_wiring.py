@@ -8,7 +8,8 @@ network API), so it can be tested on real namespaces without the API:
   IP as ``/32``; default route via the external subnet's gateway;
 - ``qr-<port[:11]>`` / ``tap<port[:11]>`` into each internal network's bridge
   with the interface address (the subnet's gateway_ip) and prefix;
-- IPv4 forwarding on; ``169.254.169.254/32`` on ``lo`` for the metadata proxy;
+- IPv4 and IPv6 forwarding on; ``169.254.169.254/32`` on ``lo`` for the metadata proxy
+  (router advertisements: :mod:`kumo.network.agents.radvd`);
 - static routes as ``proto static`` routes (stale ones removed);
 - the namespace's nat table, rewritten whole by ``iptables-restore`` into chains
   of our own: ``kumo-PREROUTING`` / ``kumo-OUTPUT`` (floating IP DNAT),
@@ -41,6 +42,8 @@ class Interface:
     bridge: str
     cidrs: list[str]  # "10.0.0.1/24"
     mtu: int | None = None
+    #: (IPv6 subnet cidr, ipv6_ra_mode) of the subnets this interface advertises
+    ra_prefixes: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ns_dev(self) -> str:
@@ -110,6 +113,7 @@ async def wire(spec: RouterSpec) -> list[str]:
         await hostnet.netns_delete(spec.netns)
         await hostnet.netns_add(spec.netns)
     await _ns(spec, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+    await _ns(spec, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
     await hostnet.add_address("lo", METADATA_CIDR, spec.netns)
     wanted = {i.ns_dev for i in spec.interfaces}
     for dev in await hostnet.list_links(spec.netns):
