@@ -80,6 +80,7 @@ SERVER = "/v2.1/servers/{server}"
 NET, SUBNET, PORT = "/v2.0/networks/{network}", "/v2.0/subnets/{subnet}", "/v2.0/ports/{port}"
 SG, SG_RULE = "/v2.0/security-groups/{security_group}", "/v2.0/security-group-rules/{security_group_rule}"
 ROUTER, FIP = "/v2.0/routers/{router}", "/v2.0/floatingips/{floatingip}"
+POOL, SCOPE = "/v2.0/subnetpools/{subnetpool}", "/v2.0/address-scopes/{address_scope}"
 IMAGE = "/v2/images/{image}"
 SHARED, NS = "/v2/images/{shared}", "/v2/metadefs/namespaces/{namespace}"
 OCTETS = {"Content-Type": "application/octet-stream"}
@@ -136,6 +137,16 @@ CROSS = [
     Op("network", "floatingip", "show", "GET", FIP),
     Op("network", "floatingip", "update", "PUT", FIP, {"floatingip": {"description": "taken"}}),
     Op("network", "floatingip", "delete", "DELETE", FIP),
+    Op("network", "subnetpool", "show", "GET", POOL),
+    Op("network", "subnetpool", "update", "PUT", POOL, {"subnetpool": {"name": "taken"}}),
+    Op("network", "subnetpool", "delete", "DELETE", POOL),
+    Op("network", "subnetpool", "add-prefixes", "PUT", POOL + "/add_prefixes", {"prefixes": ["10.99.0.0/24"]}),
+    Op("network", "subnetpool", "tag-add", "PUT", POOL + "/tags/red"),
+    Op("network", "subnetpool", "subnet-create", "POST", "/v2.0/subnets",
+       {"subnet": {"network_id": "{network}", "subnetpool_id": "{subnetpool}", "ip_version": 4}}),
+    Op("network", "address_scope", "show", "GET", SCOPE),
+    Op("network", "address_scope", "update", "PUT", SCOPE, {"address_scope": {"name": "taken"}}),
+    Op("network", "address_scope", "delete", "DELETE", SCOPE),
     Op("image", "image", "show", "GET", IMAGE),
     Op("image", "image", "update", "PATCH", IMAGE, [{"op": "replace", "path": "/name", "value": "x"}],
        headers=PATCH),
@@ -202,6 +213,8 @@ LISTS = [
     Listing("network", "security_group_rule", "/v2.0/security-group-rules", _key("security_group_rules")),
     Listing("network", "router", "/v2.0/routers", _key("routers")),
     Listing("network", "floatingip", "/v2.0/floatingips", _key("floatingips")),
+    Listing("network", "subnetpool", "/v2.0/subnetpools", _key("subnetpools")),
+    Listing("network", "address_scope", "/v2.0/address-scopes", _key("address_scopes")),
     Listing("image", "image", "/v2/images", _key("images")),
     Listing("image", "image", "/v2/images?visibility=private", _key("images")),
     Listing("identity", "project", "/v3/auth/projects", _key("projects")),
@@ -248,6 +261,16 @@ READER = [
        {"floatingip": {"floating_network_id": "{external}"}}, 403),
     Op("network", "floatingip", "update", "PUT", FIP, {"floatingip": {"port_id": None}}, 403),
     Op("network", "floatingip", "delete", "DELETE", FIP, status=403),
+    Op("network", "subnetpool", "create", "POST", "/v2.0/subnetpools",
+       {"subnetpool": {"prefixes": ["10.98.0.0/16"]}}, 403),
+    Op("network", "subnetpool", "update", "PUT", POOL, {"subnetpool": {"name": "r"}}, 403),
+    Op("network", "subnetpool", "delete", "DELETE", POOL, status=403),
+    Op("network", "subnetpool", "remove-prefixes", "PUT", POOL + "/remove_prefixes",
+       {"prefixes": ["10.50.0.0/24"]}, 403),
+    Op("network", "address_scope", "create", "POST", "/v2.0/address-scopes",
+       {"address_scope": {"ip_version": 4}}, 403),
+    Op("network", "address_scope", "update", "PUT", SCOPE, {"address_scope": {"name": "r"}}, 403),
+    Op("network", "address_scope", "delete", "DELETE", SCOPE, status=403),
     Op("image", "image", "create", "POST", "/v2/images", {"name": "r", "disk_format": "raw",
                                                           "container_format": "bare"}, 403),
     Op("image", "image", "update", "PATCH", IMAGE, [{"op": "replace", "path": "/name", "value": "r"}], 403,
@@ -361,12 +384,18 @@ async def network_world(env) -> World:
             "name": f"r-{who}", "external_gateway_info": {"network_id": ext}}}))["router"]["id"]
         fip = _ok(await c.post("/v2.0/floatingips", json={"floatingip": {
             "floating_network_id": ext}}))["floatingip"]["id"]
+        scope = _ok(await c.post("/v2.0/address-scopes", json={"address_scope": {
+            "name": f"as-{who}", "ip_version": 4}}))["address_scope"]["id"]
+        pool = _ok(await c.post("/v2.0/subnetpools", json={"subnetpool": {
+            "name": f"sp-{who}", "prefixes": [f"10.{50 + n}.0.0/16"], "default_prefixlen": 24,
+            "address_scope_id": scope}}))["subnetpool"]["id"]
         ids[who] = {"network": net, "subnet": subnet, "port": port, "security_group": sg["security_group"]["id"],
                     "security_group_rule": rule["security_group_rule"]["id"], "router": router,
-                    "floatingip": fip, "external": ext}
+                    "floatingip": fip, "external": ext, "subnetpool": pool, "address_scope": scope}
     ids[A_READER] = ids[A]
     return World(clients, ids, {"network": NET, "subnet": SUBNET, "port": PORT, "security_group": SG,
-                                "security_group_rule": SG_RULE, "router": ROUTER, "floatingip": FIP})
+                                "security_group_rule": SG_RULE, "router": ROUTER, "floatingip": FIP,
+                                "subnetpool": POOL, "address_scope": SCOPE})
 
 
 async def image_world(env) -> World:
