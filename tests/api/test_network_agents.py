@@ -200,7 +200,13 @@ async def test_networks_are_hosted_by_dhcp_agents(client, rt):
     dhcp = DhcpRecorder()
     await rt.bus.serve("dhcp_agent", dhcp)
     url = f"/v2.0/agents/{agent}/dhcp-networks"
+    dport = await create(client, "port", "admin-token", network_id=net["id"], device_owner="network:dhcp",
+                         device_id="dhcp-x", **{"binding:host_id": "node1"})
+    await rt.bus.drain()
+    dhcp.calls.clear()
     assert (await client.delete(f"{url}/{net['id']}", headers=ADMIN)).status_code == 204
+    # the agent's DHCP port went with the binding
+    assert error(await client.get(f"/v2.0/ports/{dport['id']}", headers=ADMIN)) == (404, "PortNotFound")
     assert error(await client.delete(f"{url}/{net['id']}", headers=ADMIN)) == \
         (409, "NetworkNotHostedByDhcpAgent")
     assert await hosting(net["id"]) == []

@@ -296,3 +296,42 @@ def _http_get(host: str, path: str) -> tuple[int, str]:
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), body.decode()
+
+
+async def test_dhcpv6_and_unscheduling(host, mount, rt, dhcp_settings):
+    """dnsmasq serves a DHCPv6-stateful subnet (addresses) from the namespace; taking the
+    network off the agent (DHCP agent scheduler) tears its namespace and dnsmasq down."""
+    api = await mount(network_api, token="admin-token")
+    r = await api.post("/v2.0/networks", json={"network": {
+        "name": "dhcp6-test", "provider:network_type": "flat", "provider:physical_network": "testnet"}})
+    net = r.json()["network"]
+    host.append(net["id"])
+    r = await api.post("/v2.0/subnets", json={"subnet": {
+        "network_id": net["id"], "cidr": "fd00:251::/64", "ip_version": 6,
+        "ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"}})
+    assert r.status_code == 201, r.text
+    subnet = r.json()["subnet"]
+    vm = await _port(api, net["id"], device_id="vm-6", device_owner="compute:nova")
+    vm_ip = vm["fixed_ips"][0]["ip_address"]
+    comp = await mount(dhcp.component)
+    ns, conf = dhcp.NS_PREFIX + net["id"], dhcp_settings.path("dhcp", net["id"])
+    pid = dnsmasq.pid_of(conf)
+    assert pid, "dnsmasq is not running"
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert f"--dhcp-range=set:subnet-{subnet['id']},fd00:251::,static,64,86400s".encode() in cmdline
+    assert f"{vm['mac_address']},host-{vm_ip.replace(':', '-')},[{vm_ip}]" in \
+        (conf / "host").read_text().splitlines()
+    sockets = await hostnet.netns_exec(ns, "ss", "-Hlun")
+    assert ":547 " in sockets  # the DHCPv6 server port
+    dport = await _dhcp_port(api, net["id"])
+    assert f"{dport['fixed_ips'][0]['ip_address']}/64" in \
+        await hostnet.addresses("ns-" + dport["id"][:11], ns)
+
+    [agent] = (await api.get(f"/v2.0/networks/{net['id']}/dhcp-agents")).json()["agents"]
+    assert agent["host"] == "testhost"
+    r = await api.delete(f"/v2.0/agents/{agent['id']}/dhcp-networks/{net['id']}")
+    assert r.status_code == 204
+    await rt.bus.drain()
+    assert ns not in await hostnet.netns_list()
+    assert dnsmasq.pid_of(conf) is None
+    assert comp.agent.served == set()

@@ -6,6 +6,9 @@ busybox (ping; see host-packages.txt).
 """
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import json
 import os
 import uuid
 
@@ -13,7 +16,7 @@ import pytest
 
 from kumo.common.host import net as hostnet
 from kumo.common.host.process import HostError, run
-from kumo.network.agents import l3_wiring
+from kumo.network.agents import l3_wiring, radvd
 from kumo.network.agents.l3_wiring import Interface, RouterSpec
 
 pytestmark = [
@@ -148,6 +151,25 @@ async def test_l3_agent_wires_routers_from_the_api(topology, l3_settings, mount,
     await rt.bus.drain()
     assert await ping(fip["floating_ip_address"], tries=5)
 
+    # an interface on a SLAAC subnet: the router's radvd advertises the prefix to the VM
+    sub6 = await _post(api, "subnet", network_id=inner["id"], cidr=f"{V6_PREFIX}/64", ip_version=6,
+                       ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    r = await api.put(f"/v2.0/routers/{router['id']}/add_router_interface", json={"subnet_id": sub6["id"]})
+    assert r.status_code == 200, r.text
+    await rt.bus.drain()
+    assert radvd.pid_of(comp.agent.radvd_root, router["id"])
+    await hostnet.netns_exec(VM_NS, "ip", "link", "set", "eth0", "down")
+    await hostnet.netns_exec(VM_NS, "ip", "link", "set", "eth0", "up")
+    for _ in range(100):
+        if await _in_prefix(VM_NS, "eth0"):
+            break
+        await asyncio.sleep(0.2)
+    assert await _in_prefix(VM_NS, "eth0")
+    r = await api.put(f"/v2.0/routers/{router['id']}/remove_router_interface", json={"subnet_id": sub6["id"]})
+    assert r.status_code == 200
+    await rt.bus.drain()
+    assert radvd.pid_of(comp.agent.radvd_root, router["id"]) is None
+
     # a change reaches the agent over the bus
     assert (await api.delete(f"/v2.0/floatingips/{fip['id']}")).status_code == 204
     await rt.bus.drain()
@@ -181,9 +203,6 @@ V6_PREFIX = f"2001:db8:{N:x}::"
 
 async def _in_prefix(netns: str, dev: str) -> bool:
     """True once ``dev`` has a global address in V6_PREFIX/64."""
-    import ipaddress
-    import json
-
     out = json.loads(await hostnet.netns_exec(netns, "ip", "-j", "-6", "addr", "show", "dev", dev,
                                               "scope", "global") or "[]")
     net = ipaddress.ip_network(f"{V6_PREFIX}/64")
@@ -191,10 +210,6 @@ async def _in_prefix(netns: str, dev: str) -> bool:
 
 
 async def test_router_advertisements_give_a_vm_a_slaac_address(topology, tmp_path):
-    import asyncio
-
-    from kumo.network.agents import radvd
-
     spec = topology
     qr = spec.interfaces[1]
     qr.cidrs.append(f"{V6_PREFIX}1/64")

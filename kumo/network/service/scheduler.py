@@ -21,7 +21,8 @@ Admin API (every rule admin only, 403 PolicyNotAuthorized otherwise):
   when another agent hosts it (the same agent: nothing changes);
 - ``DELETE /v2.0/agents/{id}/l3-routers/{router_id}`` -> 204; 409 RouterNotHostedByL3Agent;
 - the same four for ``/networks/{id}/dhcp-agents`` and ``/agents/{id}/dhcp-networks``
-  (``{"network_id"}``; 409 NetworkHostedByDHCPAgent / NetworkNotHostedByDhcpAgent).
+  (``{"network_id"}``; 409 NetworkHostedByDHCPAgent / NetworkNotHostedByDhcpAgent);
+  removing a network from a DHCP agent also deletes that agent's DHCP port there.
 
 404 AgentNotFound / RouterNotFound / NetworkNotFound; 404 InvalidL3Agent / InvalidDHCPAgent
 for an agent of the other type or disabled (``admin_state_up`` false). Every change is fanned
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 L3_AGENT, DHCP_AGENT = "L3 agent", "DHCP agent"
 L3_TOPIC = "l3_agent"
+DHCP_OWNER = "network:dhcp"
 #: binding table, its agent column, its resource column, per agent type
 _BINDINGS = {
     L3_AGENT: (RouterL3AgentBinding, RouterL3AgentBinding.l3_agent_id, RouterL3AgentBinding.router_id),
@@ -287,12 +289,18 @@ class SchedulerMixin(ServiceBase):
         self.authorize(ctx, "delete_dhcp-network", {})
 
         async def tx(s: AsyncSession) -> None:
-            await self._typed_agent(s, ctx, agent_id, DHCP_AGENT)
+            agent = await self._typed_agent(s, ctx, agent_id, DHCP_AGENT)
             await self.get_network(s, ctx, network_id)
             binding = await s.get(NetworkDhcpAgentBinding, (network_id, agent_id))
             if binding is None:
                 raise Conflict(f"The network {network_id} is not hosted by the DHCP agent "
                                f"{agent_id}.", kind="NetworkNotHostedByDhcpAgent")
             await s.delete(binding)
+            # the agent's DHCP port goes here, not by a later port delete (which would
+            # schedule the network again)
+            for port in (await s.scalars(select(Port).where(
+                    Port.network_id == network_id, Port.device_owner == DHCP_OWNER,
+                    Port.binding_host_id == agent.host))).all():
+                await s.delete(port)
         await self.write(tx)
         await super().notify_dhcp("network_changed", network_id)
