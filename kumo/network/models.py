@@ -325,6 +325,9 @@ class SubnetPoolAllocation(Base):
     project_id: Mapped[str] = mapped_column(String(255))
     cidr: Mapped[str] = mapped_column(String(64))
 
+    # a network's ipv4/ipv6_address_scope is its subnets' pools' scope
+    pool: Mapped[SubnetPool] = relationship(lazy="selectin")
+
 
 Subnet.pool_link = relationship(  # type: ignore[attr-defined]
     SubnetPoolAllocation, uselist=False, cascade="all, delete-orphan", lazy="selectin")

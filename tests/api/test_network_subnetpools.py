@@ -288,3 +288,22 @@ async def test_alt_uses_shared_pool_bulk_undo(client):
     # deleting the network frees the pool's space
     assert (await client.delete(f"/v2.0/networks/{net['id']}", headers=ALT_H)).status_code == 204
     assert (await client.delete(f"/v2.0/subnetpools/{shared['id']}", headers=ADMIN_H)).status_code == 204
+
+
+async def test_network_address_scope_follows_its_pools(client):
+    scope = (await client.post("/v2.0/address-scopes", json={"address_scope": {
+        "name": "s", "ip_version": 4}})).json()["address_scope"]
+    scoped = await pool(client, prefixes=["10.110.0.0/16"], default_prefixlen=24,
+                        address_scope_id=scope["id"])
+    plain = await pool(client, prefixes=["10.111.0.0/16"], default_prefixlen=24)
+    net = await create(client, "network", name="n")
+    r = await pooled_subnet(client, net["id"], subnetpool_id=scoped["id"])
+    assert r.status_code == 201
+    shown = (await client.get(f"/v2.0/networks/{net['id']}")).json()["network"]
+    assert (shown["ipv4_address_scope"], shown["ipv6_address_scope"]) == (scope["id"], None)
+    listed = (await client.get("/v2.0/networks", params={"ipv4_address_scope": scope["id"]})).json()
+    assert [n["id"] for n in listed["networks"]] == [net["id"]]
+    # a second IPv4 subnet outside the scope: the network no longer has one IPv4 scope
+    assert (await pooled_subnet(client, net["id"], subnetpool_id=plain["id"])).status_code == 201
+    shown = (await client.get(f"/v2.0/networks/{net['id']}")).json()["network"]
+    assert shown["ipv4_address_scope"] is None

@@ -350,4 +350,4 @@ class SubnetPoolsMixin(AddressScopesMixin):
             if spent + quota_units(cidr) > pool.default_quota:
                 raise Conflict("Per-tenant subnet pool prefix quota exceeded.",
                                kind="SubnetPoolQuotaExceeded")
-        return cidr, SubnetPoolAllocation(subnetpool_id=pool.id, project_id=project, cidr=str(cidr))
+        return cidr, SubnetPoolAllocation(pool=pool, project_id=project, cidr=str(cidr))

@@ -15,6 +15,14 @@ AGENT_DOWN_TIME = 75
 DHCP_AZ = "nova"
 
 
+def address_scope(net: Network, version: int) -> str | None:
+    """The address scope of ``net``'s IPv``version`` subnets: the one scope all their subnet
+    pools share, else None (no such subnets, subnets outside pools, or several scopes)."""
+    scopes = {s.pool_link.pool.address_scope_id if s.pool_link else None
+              for s in net.subnets if s.ip_version == version}
+    return scopes.pop() if len(scopes) == 1 else None
+
+
 def network_view(net: Network) -> dict:
     return {
         "id": net.id,
@@ -29,8 +37,8 @@ def network_view(net: Network) -> dict:
         "mtu": net.mtu,
         "availability_zones": [],
         "availability_zone_hints": list(net.availability_zone_hints or []),
-        "ipv4_address_scope": None,
-        "ipv6_address_scope": None,
+        "ipv4_address_scope": address_scope(net, 4),
+        "ipv6_address_scope": address_scope(net, 6),
         "port_security_enabled": net.port_security_enabled,
         "description": net.description,
         "tags": list(net.tags or []),
