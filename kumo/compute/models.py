@@ -140,6 +140,12 @@ class Instance(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    #: lock (2.9 ``locked``, 2.73 ``locked_reason``); ``locked_by`` is ``owner`` or ``admin``
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    locked_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    locked_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: the guest's encrypted password (os-server-password), set once by the metadata service
+    password: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class InstanceFault(Base):

@@ -117,6 +117,8 @@ class ServerQuery:
     sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc")])
     marker: str | None = None
     limit: int = 1000
+    #: more conditions (e.g. the tag filters): callables on an Instance
+    predicates: list = field(default_factory=list)
 
 
 class ComputeService(NetworkRequests, ServerLifecycle):
@@ -487,6 +489,8 @@ def _check_image(image: dict, flavor: Flavor) -> None:
 
 
 def _matches(inst: Instance, q: ServerQuery) -> bool:
+    if not all(match(inst) for match in q.predicates):
+        return False
     if q.name is not None:
         try:
             if not re.search(q.name, inst.display_name):

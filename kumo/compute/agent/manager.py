@@ -413,6 +413,10 @@ class ComputeEndpoint:
     async def get_console_output(self, instance: dict, length: int | None = None) -> str:
         return await self._manager.get_console_output(instance, length)
 
+    async def get_diagnostics(self, instance: dict) -> dict:
+        """The guest's diagnostics (kumo.compute.virt.diagnostics shape); raises InstanceNotFound."""
+        return await self._manager.driver.get_diagnostics(instance)
+
     async def stop_instance(self, instance: dict) -> None:
         async with self._event("stop_instance", instance):
             await self._manager.stop_instance(instance)

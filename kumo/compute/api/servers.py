@@ -16,6 +16,7 @@ from kumo.common.api.body import json_body
 from kumo.common.api.errors import BadRequest, NotFound
 from kumo.compute import objects
 from kumo.compute.api import floating_ips, interfaces, lifecycle, security_groups
+from kumo.compute.api import server_extras, server_tags
 from kumo.compute.api.common import (at_least, authorize, authorized_server, limit_param, links,
                                      next_link, ok, policy, server_target, version)
 from kumo.compute.api.views import addresses, server_basic, server_detail
@@ -91,6 +92,8 @@ def _query(request: Request, detail: bool) -> ServerQuery:
             sort.append((_SORT_KEYS[key], direction))
         query.sort = sort
     query.sort = query.sort + [("id", query.sort[-1][1])]
+    if (tag_match := server_tags.list_filter(request)) is not None:
+        query.predicates.append(tag_match)
     return query
 
 
@@ -203,6 +206,7 @@ async def update_server(request: Request):
 async def delete_server(request: Request):
     """DELETE /servers/{id} -> 204; 403 reader, 404."""
     ctx, inst = await _server(request, "os_compute_api:servers:delete")
+    await server_extras.check_lock(request)
     await _svc(request).delete_server(ctx, inst.uuid)
     return ok(status=204)
 
@@ -266,6 +270,11 @@ async def server_action(request: Request):
         raise BadRequest("Malformed request body")
     action, args = next(iter(body.items()))
     svc = _svc(request)
+    if action in server_extras.ACTIONS:
+        await server_extras.ACTIONS[action](request, args)
+        return ok(status=202)
+    if action not in server_extras.LOCK_EXEMPT:
+        await server_extras.check_lock(request)
     if action in _POWER:
         name, rule = _POWER[action]
         reboot_type = _reboot_type(args) if action == "reboot" else None
@@ -322,6 +331,7 @@ async def _write_metadata(request: Request, replace: bool):
     body = await json_body(request, "metadata")
     items = metadata_value(body)
     ctx, _ = await _server(request, "os_compute_api:server-metadata:" + ("update_all" if replace else "create"))
+    await server_extras.check_lock(request)
     meta = await _svc(request).set_metadata(ctx, request.path_params["server_id"], items, replace=replace)
     return ok({"metadata": items if replace else meta})
 
@@ -359,6 +369,7 @@ async def set_metadata_item(request: Request):
         raise BadRequest("Request body contains too many items")
     items = metadata_value(body, "meta")
     ctx, _ = await _server(request, "os_compute_api:server-metadata:update")
+    await server_extras.check_lock(request)
     await _svc(request).set_metadata(ctx, request.path_params["server_id"], items)
     return ok({"meta": items})
 
@@ -366,6 +377,7 @@ async def set_metadata_item(request: Request):
 async def delete_metadata_item(request: Request):
     """DELETE /servers/{id}/metadata/{key} -> 204; 404 unknown key."""
     ctx, _ = await _server(request, "os_compute_api:server-metadata:delete")
+    await server_extras.check_lock(request)
     await _svc(request).set_metadata(ctx, request.path_params["server_id"], {},
                                      remove=request.path_params["key"])
     return ok(status=204)

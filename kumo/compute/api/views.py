@@ -125,7 +125,7 @@ def server_detail(request: Request, inst, *, is_admin: bool, fault=None,
         if at_least(request, 2, 16) and is_admin and host_status is not None:
             body["host_status"] = host_status
     if at_least(request, 2, 9):
-        body["locked"] = False
+        body["locked"] = bool(inst.locked)
     if at_least(request, 2, 19):
         body["description"] = inst.display_description
     if at_least(request, 2, 26):
@@ -135,7 +135,7 @@ def server_detail(request: Request, inst, *, is_admin: bool, fault=None,
     if at_least(request, 2, 71) and show_groups:
         body["server_groups"] = []
     if at_least(request, 2, 73):
-        body["locked_reason"] = None
+        body["locked_reason"] = inst.locked_reason
     return body
 
 

@@ -12,6 +12,9 @@ authentication. Answers (plain-text errors, as nova's webob ones):
   unknown path / version / absent user data.
 
 ``GET`` paths: see :mod:`kumo.compute.metadata.content` for the layouts.
+``POST /openstack/<version>/password`` (the guest's encrypted password, at
+most :data:`PASSWORD_MAX` bytes): 200 when stored, 409 when one is already
+set (``DELETE /servers/{id}/os-server-password`` clears it), 400 too large.
 """
 from __future__ import annotations
 
@@ -21,9 +24,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from kumo.common.api import create_app
-from kumo.common.api.errors import BadRequest, Forbidden, NotFound
+from kumo.common.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from kumo.common.auth import metadata_sign
 from kumo.common.runtime import Component, Runtime
+from kumo.compute import server_extras
 from kumo.compute.metadata import content
 from kumo.compute.models import Instance, open_database
 
@@ -71,7 +75,7 @@ def _openstack(inst: Instance, parts: list[str]) -> Response:
     if name in ("vendor_data.json", "vendor_data2.json"):
         return JSONResponse({})
     if name == "password":
-        return _text("")
+        return _text(inst.password or "")
     return Response(content.user_data(inst), media_type="application/octet-stream")
 
 
@@ -103,13 +107,33 @@ async def metadata(request: Request) -> Response:
     return _ec2(inst, parts)
 
 
+#: Largest password a guest may post (nova keeps four chunks of 255 characters).
+PASSWORD_MAX = 4 * 255
+
+
+async def post_password(request: Request) -> Response:
+    """POST /openstack/<version>/password: store the guest's password once."""
+    inst = await _instance(request)
+    parts = [p for p in request.url.path.split("/") if p]
+    if len(parts) != 3 or parts[0] != "openstack" or parts[2] != "password" or (
+            parts[1] != "latest" and parts[1] not in content.OPENSTACK_VERSIONS):
+        raise NotFound("The resource could not be found.")
+    body = await request.body()
+    if len(body) > PASSWORD_MAX:
+        raise BadRequest("Request is too large.")
+    if not await server_extras.store_password(request.app.state.db, inst.uuid, body.decode("utf-8", "replace")):
+        raise Conflict("Password already set.")
+    return _text("")
+
+
 def component(rt: Runtime) -> Component:
-    """The metadata API over the compute database (read only)."""
+    """The metadata API over the compute database (read only but for the guest's password)."""
     settings = rt.settings
     db = open_database(settings.database_url("compute"))
     app = create_app(style="glance", validator=None, public=lambda method, path: True,
                      routes=[Route("/", metadata, methods=["GET"]),
-                             Route("/{path:path}", metadata, methods=["GET"])],
+                             Route("/{path:path}", metadata, methods=["GET"]),
+                             Route("/{path:path}", post_password, methods=["POST"])],
                      state={"db": db, "settings": settings})
 
     async def start() -> None:

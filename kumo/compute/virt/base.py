@@ -181,6 +181,13 @@ class ComputeDriver:
         raises InstanceNotFound, VirtError."""
         raise VirtError("This hypervisor driver cannot detach interfaces")
 
+    async def get_diagnostics(self, instance: dict) -> dict:
+        """The guest's diagnostics in the 2.48 shape (:mod:`kumo.compute.virt.diagnostics`);
+        this default knows only the flavor and the interfaces. Raises InstanceNotFound."""
+        from kumo.compute.virt import diagnostics  # it imports this module
+        return diagnostics.build(instance, await self.power_state(instance), driver="libvirt",
+                                 hypervisor=None, hypervisor_os=None)
+
     async def list_instances(self) -> list[dict]:
         """Guests on this host: ``[{"name": str, "uuid": str, "power_state": int}]``."""
         raise NotImplementedError

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from kumo.compute.virt import diagnostics
 from kumo.compute.virt.base import (PAUSED, RUNNING, SHUTDOWN, SUSPENDED, ComputeDriver, InstanceNotFound, InstancePaths,
                                     VirtError, tail_lines)
 
@@ -63,6 +64,18 @@ class FakeDriver(ComputeDriver):
     async def power_state(self, instance: dict) -> int:
         guest = self.guests.get(instance["uuid"])
         return guest["power_state"] if guest else 0
+
+    async def get_diagnostics(self, instance: dict) -> dict:
+        """Figures of an idle guest: no CPU time or I/O yet, all its memory in use."""
+        guest = self._guest(instance)
+        idle_nic = dict.fromkeys(("rx_octets", "rx_errors", "rx_drop", "rx_packets", "tx_octets",
+                                  "tx_errors", "tx_drop", "tx_packets"), 0)
+        return diagnostics.build(
+            instance, guest["power_state"], driver="libvirt", hypervisor="fake", uptime=0,
+            memory_used=guest["flavor"].get("ram"), cpu_times=[0] * int(guest["flavor"].get("vcpus") or 1),
+            nics=[dict(idle_nic, mac_address=v.get("mac_address")) for v in guest["network_info"]],
+            disks=[dict.fromkeys(("read_bytes", "read_requests", "write_bytes", "write_requests",
+                                  "errors_count"), 0) for _ in guest["disks"]])
 
     async def get_console_output(self, instance: dict, length: int | None = None) -> str:
         guest = self._guest(instance)

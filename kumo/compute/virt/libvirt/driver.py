@@ -17,7 +17,7 @@ import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from kumo.compute.virt import base
+from kumo.compute.virt import base, diagnostics
 from kumo.compute.virt.base import ComputeDriver, InstanceNotFound, InstancePaths, VirtError, tail_lines
 from kumo.compute.virt.libvirt import config, vif as vifs
 from kumo.compute.virt.libvirt.host import LibvirtUnavailable, choose_virt_type, ensure_libvirtd
@@ -345,6 +345,13 @@ class LibvirtDriver(ComputeDriver):
             return base.NOSTATE
         state, _reason = await self._call(dom.state)
         return POWER_STATES.get(state, base.NOSTATE)
+
+    async def get_diagnostics(self, instance: dict) -> dict:
+        """The guest's diagnostics from libvirt's domain statistics (virt.diagnostics)."""
+        dom = await self._domain(instance)
+        figures = await self._call(diagnostics.from_domain, dom)
+        return diagnostics.build(instance, await self.power_state(instance), driver="libvirt",
+                                 hypervisor=self.virt_type, **figures)
 
     async def get_console_output(self, instance: dict, length: int | None = None) -> str:
         path = self._paths(instance).console_log
