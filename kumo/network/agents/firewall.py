@@ -59,6 +59,7 @@ from kumo.network.agents.firewall_rules import (HOOKS, PortFilter, Saved, own_pa
 
 log = logging.getLogger(__name__)
 
+
 class Firewall:
     """``Firewall(prefix="kumo-", first_zone=1)``: :meth:`apply` the filters of this host's
     ports, :meth:`clear` everything it made (iptables chains with ``prefix``, the nft bridge

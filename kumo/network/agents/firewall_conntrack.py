@@ -15,12 +15,12 @@ back from the raw rules themselves on every apply (:func:`zones_from_save`),
 so a restarted agent keeps each bridge's zone without a state file. A bridge
 that has no filtered port any more frees its number.
 
-Removed rules: like neutron's iptables firewall driver (which deletes the
-conntrack entries of deleted security group rules and of remote group members
-that left, while the OVS driver relies on conntrack marks), after the new
-rules are in place we delete, in the port's zone, the entries that a rule
-which disappeared allowed and that no remaining rule allows
-(:func:`cut_removed`): connections initiated toward the port for ingress
+Removed rules: neutron's iptables firewall driver deletes the conntrack
+entries of deleted security group rules and of remote group members that left
+(an established flow is not grandfathered in); so do we. After the new rules
+are in place (not before: a packet in between would recreate the entry) we
+delete, in the port's zone, the entries that a rule which disappeared allowed
+and that no remaining rule allows (:func:`cut_removed`): connections initiated toward the port for ingress
 rules (original destination = the port's address), from it for egress rules.
 Such a connection's next packet is then judged by the rules as a new one and
 dropped, so removing an ssh rule cuts an established ssh session. Only rules

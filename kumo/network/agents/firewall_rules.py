@@ -111,6 +111,7 @@ def own_pairs(port: dict, version: int) -> list[tuple[str, str]]:
     return [(m, a) for m, a in pairs if _family(a) == version]
 
 
+# (table, built-in chain) that jump to our chain of the same name (prefix + built-in), first rule
 HOOKS = (("filter", "FORWARD"), ("filter", "INPUT"), ("raw", "PREROUTING"), ("raw", "OUTPUT"))
 
 
