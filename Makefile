@@ -4,7 +4,7 @@ VENV := .venv
 IMAGE := build/cirros.qcow2
 PYTEST_ARGS ?=
 
-.PHONY: up down status test unit install image bench bench-identity tempest
+.PHONY: up down status test unit install image bench bench-identity bench-network tempest
 
 up: install image
 	$(VENV)/bin/kumo up --image $(IMAGE)
@@ -36,6 +36,12 @@ bench: install image
 # (bench/results/identity.json; BENCH_ARGS: e.g. --seconds 5).  Never touches the running cloud.
 bench-identity: install
 	$(VENV)/bin/python -m bench.identity $(BENCH_ARGS)
+
+# Networking: ports, routers, port lists, floating IP -> first ping (bench/results/network.json) against
+# a cloud of clouds.yaml (root on its host for the namespace checks).  BENCH_ARGS: e.g. --cloud admin
+# --with-vm --only ports,routers.  In a sandbox: scripts/sandbox.sh exec NAME .venv/bin/python -m bench.network
+bench-network: install
+	$(VENV)/bin/python -m bench.network $(BENCH_ARGS)
 
 # Tempest against the running cloud.  AREA: identity image compute network volume object_storage
 # scenario smoke; TEMPEST_ARGS: extra `tempest run` options.  Workspace and results in build/tempest,
