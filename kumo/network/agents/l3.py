@@ -10,8 +10,9 @@ binary "neutron-l3-agent") and resyncs every routers' state every
 An agent wires only the routers the network API schedules to it
 (``GET /v2.0/agents/{own id}/l3-routers``; ``routers_updated`` for a router
 hosted elsewhere, or by nobody, takes down any wiring it has here, which is how a
-router moves between agents). For each one it binds the router's ports to its host (``binding:host_id``), which names the
-bridge of each network (``binding:vif_details.bridge_name``), then builds a
+router moves between agents). For each one it binds the router's ports to its
+host (``binding:host_id``), which names the bridge of each network
+(``binding:vif_details.bridge_name``), then builds a
 :class:`~kumo.network.agents.l3_wiring.RouterSpec` and wires it
 (:mod:`kumo.network.agents.l3_wiring`), and runs a metadata proxy on
 169.254.169.254:80 in the namespace that finds instances by fixed IP on the
