@@ -121,8 +121,11 @@ COMPUTE_FEATURES = {
     "unified_limits": False,
     "vtpm_live_migration": False,
 }
-#: kumo.compute.scheduler.filters: ComputeFilter plus the capacity filters.
-SCHEDULER_FILTERS = "ComputeFilter,VCPUFilter,RamFilter,DiskFilter"
+#: kumo.compute.scheduler.filters: ComputeFilter plus the capacity filters;
+#: kumo.compute.scheduler.constraints: zones, server groups, same/different host hints.
+SCHEDULER_FILTERS = ("ComputeFilter,VCPUFilter,RamFilter,DiskFilter,AvailabilityZoneFilter,"
+                     "ServerGroupAffinityFilter,ServerGroupAntiAffinityFilter,SameHostFilter,"
+                     "DifferentHostFilter")
 
 #: kumo/image/api: images CRUD, data upload/download, tags, deactivate,
 #: reactivate, schemas, members, tasks, metadefs, interoperable import

@@ -50,6 +50,17 @@ async def members(session, group_ids: list[int]) -> dict[int, list[str]]:
     return out
 
 
+async def groups_of(session, instance_uuids: list[str]) -> dict[str, list[str]]:
+    """instance UUID -> UUIDs of its groups (at most one), for ``server_groups`` in server bodies."""
+    rows = (await session.execute(select(ServerGroupMember.instance_uuid, ServerGroup.uuid).join(
+        ServerGroup, ServerGroup.id == ServerGroupMember.group_id).where(
+        ServerGroupMember.instance_uuid.in_(instance_uuids)))).all()
+    out: dict[str, list[str]] = {u: [] for u in instance_uuids}
+    for inst, group in rows:
+        out[inst].append(group)
+    return out
+
+
 def parse_hints(value) -> dict:
     """``os:scheduler_hints``: an object; ``group`` a UUID, ``same_host`` / ``different_host`` a
     UUID or a list of them; 400 otherwise."""

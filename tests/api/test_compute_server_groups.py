@@ -82,6 +82,8 @@ async def test_affinity_and_anti_affinity_placement(env2):
     assert third["status"] == "ERROR" and "No valid host" in third["fault"]["message"]
     r = await env.demo.get(f"/v2.1/os-server-groups/{anti}")
     assert set(r.json()["server_group"]["members"]) == {first["id"], second["id"], third["id"]}
+    r = await env.demo.get(f"/v2.1/servers/{first['id']}", headers=mv("2.71"))
+    assert r.json()["server"]["server_groups"] == [anti]
     # a deleted member leaves the group and frees its host
     assert (await env.demo.delete(f"/v2.1/servers/{first['id']}")).status_code == 204
     await env.rt.bus.drain()

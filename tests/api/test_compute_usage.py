@@ -41,6 +41,7 @@ async def test_usage(env):
     validate(u21.get_tenant_usage, r)
     assert len(r.json()["tenant_usage"]["server_usages"]) == 2
     assert (await env.demo.get(f"/v2.1/os-simple-tenant-usage/{ALT}", params=_period())).status_code == 403
+    assert (await env.admin.get("/v2.1/os-simple-tenant-usage/", params=_period())).status_code == 404
     # a period before anything existed is empty; start after end or a bad date is 400
     r = await env.admin.get(f"/v2.1/os-simple-tenant-usage/{DEMO}", params=_period(10, -9))
     assert r.json() == {"tenant_usage": {}}

@@ -108,6 +108,11 @@ CROSS = [
        {"addTenantAccess": {"tenant": PROJECTS["demo"]}}, status=403),
     Op("compute", "quota", "show", "GET", "/v2.1/os-quota-sets/{project}", status=403),
     Op("compute", "quota", "limits", "GET", "/v2.1/limits?tenant_id={project}", status=403),
+    Op("compute", "quota", "update", "PUT", "/v2.1/os-quota-sets/{project}", {"quota_set": {"ram": 1}}, 403),
+    Op("compute", "quota", "delete", "DELETE", "/v2.1/os-quota-sets/{project}", status=403),
+    Op("compute", "quota", "usage", "GET", "/v2.1/os-simple-tenant-usage/{project}", status=403),
+    Op("compute", "server_group", "show", "GET", "/v2.1/os-server-groups/{server_group}"),
+    Op("compute", "server_group", "delete", "DELETE", "/v2.1/os-server-groups/{server_group}"),
     Op("network", "network", "show", "GET", NET),
     Op("network", "network", "update", "PUT", NET, {"network": {"name": "taken"}}),
     Op("network", "network", "delete", "DELETE", NET),
@@ -203,6 +208,7 @@ LISTS = [
     Listing("compute", "server", "/v2.1/servers/detail", _key("servers")),
     Listing("compute", "server", "/v2.1/servers?all_tenants=0", _key("servers")),
     Listing("compute", "keypair", "/v2.1/os-keypairs", lambda b: [k["keypair"]["name"] for k in b["keypairs"]]),
+    Listing("compute", "server_group", "/v2.1/os-server-groups", _key("server_groups")),
     Listing("compute", "flavor", "/v2.1/flavors", _key("flavors"), a_sees_own=False),
     Listing("compute", "flavor", "/v2.1/flavors/detail?is_public=none", _key("flavors"), a_sees_own=False),
     Listing("network", "network", "/v2.0/networks", _key("networks")),
@@ -232,6 +238,9 @@ READER = [
     Op("compute", "server", "console-output", "POST", SERVER + "/action", {"os-getConsoleOutput": {}}, 403),
     Op("compute", "server", "metadata-set", "PUT", SERVER + "/metadata/k", {"meta": {"k": "r"}}, 403),
     Op("compute", "server", "metadata-delete", "DELETE", SERVER + "/metadata/k", status=403),
+    Op("compute", "server_group", "create", "POST", "/v2.1/os-server-groups",
+       {"server_group": {"name": "r", "policies": ["affinity"]}}, 403),
+    Op("compute", "server_group", "delete", "DELETE", "/v2.1/os-server-groups/{server_group}", status=403),
     Op("compute", "keypair", "create", "POST", "/v2.1/os-keypairs",
        {"keypair": {"name": "rk", "public_key": SSH_KEY}}, 403),
     Op("network", "network", "create", "POST", "/v2.0/networks", {"network": {"name": "r"}}, 403),
@@ -354,12 +363,16 @@ async def compute_world(env) -> World:
             "metadata": {"k": "v"}}}))["server"]["id"]
         _ok(await clients[who].post("/v2.1/os-keypairs", json={"keypair": {"name": f"{project}-key",
                                                                             "public_key": SSH_KEY}}))
+        group = _ok(await clients[who].post("/v2.1/os-server-groups", json={"server_group": {
+            "name": f"{project}-group", "policies": ["anti-affinity"]}}))["server_group"]["id"]
         ids[who] = {"server": server, "net": net, "image": image, "keypair": f"{project}-key",
-                    "flavor": "p1", "project": PROJECTS[project], "user": user_id(project)}
+                    "flavor": "p1", "project": PROJECTS[project], "user": user_id(project),
+                    "server_group": group}
     await env.rt.bus.drain()
     ids[A_READER] = ids[A]
     return World(clients, ids, {"server": SERVER, "keypair": "/v2.1/os-keypairs/{keypair}",
-                                "flavor": "/v2.1/flavors/{flavor}", "quota": "/v2.1/os-quota-sets/{project}"})
+                                "flavor": "/v2.1/flavors/{flavor}", "quota": "/v2.1/os-quota-sets/{project}",
+                                "server_group": "/v2.1/os-server-groups/{server_group}"})
 
 
 async def network_world(env) -> World:

@@ -23,7 +23,7 @@ from kumo.compute.api.views import addresses, server_basic, server_detail
 from kumo.compute.schemas import (check_extra, invalid, ip_value, metadata_value, name_value,
                                   parse_server_create, ref_id)
 from kumo.compute.service import ComputeService, ServerQuery, default_admin_pass
-from kumo.compute.server_groups import parse_hints
+from kumo.compute.server_groups import groups_of, parse_hints
 
 #: API sort keys -> instance attributes (nova's valid server sort keys kumo stores).
 _SORT_KEYS = {"created_at": "created_at", "updated_at": "updated_at", "display_name": "display_name",
@@ -103,6 +103,10 @@ async def _details(request: Request, ctx, instances, show: bool = False, extende
     svc, rules = _svc(request), policy(request)
     faults = await svc.faults([i.uuid for i in instances if i.vm_state in ("error", "deleted")])
     statuses = None
+    groups = {}
+    if show and at_least(request, 2, 71):
+        async with request.app.state.db.session() as s:
+            groups = await groups_of(s, [i.uuid for i in instances])
     out = []
     for inst in instances:
         target = server_target(inst)
@@ -112,7 +116,8 @@ async def _details(request: Request, ctx, instances, show: bool = False, extende
             host_status = statuses.get(inst.host, "UNKNOWN") if inst.host else ""
         admin = rules.check(ctx, "os_compute_api:os-extended-server-attributes", target)
         out.append(server_detail(request, inst, is_admin=admin, fault=faults.get(inst.uuid),
-                                 host_status=host_status, extended=extended, show_groups=show))
+                                 host_status=host_status, extended=extended, show_groups=show,
+                                 groups=groups.get(inst.uuid)))
     return out
 
 

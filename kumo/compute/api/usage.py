@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from kumo.common.api.body import query_bool
-from kumo.common.api.errors import BadRequest
+from kumo.common.api.errors import BadRequest, NotFound
 from kumo.common.db import utcnow
 from kumo.compute.api.common import at_least, authorize, limit_param, next_link, ok
 from kumo.compute.models import Instance
@@ -137,9 +137,15 @@ async def show_usage(request: Request):
     return ok(body)
 
 
+async def no_project(request: Request):
+    """GET /os-simple-tenant-usage/ (an empty project id) -> 404, as nova."""
+    raise NotFound("The resource could not be found.")
+
+
 def routes() -> list[Route]:
     """The os-simple-tenant-usage routes."""
     return [
         Route("/v2.1/os-simple-tenant-usage", list_usage, methods=["GET"]),
+        Route("/v2.1/os-simple-tenant-usage/", no_project, methods=["GET"]),
         Route("/v2.1/os-simple-tenant-usage/{project_id}", show_usage, methods=["GET"]),
     ]

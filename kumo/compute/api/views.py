@@ -64,13 +64,13 @@ def _fault(fault, is_admin: bool) -> dict:
 
 def server_detail(request: Request, inst, *, is_admin: bool, fault=None,
                   host_status: str | None = None, extended: bool = True,
-                  show_groups: bool = False) -> dict:
+                  show_groups: bool = False, groups: list[str] | None = None) -> dict:
     """The full server body.
 
     ``extended`` false gives the short body of ``PUT /servers/{id}`` before
     2.75 (no OS-EXT-* / usage / key / volume attributes). ``host_status`` is
     shown to admins from 2.16; ``show_groups`` adds ``server_groups`` (2.71+,
-    show only).
+    show only: ``groups``, the UUIDs of the server's groups).
     """
     status = server_status(inst.vm_state, inst.task_state)
     image = ({"id": inst.image_ref, "links": bookmark(request, "images", inst.image_ref)}
@@ -133,7 +133,7 @@ def server_detail(request: Request, inst, *, is_admin: bool, fault=None,
     if at_least(request, 2, 63):
         body["trusted_image_certificates"] = None
     if at_least(request, 2, 71) and show_groups:
-        body["server_groups"] = []
+        body["server_groups"] = list(groups or [])
     if at_least(request, 2, 73):
         body["locked_reason"] = inst.locked_reason
     return body
