@@ -160,3 +160,20 @@ async def test_os_hosts(env2):
     assert (await env.admin.get("/v2.1/os-hosts/host2/reboot")).status_code == 501
     assert (await env.demo.get("/v2.1/os-hosts/host2/startup")).status_code == 403
     assert (await env.admin.get("/v2.1/os-hosts", headers=mv("2.43"))).status_code == 404
+
+
+async def test_aggregate_instance_extra_specs(env2):
+    env = env2
+    r = await env.admin.post("/v2.1/os-aggregates", json={"aggregate": {"name": "fast"}})
+    agg = r.json()["aggregate"]
+    act = f"/v2.1/os-aggregates/{agg['id']}/action"
+    await env.admin.post(act, json={"add_host": {"host": "testhost"}})
+    await env.admin.post(act, json={"set_metadata": {"metadata": {"disk": "ssd,nvme"}}})
+    r = await env.admin.post("/v2.1/flavors/1/os-extra_specs",
+                             json={"extra_specs": {"aggregate_instance_extra_specs:disk": "nvme"}})
+    assert r.status_code == 200
+    for _ in range(3):
+        assert (await _server(env, await boot(env)))["OS-EXT-SRV-ATTR:host"] == "testhost"
+    await env.admin.put("/v2.1/flavors/1/os-extra_specs/aggregate_instance_extra_specs:disk",
+                        json={"aggregate_instance_extra_specs:disk": "spinning"})
+    assert (await _server(env, await boot(env)))["status"] == "ERROR"

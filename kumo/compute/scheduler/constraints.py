@@ -10,6 +10,10 @@ Nova's filters and weighers, reduced to kumo's needs:
   ``max_server_per_host`` (default 1) members;
 - SameHostFilter / DifferentHostFilter: the ``same_host`` /
   ``different_host`` hints (server UUIDs);
+- AggregateInstanceExtraSpecsFilter: a flavor extra spec
+  ``aggregate_instance_extra_specs:<key>=<value>`` keeps the hosts of an
+  aggregate whose metadata ``<key>`` holds ``<value>`` (one of its
+  comma-separated values);
 - ServerGroupSoftAffinityWeigher / SoftAntiAffinityWeigher: soft policies
   only order the hosts (most / fewest members first).
 
@@ -23,7 +27,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from kumo.compute.aggregates import hosts_of_zone
-from kumo.compute.models import Instance, InstanceHints, ServerGroup, ServerGroupMember
+from kumo.compute.models import (Aggregate, AggregateHost, Instance, InstanceHints, ServerGroup,
+                                 ServerGroupMember)
 
 
 @dataclass
@@ -39,6 +44,9 @@ class Constraints:
     group_hosts: dict[str, int] = field(default_factory=dict)
     same_host: set[str] | None = None
     different_host: set[str] = field(default_factory=set)
+    #: aggregate metadata the flavor asks for, and host -> {key: values} of its aggregates.
+    wanted_meta: dict[str, str] = field(default_factory=dict)
+    host_meta: dict[str, dict[str, set[str]]] = field(default_factory=dict)
 
 
 async def _hosts_of(session, uuids: list[str], exclude: str) -> list[str]:
@@ -64,6 +72,15 @@ async def load(session, inst: Instance) -> Constraints:
             ServerGroupMember.group_id == row.id))).scalars().all()
         for host in await _hosts_of(session, list(uuids), inst.uuid):
             c.group_hosts[host] = c.group_hosts.get(host, 0) + 1
+    scope = "aggregate_instance_extra_specs:"
+    specs = (inst.flavor or {}).get("extra_specs") or {}
+    c.wanted_meta = {k[len(scope):]: str(v) for k, v in specs.items() if k.startswith(scope)}
+    if c.wanted_meta:
+        for host, meta in (await session.execute(select(AggregateHost.host, Aggregate.meta).join(
+                Aggregate, Aggregate.id == AggregateHost.aggregate_id))).all():
+            mine = c.host_meta.setdefault(host, {})
+            for key, value in (meta or {}).items():
+                mine.setdefault(key, set()).update(v.strip() for v in str(value).split(","))
     hints = (await session.execute(select(InstanceHints.hints).where(
         InstanceHints.instance_uuid == inst.uuid))).scalar_one_or_none() or {}
     if hints.get("same_host"):
@@ -85,6 +102,9 @@ def refuse(c: Constraints, host: str) -> str | None:
         return "SameHostFilter"
     if host in c.different_host:
         return "DifferentHostFilter"
+    meta = c.host_meta.get(host, {})
+    if any(value not in meta.get(key, ()) for key, value in c.wanted_meta.items()):
+        return "AggregateInstanceExtraSpecsFilter"
     return None
 
 
