@@ -98,6 +98,13 @@ async def test_aggregate_crud_and_hosts(env2):
     assert (await env.admin.post(act, json={"remove_host": {"host": "host2"}})).status_code == 404
     assert (await env.admin.delete(f"/v2.1/os-aggregates/{agg['id']}")).status_code == 200
     assert (await env.admin.delete(f"/v2.1/os-aggregates/{agg['id']}")).status_code == 404
+    # deleting a compute service takes its host out of its aggregates
+    r = await env.admin.post(f"/v2.1/os-aggregates/{agg2['id']}/action", json={"add_host": {"host": "host2"}})
+    assert r.json()["aggregate"]["hosts"] == ["testhost", "host2"]
+    svc = (await env.admin.get("/v2.1/os-services", params={"host": "host2"})).json()["services"][0]
+    assert (await env.admin.delete(f"/v2.1/os-services/{svc['id']}")).status_code == 204
+    r = await env.admin.get(f"/v2.1/os-aggregates/{agg2['id']}")
+    assert r.json()["aggregate"]["hosts"] == ["testhost"]
 
 
 async def test_zone_scheduling(env2):

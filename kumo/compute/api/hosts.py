@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from starlette.requests import Request
 from starlette.routing import Route
 
@@ -21,7 +21,7 @@ from kumo.common.db import utcnow
 from kumo.compute.aggregates import DEFAULT_ZONE, INTERNAL_ZONE, host_zones
 from kumo.compute.api.common import (NotImplementedError_, at_least, authorize, limit_param, next_link,
                                      ok)
-from kumo.compute.models import ComputeNode, Instance, Service
+from kumo.compute.models import AggregateHost, ComputeNode, Instance, Service
 from kumo.compute.objects import nova_time
 from kumo.compute.schemas import check_extra, is_uuid
 from kumo.compute.service import node_usage, service_is_up
@@ -145,8 +145,8 @@ async def _legacy_update(request: Request, action: str, body: dict):
 
 
 async def delete_service(request: Request):
-    """DELETE /os-services/{id} (admin) -> 204 (a compute service takes its nodes along); 409 while it
-    hosts servers, 404.
+    """DELETE /os-services/{id} (admin) -> 204 (a compute service takes its nodes and aggregate
+    memberships along); 409 while it hosts servers, 404.
     """
     authorize(request, "os_compute_api:os-services:delete")
     async with _db(request).session() as s:
@@ -159,6 +159,7 @@ async def delete_service(request: Request):
                                "Migrate or delete the instances first.")
             for node in (await s.execute(select(ComputeNode).where(ComputeNode.host == svc.host))).scalars():
                 await s.delete(node)
+            await s.execute(delete(AggregateHost).where(AggregateHost.host == svc.host))
         await s.delete(svc)
     return ok(status=204)
 
