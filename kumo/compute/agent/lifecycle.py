@@ -45,6 +45,10 @@ LIFECYCLE_EVENTS = {
 }
 
 
+class BuildAborted(Exception):
+    """The conductor refused a state change (instance deleted or changed meanwhile)."""
+
+
 class LifecycleOps:
     """Needs the manager's ``driver``, ``glance``, ``images``, ``network``, ``paths()``,
     ``_serialized()``, ``_update()`` and ``instances_dir``."""
@@ -58,12 +62,16 @@ class LifecycleOps:
             try:
                 values = dict(done, **(await work() or {}))
             except Exception as e:
-                log.warning("instance %s: %s failed: %s", uuid, name, e, exc_info=not isinstance(e, base.VirtError))
+                gone = isinstance(e, BuildAborted)  # deleted (or reset) meanwhile: stop quietly
+                log.warning("instance %s: %s %s: %s", uuid, name, "abandoned" if gone else "failed", e,
+                            exc_info=not isinstance(e, (base.VirtError, BuildAborted)))
                 if undo is not None:
                     try:
                         await undo()
                     except Exception:
                         log.exception("instance %s: undoing the failed %s failed", uuid, name)
+                if gone:
+                    return
                 power = await self.driver.power_state(instance)
                 await self._update(uuid, task_state=None, power_state=power)
                 raise

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 
 from kumo.common.bus import RemoteError
 from kumo.compute.agent.imageclient import ImageClient
-from kumo.compute.agent.lifecycle import LIFECYCLE_EVENTS, LifecycleOps
+from kumo.compute.agent.lifecycle import LIFECYCLE_EVENTS, BuildAborted, LifecycleOps
 from kumo.compute.agent.network import NetworkClient, NetworkError
 from kumo.compute.instance_actions import EventReporter
 from kumo.compute.virt import base, configdrive
@@ -38,10 +38,6 @@ KNOWN_ERRORS = (ImageError, NetworkError, VirtError)
 
 def _now() -> str:
     return datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-class BuildAborted(Exception):
-    """The conductor refused a state change (instance deleted or changed meanwhile)."""
 
 
 class ComputeManager(LifecycleOps):
