@@ -24,7 +24,7 @@ from kumo.common.api.errors import response_message
 from kumo.common.auth.context import RequestContext
 from kumo.common.bus import NoListener
 from kumo.common.db import utcnow
-from kumo.compute import objects
+from kumo.compute import objects, quotas
 from kumo.compute.models import Instance, KeyPair
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,8 @@ class ServerLifecycle:
 
     async def lifecycle_action(self, ctx: RequestContext, uuid: str, action: str, values=None,
                                prepare=None, host_needed: bool = True, **kwargs) -> Instance:
-        """Check :data:`TRANSITIONS` [``action``], call ``prepare(inst)`` (it may raise 400/409),
+        """Check :data:`TRANSITIONS` [``action``], await ``prepare(inst, session)`` (it may raise
+        400/403/409),
         set ``values`` and the task_state, record the instance action and cast the agent
         method with ``kwargs``. Returns the updated instance. 409 wrong state, no host or the
         agent is not listening (the row is put back then)."""
@@ -98,7 +99,7 @@ class ServerLifecycle:
             if host_needed and not inst.host:
                 raise Conflict(f"Instance {uuid} is not ready")
             if prepare is not None:
-                prepare(inst)
+                await prepare(inst, s)
             changes = dict(values or {}, task_state=rule.task)
             saved = {key: getattr(inst, key) for key in changes}
             for key, value in changes.items():
@@ -145,7 +146,7 @@ class ServerLifecycle:
     async def resize(self, ctx: RequestContext, uuid: str, flavorid: str) -> Instance:
         """Resize to flavor ``flavorid`` on the server's host (system_metadata keeps the old and
         new flavor and the vm_state to return to). 400 unknown or same flavor, a smaller root
-        disk; 409 wrong state."""
+        disk; 403 the growth passes the cores/ram quota; 409 wrong state."""
         from kumo.compute.service import flavor_for  # noqa: PLC0415 - service imports this module
         async with self.db.session() as s:
             flavor = await flavor_for(s, flavorid, ctx.project_id, self.policy.is_admin(ctx))
@@ -153,13 +154,14 @@ class ServerLifecycle:
             raise BadRequest("Unable to locate requested flavor.")
         new = objects.flavor_snapshot(flavor)
 
-        def prepare(inst: Instance) -> None:
+        async def prepare(inst: Instance, session) -> None:
             old = inst.flavor
             if old.get("id") == new["id"]:
                 raise BadRequest("When resizing, instances must change flavor!")
             if int(new.get("disk") or 0) < int(old.get("disk") or 0) or (
                     not new.get("disk") and old.get("disk")):
                 raise BadRequest("Resize error: Unable to resize disk down.")
+            await _check_resize_quota(session, inst, old, new)
             inst.system_metadata = dict(inst.system_metadata or {}, old_flavor=dict(old), new_flavor=new,
                                         old_vm_state=inst.vm_state)
 
@@ -301,3 +303,19 @@ async def _record(session, ctx: RequestContext, uuid: str, action: str) -> None:
     """The os-instance-actions row of this request (kumo.compute.instance_actions)."""
     from kumo.compute.instance_actions import record_action  # noqa: PLC0415 - optional until C2 lands
     await record_action(session, ctx, uuid, action)
+
+
+async def _check_resize_quota(session, inst: Instance, old: dict, new: dict) -> None:
+    """403 (nova's quota message) when the extra cores / ram of ``new`` over ``old`` pass the
+    project's or the user's quota."""
+    grow = {"cores": int(new.get("vcpus", 0)) - int(old.get("vcpus", 0)),
+            "ram": int(new.get("ram", 0)) - int(old.get("ram", 0))}
+    grow = {k: v for k, v in grow.items() if v > 0}
+    if not grow:
+        return
+    for user in (None, inst.user_id):
+        limits = await quotas.limits_for(session, inst.project_id, user)
+        used = await quotas.usage(session, inst.project_id, user)
+        overs = [r for r, n in grow.items() if quotas.over(limits[r], used[r], n)]
+        if overs:
+            raise quotas.exceeded(overs, grow, used, limits)

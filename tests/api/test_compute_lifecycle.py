@@ -246,6 +246,17 @@ async def test_resize_confirm_and_revert(lc):
     assert not (disk.parent / "disk.resize-orig").exists()
 
 
+async def test_resize_past_the_quota_is_403(lc):
+    sid = (await boot(lc))["id"]
+    r = await lc.admin.post("/v2.1/flavors", json={"flavor": {"name": "huge", "id": "9", "ram": 60000,
+                                                               "vcpus": 1, "disk": 1}})
+    assert r.status_code == 200, r.text
+    r = await act(lc, sid, {"resize": {"flavorRef": "9"}})
+    assert r.status_code == 403, r.text
+    assert r.json()["forbidden"]["message"].startswith("Quota exceeded for ram: Requested 59488")
+    assert (await lc.demo.get(f"/v2.1/servers/{sid}")).json()["server"]["status"] == "ACTIVE"
+
+
 async def test_resize_a_stopped_server_stays_stopped(lc):
     sid = (await boot(lc))["id"]
     assert (await act(lc, sid, {"os-stop": None})).status_code == 202
