@@ -19,7 +19,7 @@ from kumo.compute.api import floating_ips, interfaces, lifecycle, security_group
 from kumo.compute.api import server_extras, server_tags
 from kumo.compute.api.common import (at_least, authorize, authorized_server, limit_param, links,
                                      next_link, ok, policy, server_target, version)
-from kumo.compute.api.views import addresses, server_basic, server_detail
+from kumo.compute.api.views import addresses, plain_addresses, server_basic, server_detail
 from kumo.compute.schemas import (check_extra, invalid, ip_value, metadata_value, name_value,
                                   parse_server_create, ref_id)
 from kumo.compute.service import ComputeService, ServerQuery, default_admin_pass
@@ -299,9 +299,7 @@ async def server_action(request: Request):
     return ok({"output": output})
 
 
-def _plain(addrs: dict) -> dict:
-    return {net: [{"version": a["version"], "addr": a["addr"]} for a in entries]
-            for net, entries in addrs.items()}
+_plain = plain_addresses
 
 
 async def list_ips(request: Request):

@@ -26,6 +26,13 @@ def host_id(project_id: str, host: str | None) -> str:
     return hashlib.sha224((project_id + host).encode()).hexdigest()
 
 
+def plain_addresses(addrs: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """:func:`addresses` without the OS-EXT-IPS attributes (``/ips``; rebuild and update
+    bodies before 2.75, where nova does not extend the addresses)."""
+    return {net: [{"version": a["version"], "addr": a["addr"]} for a in entries]
+            for net, entries in addrs.items()}
+
+
 def addresses(network_info: list[dict]) -> dict[str, list[dict]]:
     """``{network_name: [{"version", "addr", "OS-EXT-IPS:type", "OS-EXT-IPS-MAC:mac_addr"}]}``."""
     out: dict[str, list[dict]] = {}
@@ -73,6 +80,7 @@ def server_detail(request: Request, inst, *, is_admin: bool, fault=None,
     show only: ``groups``, the UUIDs of the server's groups).
     """
     status = server_status(inst.vm_state, inst.task_state)
+    addrs = addresses(inst.network_info)
     image = ({"id": inst.image_ref, "links": bookmark(request, "images", inst.image_ref)}
              if inst.image_ref else "")
     body = {
@@ -87,7 +95,7 @@ def server_detail(request: Request, inst, *, is_admin: bool, fault=None,
         "flavor": _flavor(request, inst.flavor),
         "created": isotime(inst.created_at),
         "updated": isotime(inst.updated_at),
-        "addresses": addresses(inst.network_info),
+        "addresses": addrs if extended else plain_addresses(addrs),
         "accessIPv4": inst.access_ip_v4 or "",
         "accessIPv6": inst.access_ip_v6 or "",
         "links": links(request, "servers", inst.uuid),
