@@ -4,6 +4,7 @@ from __future__ import annotations
 from tempest.lib.api_schema.response.compute.v2_1 import server_groups as g21
 from tempest.lib.api_schema.response.compute.v2_13 import server_groups as g213
 from tempest.lib.api_schema.response.compute.v2_64 import server_groups as g264
+from tempest.lib.api_schema.response.compute.v2_71 import servers as s271
 
 from tests.api.test_compute_aggregates import _server, env2  # noqa: F401  (env2 is a fixture)
 from tests.api.test_compute_fakes import ALT, DEMO, mv, validate
@@ -83,6 +84,9 @@ async def test_affinity_and_anti_affinity_placement(env2):
     r = await env.demo.get(f"/v2.1/os-server-groups/{anti}")
     assert set(r.json()["server_group"]["members"]) == {first["id"], second["id"], third["id"]}
     r = await env.demo.get(f"/v2.1/servers/{first['id']}", headers=mv("2.71"))
+    assert r.json()["server"]["server_groups"] == [anti]
+    r = await env.demo.put(f"/v2.1/servers/{first['id']}", headers=mv("2.71"), json={"server": {"name": "n"}})
+    validate(s271.update_server, r)
     assert r.json()["server"]["server_groups"] == [anti]
     # a deleted member leaves the group and frees its host
     assert (await env.demo.delete(f"/v2.1/servers/{first['id']}")).status_code == 204

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from kumo.common.api.errors import BadRequest
 from kumo.compute.api.common import at_least, authorized_server, ok, policy, server_target
 from kumo.compute.api.views import server_detail
+from kumo.compute.server_groups import groups_of
 from kumo.compute.schemas import (bool_value, check_extra, invalid, ip_value, is_uuid, metadata_value,
                                   name_value, ref_id, user_data_value)
 from kumo.compute.service import default_admin_pass
@@ -110,7 +111,10 @@ async def rebuild(request: Request, args):
     key_name = args["key_name"] if "key_name" in args else ...
     inst = await _svc(request).rebuild(ctx, inst.uuid, ref_id(image), values, key_name, preserve)
     admin = policy(request).check(ctx, "os_compute_api:os-extended-server-attributes", server_target(inst))
-    body = server_detail(request, inst, is_admin=admin, extended=at_least(request, 2, 75))
+    async with request.app.state.db.session() as s:  # server_groups from 2.71
+        groups = (await groups_of(s, [inst.uuid]))[inst.uuid]
+    body = server_detail(request, inst, is_admin=admin, extended=at_least(request, 2, 75),
+                         show_groups=True, groups=groups)
     body["adminPass"] = password
     return ok({"server": body}, 202)
 

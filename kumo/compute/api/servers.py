@@ -205,7 +205,7 @@ async def update_server(request: Request):
     ctx, _ = await _server(request, "os_compute_api:servers:update")
     inst = await _svc(request).update_server(ctx, request.path_params["server_id"], values)
     extended = at_least(request, 2, 75)
-    return ok({"server": (await _details(request, ctx, [inst], show=extended, extended=extended))[0]})
+    return ok({"server": (await _details(request, ctx, [inst], show=True, extended=extended))[0]})
 
 
 async def delete_server(request: Request):
@@ -286,11 +286,11 @@ async def server_action(request: Request):
         ctx, _ = await _server(request, rule)
         await svc.power_action(ctx, server_id, name, reboot_type)
         return ok(status=202)
+    if action in lifecycle.ACTIONS:
+        return await lifecycle.ACTIONS[action](request, args)
     if action in _NETWORK_ACTIONS:
         await _NETWORK_ACTIONS[action](request, args)
         return ok(status=202)
-    if action in lifecycle.ACTIONS:
-        return await lifecycle.ACTIONS[action](request, args)
     if action != "os-getConsoleOutput":
         raise BadRequest(f"There is no such action: {action}")
     length = _console_length(args)

@@ -77,7 +77,7 @@ def server_detail(request: Request, inst, *, is_admin: bool, fault=None,
     ``extended`` false gives the short body of ``PUT /servers/{id}`` before
     2.75 (no OS-EXT-* / usage / key / volume attributes). ``host_status`` is
     shown to admins from 2.16; ``show_groups`` adds ``server_groups`` (2.71+,
-    show only: ``groups``, the UUIDs of the server's groups).
+    show, update and rebuild: ``groups``, the UUIDs of the server's groups).
     """
     status = server_status(inst.vm_state, inst.task_state)
     addrs = addresses(inst.network_info)
