@@ -67,6 +67,10 @@ TRANSITIONS = {
                              (None, "powering-off", "rebooting", "rebooting_hard")),
 }
 
+#: base image properties a snapshot keeps (prefixes; nova copies the image_* system metadata)
+INHERITED_PROPERTIES = ("hw_", "img_", "os_distro", "os_type", "os_version", "os_require_quiesce",
+                        "architecture", "hypervisor_type", "vm_mode", "auto_disk_config")
+
 #: instance action names (os-instance-actions) of the API actions
 ACTION_NAMES = {"createImage": "createImage", "createBackup": "createBackup",
                 "confirmResize": "confirmResize", "revertResize": "revertResize",
@@ -172,12 +176,18 @@ class ServerLifecycle:
                                     properties: dict) -> str:
         """A queued qcow2 image ``name`` for the server's disk, owned by the caller's project
         (Image API ``POST /v2/images`` with the caller's token), with nova's snapshot properties
-        (instance_uuid, base_image_ref, image_type, user_id, min_disk/min_ram) plus
-        ``properties``; returns its id. 403/413 from the image API become 403."""
-        body = {"name": name, "container_format": "bare", "disk_format": "qcow2",
-                "visibility": "private", "instance_uuid": inst.uuid, "base_image_ref": inst.image_ref or "",
-                "user_id": ctx.user_id, "owner_project_name": ctx.project_name or "",
-                "min_disk": int(inst.flavor.get("disk") or 0), "min_ram": 0}
+        (instance_uuid, base_image_ref, user_id, owner_user_name / owner_project_name, min_ram and
+        the hardware properties of the base image, min_disk the flavor's root disk) plus
+        ``properties`` (they win); returns its id. 403/413 from the image API become 403."""
+        source = (await self._get("image", f"/v2/images/{inst.image_ref}")) if inst.image_ref else None
+        source = source or {}
+        body = {k: v for k, v in source.items() if k.startswith(INHERITED_PROPERTIES)}
+        body.update({"name": name, "container_format": "bare", "disk_format": "qcow2",
+                     "visibility": "private", "instance_uuid": inst.uuid,
+                     "base_image_ref": inst.image_ref or "", "user_id": ctx.user_id,
+                     "owner_user_name": ctx.user_name or "", "owner_project_name": ctx.project_name or "",
+                     "min_ram": int(source.get("min_ram") or 0),
+                     "min_disk": int(inst.flavor.get("disk") or source.get("min_disk") or 0)})
         body.update({k: str(v) for k, v in properties.items()})
         try:
             base = await self.rt.service_auth.endpoint("image")

@@ -310,6 +310,7 @@ async def test_rebuild_keeps_ports_and_changes_image(lc):
 
 
 async def test_create_image_uploads_a_standalone_qcow2(lc):
+    lc.images.images[lc.image_id][0].update(min_ram=64, hw_disk_bus="virtio")
     sid = (await boot(lc))["id"]
     r = await act(lc, sid, {"createImage": {"name": "snap", "metadata": {"purpose": "test"}}}, version="2.45")
     assert r.status_code == 202, r.text
@@ -322,6 +323,11 @@ async def test_create_image_uploads_a_standalone_qcow2(lc):
         sid, "snapshot", "test", "qcow2")
     assert meta["base_image_ref"] == lc.image_id
     assert meta["owner"] == "demo-token"  # created with the caller's token
+    assert (meta["min_ram"], meta["min_disk"], meta["hw_disk_bus"]) == (64, 1, "virtio")  # base image's
+    # the caller's metadata wins over nova's properties
+    r = await act(lc, sid, {"createImage": {"name": "s3", "metadata": {"image_type": "test"}}}, version="2.45")
+    assert lc.images.images[r.json()["image_id"]][0]["image_type"] == "test"
+    await wait_for_status(lc.demo, sid, "ACTIVE")
     # before 2.45: no body, the image's Location
     r = await act(lc, sid, {"createImage": {"name": "snap2"}})
     assert r.status_code == 202 and r.content == b""

@@ -160,7 +160,7 @@ async def create_image(request: Request, args):
     meta = metadata_value(args.get("metadata") or {})
     ctx, inst = await authorized_server(request, "os_compute_api:servers:create_image")
     image_id = await _svc(request).snapshot_action(ctx, inst.uuid, "createImage", name,
-                                                   dict(meta, image_type="snapshot"))
+                                                   {"image_type": "snapshot", **meta})
     return _image_response(request, image_id)
 
 
