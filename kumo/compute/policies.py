@@ -85,6 +85,8 @@ def rules() -> list[RuleDefault]:
         (LOCK + "unlock:unlock_override", ADMIN_API, "unlock a server someone else locked"),
         ("os_compute_api:os-admin-actions:reset_state", ADMIN_API,
          "POST /servers/{server_id}/action (os-resetState)"),
+        ("os_compute_api:os-admin-actions:inject_network_info", ADMIN_API,
+         "POST /servers/{server_id}/action (injectNetworkInfo)"),
         ("os_compute_api:os-admin-password", MEMBER, "POST /servers/{server_id}/action (changePassword)"),
         ("os_compute_api:os-server-password:show", READER, "GET /servers/{server_id}/os-server-password"),
         ("os_compute_api:os-server-password:clear", MEMBER, "DELETE /servers/{server_id}/os-server-password"),

@@ -116,6 +116,16 @@ async def reset_state(compute, ctx: RequestContext, uuid: str, state: str) -> No
         await record_action(s, ctx, uuid, "resetState")
 
 
+async def inject_network_info(compute, ctx: RequestContext, uuid: str) -> None:
+    """injectNetworkInfo: records the action; 409 while the server has no host."""
+    async with compute.db.session() as s:
+        inst = await compute.get_instance(ctx, uuid, s)
+        if not inst.host:
+            raise Conflict(f"Cannot 'inject_network_info' instance {uuid} while it is in vm_state "
+                           f"{inst.vm_state}")
+        await record_action(s, ctx, uuid, "inject_network_info")
+
+
 # -- password -----------------------------------------------------------------------------------
 
 async def clear_password(compute, ctx: RequestContext, uuid: str) -> None:

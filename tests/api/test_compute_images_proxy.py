@@ -105,6 +105,7 @@ async def test_metadata_and_delete(env):
     validate(schema.delete, r)
     assert (await env.nova.get(f"/v2.1/images/{image_id}")).status_code == 404
     assert (await env.nova.delete(f"/v2.1/images/{image_id}")).status_code == 404
+    assert (await env.nova.delete("/v2.1/images/")).status_code == 404
 
 
 async def test_extensions(env):

@@ -131,6 +131,15 @@ async def test_reset_state(env):
     assert (server["status"], server["OS-EXT-STS:task_state"]) == ("ACTIVE", None)
 
 
+async def test_inject_network_info(env):
+    server_id = await active(env)
+    action = f"/v2.1/servers/{server_id}/action"
+    assert (await env.demo.post(action, json={"injectNetworkInfo": None})).status_code == 403
+    assert (await env.admin.post(action, json={"injectNetworkInfo": None})).status_code == 202
+    r = await env.admin.get(f"/v2.1/servers/{server_id}/os-instance-actions")
+    assert r.json()["instanceActions"][0]["action"] == "inject_network_info"
+
+
 @pytest.fixture
 def settings(settings):
     settings.metadata.shared_secret = "s3cret"

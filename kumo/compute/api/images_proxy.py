@@ -177,11 +177,17 @@ async def delete_metadata_item(request: Request):
     return ok(status=204)
 
 
+async def missing_image(request: Request):
+    """``/images/`` (an empty image id) -> 404."""
+    raise NotFound("Image not found.")
+
+
 def routes() -> list[Route]:
     """The image proxy routes (under /v2.1)."""
     p = "/v2.1/images"
     return [Route(p, list_images, methods=["GET"]),
             Route(p + "/detail", list_images_detail, methods=["GET"]),
+            Route(p + "/", missing_image, methods=["GET", "DELETE"]),
             Route(p + "/{image_id}", show_image, methods=["GET"]),
             Route(p + "/{image_id}", delete_image, methods=["DELETE"]),
             Route(p + "/{image_id}/metadata", show_metadata, methods=["GET"]),

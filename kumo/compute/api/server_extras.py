@@ -21,7 +21,8 @@ from kumo.compute.policies import LOCK
 from kumo.compute.schemas import check_extra, invalid
 
 #: Actions a locked server still accepts from anyone allowed to do them.
-LOCK_EXEMPT = {"lock", "unlock", "os-getConsoleOutput", "os-resetState", "os-getVNCConsole",
+LOCK_EXEMPT = {"lock", "unlock", "os-getConsoleOutput", "os-resetState", "injectNetworkInfo",
+               "os-getVNCConsole",
                "os-getSerialConsole", "os-getSPICEConsole", "os-getRDPConsole",
                "createBackup", "createImage"}
 
@@ -70,8 +71,17 @@ async def reset_state(request: Request, args) -> None:
     await server_extras.reset_state(request.app.state.compute, ctx, inst.uuid, args["state"])
 
 
+async def inject_network_info(request: Request, args) -> None:
+    """``{"injectNetworkInfo": null}`` -> 202 (admin). Guests configure their network from DHCP,
+    the metadata service or the config drive, so there is nothing to push into them; the
+    action is recorded; 409 while the server has no host."""
+    ctx, inst = await server_for(request, "os_compute_api:os-admin-actions:inject_network_info")
+    await server_extras.inject_network_info(request.app.state.compute, ctx, inst.uuid)
+
+
 #: server actions of this module: name -> handler(request, args), answered 202
-ACTIONS = {"lock": lock, "unlock": unlock, "os-resetState": reset_state}
+ACTIONS = {"lock": lock, "unlock": unlock, "os-resetState": reset_state,
+           "injectNetworkInfo": inject_network_info}
 
 
 # -- os-server-password --------------------------------------------------------------------------

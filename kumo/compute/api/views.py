@@ -71,13 +71,16 @@ def _fault(fault, is_admin: bool) -> dict:
 
 def server_detail(request: Request, inst, *, is_admin: bool, fault=None,
                   host_status: str | None = None, extended: bool = True,
-                  show_groups: bool = False, groups: list[str] | None = None) -> dict:
+                  show_groups: bool = False, groups: list[str] | None = None,
+                  rebuild: bool | None = None) -> dict:
     """The full server body.
 
     ``extended`` false gives the short body of ``PUT /servers/{id}`` before
     2.75 (no OS-EXT-* / usage / key / volume attributes). ``host_status`` is
     shown to admins from 2.16; ``show_groups`` adds ``server_groups`` (2.71+,
     show, update and rebuild: ``groups``, the UUIDs of the server's groups).
+    ``rebuild`` (default: the request is a POST, i.e. the rebuild action)
+    adds ``key_name`` (2.54+) and ``user_data`` (2.57+) of the rebuild body.
     """
     status = server_status(inst.vm_state, inst.task_state)
     addrs = addresses(inst.network_info)
@@ -144,6 +147,13 @@ def server_detail(request: Request, inst, *, is_admin: bool, fault=None,
         body["server_groups"] = list(groups or [])
     if at_least(request, 2, 73):
         body["locked_reason"] = inst.locked_reason
+    if rebuild is None:
+        rebuild = request.method == "POST"
+    if rebuild:
+        if at_least(request, 2, 54):
+            body["key_name"] = inst.key_name
+        if at_least(request, 2, 57):
+            body["user_data"] = inst.user_data
     return body
 
 
