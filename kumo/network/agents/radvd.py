@@ -126,15 +126,30 @@ async def ensure(root: Path, router_id: str, netns: str, prefixes: list[Prefix],
         return True
     pidfile.unlink(missing_ok=True)
     try:
-        await hostnet.netns_exec(netns, *argv(root, router_id))
-        for _ in range(50):
+        await _spawn(netns, argv(root, router_id))
+        for _ in range(100):
             if pid_of(root, router_id):
                 return True
             await asyncio.sleep(0.05)
-        raise HostError(argv(root, router_id), 1, "radvd started but wrote no pid file")
+        log = root / f"{router_id}.log"
+        raise HostError(argv(root, router_id), 1, "radvd wrote no pid file: " +
+                        (log.read_text()[-500:] if log.exists() else ""))
     except HostError:
         conf.unlink(missing_ok=True)
         raise
+
+
+async def _spawn(netns: str, cmd: list[str]) -> None:
+    """Start radvd in ``netns``; it daemonizes. Its output goes nowhere (a daemon holding
+    our pipes would keep a reader waiting), its log to its log file."""
+    proc = await asyncio.create_subprocess_exec(
+        *hostnet.netns_exec_argv(netns, *cmd), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        await asyncio.wait_for(proc.wait(), 10)
+    except asyncio.TimeoutError:  # still in the foreground: the pid file tells whether it runs
+        return
 
 
 async def stop(root: Path, router_id: str) -> None:
