@@ -344,6 +344,7 @@ class ComputeService(NetworkRequests, ServerLifecycle):
             inst = await self.get_instance(ctx, uuid, s)
             await record_action(s, ctx, uuid, "delete")
             local = inst.host is None
+            shelved_image = (inst.system_metadata or {}).get("shelved_image_id")
             if not local:
                 svc = (await s.execute(select(Service).where(
                     Service.host == inst.host, Service.binary == "nova-compute"))).scalar_one_or_none()
@@ -355,6 +356,8 @@ class ComputeService(NetworkRequests, ServerLifecycle):
                 inst.updated_at = utcnow()
                 payload = objects.instance_to_dict(inst)
         if local:
+        if shelved_image:  # the snapshot of a shelved server goes with it
+            await self.delete_image_quietly(shelved_image)
             return await self._release_ports(uuid, vifs)
         try:
             await self.rt.bus.cast(f"compute.{payload['host']}", "terminate_instance", instance=payload)

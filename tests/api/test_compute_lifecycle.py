@@ -397,6 +397,14 @@ async def test_shelve_without_offload_then_offload(lc):
     await wait_for_status(lc.demo, sid, "SHELVED_OFFLOADED")
     assert (await act(lc, sid, {"unshelve": None})).status_code == 202
     await wait_for_status(lc.demo, sid, "ACTIVE")
+    # deleting a shelved server deletes its snapshot too
+    assert (await act(lc, sid, {"shelve": None})).status_code == 202
+    await wait_for_status(lc.demo, sid, "SHELVED")
+    image_id, = [i for i, (m, _) in lc.images.images.items() if m.get("instance_uuid") == sid]
+    assert (await lc.demo.delete(f"/v2.1/servers/{sid}")).status_code == 204
+    await lc.rt.bus.drain()
+    await wait_for_status(lc.demo, sid, "DELETED")
+    assert image_id in lc.images.deleted and sid not in lc.driver.guests
 
 
 async def test_soft_delete_restore_force_delete_and_reclaim(lc):
