@@ -15,7 +15,7 @@ import asyncio
 from kumo.common.api.errors import ApiError, BadRequest, Conflict, NotFound
 from kumo.common.auth.context import RequestContext
 from kumo.common.bus import NoListener, RemoteError
-from kumo.compute import instance_actions, objects
+from kumo.compute import instance_actions, objects, server_extras
 from kumo.compute.models import Instance
 from kumo.compute.netproxy import project_of
 
@@ -62,6 +62,7 @@ async def attach(compute, ctx: RequestContext, inst: Instance, port_id: str | No
     wrong server state or agent unreachable; 500 the agent failed (nothing is left attached).
     """
     _check_state(inst, "attach_interface")
+    server_extras.check_unlocked(compute, ctx, inst)
     proxy = compute.netproxy
     if port_id:
         port = await proxy.find(ctx, "port", "/v2.0/ports", port_id)
@@ -97,6 +98,7 @@ async def detach(compute, ctx: RequestContext, inst: Instance, port_id: str) -> 
     """Detach port ``port_id``: 404 when the server has no such interface, 409 wrong state or
     agent unreachable."""
     _check_state(inst, "detach_interface")
+    server_extras.check_unlocked(compute, ctx, inst)
     if not any(v.get("port_id") == port_id for v in inst.network_info or []):
         raise NotFound(f"Port {port_id} is not attached")
     await instance_actions.record(compute.db, ctx, inst.uuid, "detach_interface")

@@ -185,3 +185,10 @@ async def test_diagnostics_from_the_agent(cloud):  # noqa: F811
     assert diag["memory_details"] == {"maximum": 512, "used": 512}
     r = await cloud.admin.get(url)  # before 2.48: the flat libvirt body
     assert r.status_code == 200 and r.json()["memory"] == 512 * 1024 and "cpu0_time" in r.json()
+
+    # a locked server takes no interface changes from its owner
+    r = await cloud.demo.post(f"/v2.1/servers/{server_id}/action", json={"lock": None})
+    assert r.status_code == 202
+    r = await cloud.demo.post(f"/v2.1/servers/{server_id}/os-interface", json={"interfaceAttachment": {
+        "net_id": NET_ID}})
+    assert r.status_code == 409 and r.json()["conflictingRequest"]["message"] == f"Instance {server_id} is locked"
