@@ -266,6 +266,9 @@ async def server_action(request: Request):
     - ``addSecurityGroup`` / ``removeSecurityGroup`` (api/security_groups.py), ``addFloatingIp`` /
       ``removeFloatingIp`` (api/floating_ips.py), ``addFixedIp`` / ``removeFixedIp``
       (api/interfaces.py) -> 202;
+    - pause, unpause, suspend, resume, rescue, unrescue, rebuild, resize, confirmResize,
+      revertResize, createImage, createBackup, shelve, shelveOffload, unshelve, restore,
+      forceDelete (api/lifecycle.py);
 
     400 other actions or a bad body, 403 reader, 404, 409 wrong vm_state/task_state or no host.
     """
