@@ -508,11 +508,19 @@ async def lift_quotas(api: Api) -> Callable[[], Awaitable[None]]:
     return restore
 
 
+def save(result: dict, args) -> None:
+    """Write ``result`` to ``--output`` (after each measure too, so an interrupted run keeps its numbers)."""
+    if not args.no_save:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+
+
 async def run(args) -> dict:
     api = Api(args.cloud, max(args.concurrency + [args.rally_concurrency, 10]))
     cloud = Cloud(api, host_checks=os.geteuid() == 0 and not args.no_host_checks)
+    commit = sh("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD").stdout.strip() or None
     result: dict = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cloud": args.cloud,
-                    "endpoint": api.base["network"], "machine": machine(),
+                    "endpoint": api.base["network"], "commit": commit, "note": args.note, "machine": machine(),
                     "loadavg_start": round(os.getloadavg()[0], 2), "rss_start": cloud.rss()}
     try:
         await cloud.leftovers()
@@ -523,22 +531,28 @@ async def run(args) -> dict:
                 if "ports" in args.only:
                     print("ports", flush=True)
                     result["ports"] = await measure_ports(cloud, net_id, args.ports, args.concurrency)
+                    save(result, args)
                 if "list" in args.only:
                     print("list", flush=True)
                     result["list"] = await measure_list(cloud, net_id, args.list_ports, args.list_runs)
+                    save(result, args)
             finally:
                 await api.net("DELETE", f"/networks/{net_id}", expect=(204, 404, 409))
             if "rally" in args.only:
                 print("rally", flush=True)
                 result["rally"] = await measure_rally(cloud, args.rally_iterations, args.rally_concurrency,
                                                       args.rally_ports_per_network)
+                save(result, args)
             if "routers" in args.only:
                 print("routers", flush=True)
                 result["routers"] = await measure_routers(cloud, args.routers, args.external_network, args.timeout)
+                save(result, args)
             if args.with_vm:
                 print("fip", flush=True)
                 result["fip"] = await measure_fip(cloud, args.external_network, args.image, args.flavor,
                                                   args.fip_runs, args.timeout)
+            else:
+                result["fip"] = "not measured (--with-vm not given)"
         finally:
             await restore()
     finally:
@@ -568,6 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--flavor", default="42", help="flavor id for --with-vm (default 42, m1.nano)")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds any one wait may take")
     p.add_argument("--no-host-checks", action="store_true", help="skip namespace/device checks (remote cloud)")
+    p.add_argument("--note", default=None, help="free text stored with the results (where, what else ran)")
     p.add_argument("--output", default=str(RESULTS / "network.json"))
     p.add_argument("--no-save", action="store_true")
     args = p.parse_args(argv)
@@ -576,10 +591,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown measure(s): {', '.join(sorted(args.only - set(MEASURES)))}")
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     result = asyncio.run(run(args))
-    text = json.dumps(result, indent=2) + "\n"
+    save(result, args)
     if not args.no_save:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
         print(f"wrote {args.output}")
     print(f"RSS after: {result['rss_end']}")
     return 0
