@@ -84,6 +84,10 @@ POOL, SCOPE = "/v2.0/subnetpools/{subnetpool}", "/v2.0/address-scopes/{address_s
 IMAGE = "/v2/images/{image}"
 SHARED, NS = "/v2/images/{shared}", "/v2/metadefs/namespaces/{namespace}"
 OCTETS = {"Content-Type": "application/octet-stream"}
+#: server lifecycle actions (kumo/compute/api/lifecycle.py) and a valid body for each
+LIFECYCLE = [("pause", None), ("suspend", None), ("rescue", None), ("rebuild", {"imageRef": "{image}"}),
+             ("resize", {"flavorRef": "1"}), ("createImage", {"name": "snap"}), ("shelve", None),
+             ("createBackup", {"name": "b", "backup_type": "daily", "rotation": 1})]
 CROSS = [
     Op("compute", "server", "show", "GET", SERVER),
     Op("compute", "server", "update", "PUT", SERVER, {"server": {"name": "taken"}}),
@@ -92,6 +96,7 @@ CROSS = [
     Op("compute", "server", "start", "POST", SERVER + "/action", {"os-start": None}),
     Op("compute", "server", "reboot", "POST", SERVER + "/action", {"reboot": {"type": "HARD"}}),
     Op("compute", "server", "console-output", "POST", SERVER + "/action", {"os-getConsoleOutput": {}}),
+    *[Op("compute", "server", name, "POST", SERVER + "/action", {name: args}) for name, args in LIFECYCLE],
     Op("compute", "server", "ips", "GET", SERVER + "/ips"),
     Op("compute", "server", "volume-attachments", "GET", SERVER + "/os-volume_attachments"),
     Op("compute", "server", "metadata-show", "GET", SERVER + "/metadata"),
@@ -236,6 +241,7 @@ READER = [
     Op("compute", "server", "stop", "POST", SERVER + "/action", {"os-stop": None}, 403),
     Op("compute", "server", "reboot", "POST", SERVER + "/action", {"reboot": {"type": "SOFT"}}, 403),
     Op("compute", "server", "console-output", "POST", SERVER + "/action", {"os-getConsoleOutput": {}}, 403),
+    *[Op("compute", "server", name, "POST", SERVER + "/action", {name: args}, 403) for name, args in LIFECYCLE],
     Op("compute", "server", "metadata-set", "PUT", SERVER + "/metadata/k", {"meta": {"k": "r"}}, 403),
     Op("compute", "server", "metadata-delete", "DELETE", SERVER + "/metadata/k", status=403),
     Op("compute", "server_group", "create", "POST", "/v2.1/os-server-groups",
