@@ -63,8 +63,7 @@ TRANSITIONS = {
     "unshelve": Transition((SHELVED, OFFLOADED), "unshelving", "unshelve_instance"),
     "restore": Transition((SOFT_DELETED,), "restoring", "restore_instance"),
     "softDelete": Transition((ACTIVE, STOPPED, PAUSED, SUSPENDED, RESCUED, RESIZED, SHELVED, ERROR),
-                             "soft-deleting", "soft_delete_instance",
-                             (None, "powering-off", "rebooting", "rebooting_hard")),
+                             "soft-deleting", "soft_delete_instance"),
 }
 
 #: base image properties a snapshot keeps (prefixes; nova copies the image_* system metadata)
@@ -274,9 +273,12 @@ class ServerLifecycle:
             row.updated_at = utcnow()
 
     # -- soft delete ----------------------------------------------------------------------
-    def soft_delete_enabled(self) -> bool:
-        """True when ``[compute] reclaim_instance_interval`` > 0 (DELETE -> SOFT_DELETED)."""
-        return self.settings.compute.reclaim_instance_interval > 0
+    def soft_deletable(self, inst: Instance) -> bool:
+        """True when ``[compute] reclaim_instance_interval`` > 0 and ``inst`` is on a host in a
+        settled state (DELETE -> SOFT_DELETED); anything else is deleted at once."""
+        rule = TRANSITIONS["softDelete"]
+        return (self.settings.compute.reclaim_instance_interval > 0 and bool(inst.host)
+                and inst.vm_state in rule.vm_states and inst.task_state in rule.task_states)
 
     async def reclaim(self) -> int:
         """Delete the servers SOFT_DELETED for longer than the reclaim interval (nova's
@@ -302,7 +304,7 @@ class ServerLifecycle:
                 return
             except TimeoutError:
                 pass
-            if self.soft_delete_enabled():
+            if self.settings.compute.reclaim_instance_interval > 0:
                 try:
                     await self.reclaim()
                 except Exception:

@@ -321,11 +321,7 @@ class ComputeService(NetworkRequests, ServerLifecycle):
             if (await s.execute(stmt)).first() is None:
                 raise BadRequest(f"Compute host {host or node} could not be found.")
         return host, node
-        if not force and self.soft_delete_enabled():
-            inst = await self.get_instance(ctx, uuid)
-            if inst.host and inst.vm_state != "soft-delete":
-                await self.lifecycle_action(ctx, uuid, "softDelete")
-                return
+
 
     # -- delete, console ------------------------------------------------------------
 
@@ -340,6 +336,9 @@ class ComputeService(NetworkRequests, ServerLifecycle):
         the network API); otherwise task_state becomes ``deleting`` and the
         agent gets ``terminate_instance`` (it reports ``instance_destroyed``).
         """
+        if not force and self.soft_deletable(await self.get_instance(ctx, uuid)):
+            await self.lifecycle_action(ctx, uuid, "softDelete")
+            return
         async with self.db.session() as s:
             inst = await self.get_instance(ctx, uuid, s)
             await record_action(s, ctx, uuid, "delete")

@@ -439,3 +439,11 @@ async def test_soft_delete_restore_force_delete_and_reclaim(lc):
     assert await lc.svc.reclaim() == 1
     await lc.rt.bus.drain()
     await wait_for_status(lc.demo, sid2, "DELETED")
+
+    # a server busy with a task is deleted at once
+    sid3 = (await boot(lc, "vm3"))["id"]
+    async with lc.svc.db.session() as s:
+        await s.execute(update(Instance).where(Instance.uuid == sid3).values(task_state="pausing"))
+    assert (await lc.demo.delete(f"/v2.1/servers/{sid3}")).status_code == 204
+    await lc.rt.bus.drain()
+    await wait_for_status(lc.demo, sid3, "DELETED")
