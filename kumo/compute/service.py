@@ -342,8 +342,8 @@ class ComputeService(NetworkRequests, ServerLifecycle):
         async with self.db.session() as s:
             inst = await self.get_instance(ctx, uuid, s)
             await record_action(s, ctx, uuid, "delete")
-            local = inst.host is None
             shelved_image = (inst.system_metadata or {}).get("shelved_image_id")
+            local = inst.host is None
             if not local:
                 svc = (await s.execute(select(Service).where(
                     Service.host == inst.host, Service.binary == "nova-compute"))).scalar_one_or_none()
@@ -354,9 +354,9 @@ class ComputeService(NetworkRequests, ServerLifecycle):
                 inst.task_state = objects.DELETING
                 inst.updated_at = utcnow()
                 payload = objects.instance_to_dict(inst)
-        if local:
         if shelved_image:  # the snapshot of a shelved server goes with it
             await self.delete_image_quietly(shelved_image)
+        if local:
             return await self._release_ports(uuid, vifs)
         try:
             await self.rt.bus.cast(f"compute.{payload['host']}", "terminate_instance", instance=payload)
