@@ -120,10 +120,10 @@ class Instance(Base):
     config_drive: Mapped[bool] = mapped_column(Boolean, default=False)
     requested_networks: Mapped[list[dict]] = mapped_column(JSON, default=list)
     network_info: Mapped[list[dict]] = mapped_column(JSON, default=list)
-    security_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     #: nova's system_metadata: ``old_flavor``/``new_flavor`` (resize), ``shelved_image_id``,
     #: ``shelved_at``, ``old_vm_state`` (the state a rescue / resize / soft delete returns to)
     system_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    security_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     reservation_id: Mapped[str] = mapped_column(String(255), default="")
     launch_index: Mapped[int] = mapped_column(Integer, default=0)

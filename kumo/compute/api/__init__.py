@@ -16,9 +16,9 @@ from kumo.common.runtime import Component, Runtime
 from kumo.compute import policies
 from kumo.compute.api import instance_actions as instance_actions_api
 from kumo.compute.api import extensions, images_proxy, server_extras, server_tags
+from kumo.compute.api import aggregates, legacy_hosts, quotas, server_groups, usage
 from kumo.compute.api import (flavors, floating_ips, hosts, interfaces, keypairs, limits,
                               networks_proxy, security_groups, servers, versions)
-from kumo.compute.api import aggregates, legacy_hosts, quotas, server_groups, usage
 from kumo.compute.api.microversion import ComputeRequestMiddleware
 from kumo.compute.conductor import Conductor, Heartbeat
 from kumo.compute.models import open_database
@@ -36,10 +36,10 @@ def component(rt: Runtime) -> Component:
     routes = (versions.routes() + servers.routes() + flavors.routes() + keypairs.routes()
               + hosts.routes() + limits.routes() + security_groups.routes() + floating_ips.routes()
               + networks_proxy.routes() + interfaces.routes())
-    routes += (aggregates.routes() + legacy_hosts.routes() + quotas.routes() + server_groups.routes()
-               + usage.routes())
     routes += instance_actions_api.routes() + server_tags.routes() + server_extras.routes()
     routes += images_proxy.routes() + extensions.routes()
+    routes += (aggregates.routes() + legacy_hosts.routes() + quotas.routes() + server_groups.routes()
+               + usage.routes())
     app = create_app(style="nova", routes=routes, validator=rt.validator, public=versions.is_public,
                      request_id_headers=("x-compute-request-id",),
                      state={"db": db, "compute": compute, "settings": settings, "bus": rt.bus,
