@@ -66,3 +66,36 @@ async def test_fake_pause_suspend_and_redefine(tmp_path):
     assert guest["disks"] == {"vda": str(paths.dir / "disk.rescue"), "vdb": str(paths.disk)}
     with pytest.raises(base.InstanceNotFound):
         await driver.pause({"uuid": "other"})
+
+
+async def test_libvirt_pause_suspend_redefine_on_the_test_hypervisor(tmp_path):
+    pytest.importorskip("libvirt")
+    from tests.unit.test_virt_libvirt_driver import instance as libvirt_instance
+    from tests.unit.test_virt_libvirt_driver import spawn
+    from kumo.compute.virt.libvirt.driver import LibvirtDriver
+
+    driver = LibvirtDriver("test:///default", "auto", tmp_path)
+    await driver.init_host("node1")
+    inst = libvirt_instance()
+    try:
+        paths = await spawn(driver, tmp_path, inst)
+        await driver.pause(inst)
+        assert await driver.power_state(inst) == base.PAUSED
+        await driver.unpause(inst)
+        assert await driver.power_state(inst) == base.RUNNING
+        await driver.suspend(inst)
+        assert await driver.power_state(inst) == base.SHUTDOWN  # managed save: the domain is off
+        await driver.resume(inst, [])
+        assert await driver.power_state(inst) == base.RUNNING
+        bigger = dict(inst, flavor=dict(inst["flavor"], ram=128, vcpus=2))
+        await driver.redefine(bigger, [], paths, {"vda": paths.disk}, start=False)
+        dom = await driver._domain(inst)
+        assert dom.maxMemory() == 128 * 1024 and not dom.isActive()
+        await driver.redefine(inst, [], paths, {"vda": paths.disk}, start=True)
+        assert dom.isActive() and dom.maxMemory() == 64 * 1024
+        await driver.pause(inst)
+        await driver.power_off(inst)  # a paused guest is stopped at once, not after the ACPI wait
+        assert await driver.power_state(inst) == base.SHUTDOWN
+    finally:
+        await driver.destroy(inst)
+        await driver.close()

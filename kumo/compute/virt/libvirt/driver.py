@@ -197,11 +197,14 @@ class LibvirtDriver(ComputeDriver):
         log.info("destroyed %s (%s)", instance.get("instance_name"), instance["uuid"])
 
     async def power_off(self, instance: dict) -> None:
-        """ACPI shutdown, then a hard stop after :attr:`clean_shutdown_timeout` seconds."""
+        """ACPI shutdown, then a hard stop after :attr:`clean_shutdown_timeout` seconds (at once
+        for a paused guest: it cannot answer ACPI)."""
         libvirt = _libvirt()
         dom = await self._domain(instance)
         if not await self._call(dom.isActive):
             return
+        if (await self._call(dom.state))[0] == libvirt.VIR_DOMAIN_PAUSED:
+            return await self._hard_stop(dom)
         try:
             await asyncio.to_thread(dom.shutdown)
             for _ in range(int(self.clean_shutdown_timeout * 2)):
