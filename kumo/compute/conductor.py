@@ -18,7 +18,7 @@ import logging
 from sqlalchemy import select
 
 from kumo.common.db import utcnow
-from kumo.compute import instance_actions, objects
+from kumo.compute import instance_actions, migrations, objects
 from kumo.compute.models import ComputeNode, Instance, InstanceFault, Service
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ class Conductor:
         (UnexpectedDeletingTaskStateError) so a build cannot resurrect it.
         """
         values = dict(values)
+        migration_status = values.pop("migration_status", None)  # the resize's (kumo.compute.migrations)
         check = "expected_task_state" in values
         expected = values.pop("expected_task_state", None)
         unknown = set(values) - _UPDATABLE
@@ -116,6 +117,8 @@ class Conductor:
             for key, value in values.items():
                 setattr(inst, key, value)
             inst.updated_at = utcnow()
+            if migration_status:
+                await migrations.set_status(s, instance_id, migration_status)
             result = objects.instance_to_dict(inst)
         if became_active:
             await self._notify("compute.instance.create.end", result)

@@ -24,7 +24,7 @@ from kumo.common.api.errors import response_message
 from kumo.common.auth.context import RequestContext
 from kumo.common.bus import NoListener
 from kumo.common.db import utcnow
-from kumo.compute import objects, quotas
+from kumo.compute import migrations, objects, quotas
 from kumo.compute.models import Instance, KeyPair
 
 log = logging.getLogger(__name__)
@@ -165,6 +165,7 @@ class ServerLifecycle:
                     not new.get("disk") and old.get("disk")):
                 raise BadRequest("Resize error: Unable to resize disk down.")
             await _check_resize_quota(session, inst, old, new)
+            await migrations.start_resize(session, inst, old, new)
             inst.system_metadata = dict(inst.system_metadata or {}, old_flavor=dict(old), new_flavor=new,
                                         old_vm_state=inst.vm_state)
 

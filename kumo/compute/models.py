@@ -148,6 +148,29 @@ class Instance(Base):
     password: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class Migration(Base):
+    """A resize of an instance (nova's ``migrations``; ``GET /os-migrations``). ``status``:
+    pre-migrating, finished, confirmed, reverted or error; instance type ids are flavor rows'."""
+
+    __tablename__ = "migrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    migration_type: Mapped[str] = mapped_column(String(32), default="resize")
+    status: Mapped[str] = mapped_column(String(32))
+    source_compute: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    source_node: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    dest_compute: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    dest_node: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    old_instance_type_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    new_instance_type_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 class InstanceFault(Base):
     """Why an instance went to ERROR (the newest one is the server's ``fault``)."""
 

@@ -113,6 +113,7 @@ def rules() -> list[RuleDefault]:
         ("os_compute_api:os-deferred-delete:restore", MEMBER, "POST /servers/{server_id}/action (restore)"),
         ("os_compute_api:os-deferred-delete:force", MEMBER,
          "POST /servers/{server_id}/action (forceDelete)"),
+        ("os_compute_api:os-migrations:index", ADMIN_API, "GET /os-migrations"),
         # Network proxies (security groups, floating IPs, networks; up to 2.35) and interfaces
         (SG + "get", READER, "GET /os-security-groups"),
         (SG + "show", READER, "GET /os-security-groups/{security_group_id}"),

@@ -16,6 +16,7 @@ from sqlalchemy import update
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from tempest.lib.api_schema.response.compute.v2_1 import migrations as tempest_migrations
 from tempest.lib.api_schema.response.compute.v2_1 import servers as tempest_servers
 from tempest.lib.common import jsonschema_validator
 
@@ -255,6 +256,14 @@ async def test_resize_confirm_and_revert(lc):
     assert server["flavor"]["id"] == "2"
     assert virtual_size(disk) == 2 * GiB
     assert not (disk.parent / "disk.resize-orig").exists()
+    # the two resizes as os-migrations (admin only)
+    r = await lc.admin.get("/v2.1/os-migrations", params={"instance_uuid": sid})
+    tempest_valid(tempest_migrations.list_migrations, r)
+    assert [(m["status"], m["source_compute"], m["dest_compute"]) for m in r.json()["migrations"]] == [
+        ("confirmed", "testhost", "testhost"), ("reverted", "testhost", "testhost")]
+    r = await lc.admin.get("/v2.1/os-migrations", headers={"OpenStack-API-Version": "compute 2.59"})
+    assert r.json()["migrations"][0]["migration_type"] == "resize" and "uuid" in r.json()["migrations"][0]
+    assert (await lc.demo.get("/v2.1/os-migrations")).status_code == 403
 
 
 async def test_resize_past_the_quota_is_403(lc):

@@ -165,6 +165,7 @@ class LifecycleOps:
             return {"power_state": base.RUNNING if was_running else base.SHUTDOWN}
 
         async def undo():
+            await self._update(uuid, migration_status="error")
             backup = resize_backup(paths)
             if backup.exists():
                 await asyncio.to_thread(os.replace, backup, paths.disk)
@@ -172,7 +173,8 @@ class LifecycleOps:
                                        start=was_running)
 
         await self._task(instance, "resize", work, {"vm_state": "resized", "task_state": None,
-                                                    "flavor": new, "flavor_id": new["id"]}, undo)
+                                                    "flavor": new, "flavor_id": new["id"],
+                                                    "migration_status": "finished"}, undo)
 
     async def confirm_resize(self, instance: dict) -> None:
         """Forget the pre-resize disk; vm_state back to what it was (active or stopped)."""
@@ -185,8 +187,9 @@ class LifecycleOps:
         async def work():
             resize_backup(paths).unlink(missing_ok=True)
 
-        await self._task(instance, "confirm resize", work,
-                         {"vm_state": state, "task_state": None, "system_metadata": sysmeta})
+        await self._task(instance, "confirm resize", work, {"vm_state": state, "task_state": None,
+                                                            "system_metadata": sysmeta,
+                                                            "migration_status": "confirmed"})
 
     async def revert_resize(self, instance: dict) -> None:
         """Put the pre-resize disk back and redefine the guest with the old flavor; vm_state
@@ -208,7 +211,8 @@ class LifecycleOps:
 
         await self._task(instance, "revert resize", work, {
             "vm_state": state, "task_state": None, "flavor": old, "flavor_id": old["id"],
-            "power_state": base.RUNNING if start else base.SHUTDOWN, "system_metadata": sysmeta})
+            "power_state": base.RUNNING if start else base.SHUTDOWN, "system_metadata": sysmeta,
+            "migration_status": "reverted"})
 
     # -- rebuild -------------------------------------------------------------------------------
     async def rebuild_instance(self, instance: dict, preserve_ephemeral: bool = False) -> None:

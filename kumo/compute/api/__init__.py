@@ -15,7 +15,7 @@ from kumo.common.api import create_app
 from kumo.common.runtime import Component, Runtime
 from kumo.compute import policies
 from kumo.compute.api import instance_actions as instance_actions_api
-from kumo.compute.api import extensions, images_proxy, server_extras, server_tags
+from kumo.compute.api import extensions, images_proxy, migrations, server_extras, server_tags
 from kumo.compute.api import aggregates, legacy_hosts, quotas, server_groups, usage
 from kumo.compute.api import (flavors, floating_ips, hosts, interfaces, keypairs, limits,
                               networks_proxy, security_groups, servers, versions)
@@ -38,6 +38,7 @@ def component(rt: Runtime) -> Component:
               + networks_proxy.routes() + interfaces.routes())
     routes += instance_actions_api.routes() + server_tags.routes() + server_extras.routes()
     routes += images_proxy.routes() + extensions.routes()
+    routes += migrations.routes()
     routes += (aggregates.routes() + legacy_hosts.routes() + quotas.routes() + server_groups.routes()
                + usage.routes())
     app = create_app(style="nova", routes=routes, validator=rt.validator, public=versions.is_public,
