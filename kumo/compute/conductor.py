@@ -71,7 +71,8 @@ class Conductor:
 
         Allowed keys: vm_state, task_state, power_state (int), host, node,
         launched_at / terminated_at (ISO 8601 or None), network_info (list),
-        flavor / system_metadata (dicts: resize, shelve), flavor_id,
+        flavor / system_metadata (dicts: resize, shelve), flavor_id, migration_status (the
+        status of the instance's newest migration, kumo.compute.migrations),
         expected_task_state (str, None or a list of them: the update happens
         only if the current task_state is one of them). While the instance is
         being deleted, vm_state/task_state changes are refused
