@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from tempest.lib.api_schema.response.compute.v2_1 import migrations as tempest_migrations
 from tempest.lib.api_schema.response.compute.v2_1 import servers as tempest_servers
+from tempest.lib.api_schema.response.compute.v2_75 import servers as tempest_servers_275
 from tempest.lib.common import jsonschema_validator
 
 from kumo.common.db import utcnow
@@ -314,6 +315,10 @@ async def test_rebuild_keeps_ports_and_changes_image(lc):
     assert lc.driver.guests[sid]["power_state"] == base.SHUTDOWN
     assert (await act(lc, sid, {"rebuild": {"imageRef": str(uuidlib.uuid4())}})).status_code == 400
     assert (await act(lc, sid, {"rebuild": {}})).status_code == 400
+    for client in (lc.demo, lc.admin):  # 2.75: the body is the full server of GET, user_data by name
+        r = await act(lc, sid, {"rebuild": {"imageRef": lc.image_id}}, client=client, version="2.75")
+        tempest_valid(tempest_servers_275.rebuild_server_with_admin_pass, r)
+        await wait_for_status(lc.demo, sid, "SHUTOFF")
     assert (await act(lc, sid, {"rebuild": {"imageRef": lc.image_id, "key_name": "nope"}},
                       version="2.54")).status_code == 400
 
