@@ -313,8 +313,10 @@ async def test_dhcpv6_and_unscheduling(host, mount, rt, dhcp_settings):
     subnet = r.json()["subnet"]
     vm = await _port(api, net["id"], device_id="vm-6", device_owner="compute:nova")
     vm_ip = vm["fixed_ips"][0]["ip_address"]
-    comp = await mount(dhcp.component)
     ns, conf = dhcp.NS_PREFIX + net["id"], dhcp_settings.path("dhcp", net["id"])
+    # a namespace file without its namespace (what a killed sandbox leaves) is renewed
+    Path("/run/netns", ns).touch()
+    comp = await mount(dhcp.component)
     pid = dnsmasq.pid_of(conf)
     assert pid, "dnsmasq is not running"
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")

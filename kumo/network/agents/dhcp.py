@@ -311,6 +311,13 @@ class DhcpAgent(NetworkAgent):
         cidrs.append(f"{METADATA_IP}/32")
         state = {"port_id": port["id"], "tap": tap, "ns_dev": ns_dev, "bridge": bridge, **made}
         dnsmasq.write_state(conf, state)
+        if network["id"] not in self.served and await hostnet.netns_exists(self.netns(network["id"])):
+            try:
+                await hostnet.netns_exec(self.netns(network["id"]), "true")
+            except HostError:
+                # a namespace file whose namespace is gone (left by another mount namespace,
+                # e.g. a restarted sandbox): plug_veth makes it anew, as the L3 agent does
+                await hostnet.netns_delete(self.netns(network["id"]))
         await hostnet.plug_veth(tap, ns_dev, bridge=bridge, netns=self.netns(network["id"]),
                                 cidrs=cidrs, mac=port["mac_address"], mtu=network.get("mtu"))
         return state
