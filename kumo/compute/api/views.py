@@ -152,7 +152,8 @@ def server_detail(request: Request, inst, *, is_admin: bool, fault=None,
     if rebuild:
         if at_least(request, 2, 54):
             body["key_name"] = inst.key_name
-        if at_least(request, 2, 57):
+        if at_least(request, 2, 57):  # in place of the admin-only OS-EXT-SRV-ATTR:user_data
+            body.pop("OS-EXT-SRV-ATTR:user_data", None)
             body["user_data"] = inst.user_data
     return body
 
