@@ -203,6 +203,9 @@ def rules() -> list[RuleDefault]:
         # Usage
         ("os_compute_api:os-simple-tenant-usage:list", ADMIN_API, "GET /os-simple-tenant-usage"),
         ("os_compute_api:os-simple-tenant-usage:show", READER, "GET /os-simple-tenant-usage/{tenant_id}"),
+        ("os_compute_api:os-instance-usage-audit-log:list", ADMIN_API, "GET /os-instance_usage_audit_log"),
+        ("os_compute_api:os-instance-usage-audit-log:show", ADMIN_API,
+         "GET /os-instance_usage_audit_log/{before_timestamp}"),
         # Server groups
         ("os_compute_api:os-server-groups:index", READER, "GET /os-server-groups"),
         ("os_compute_api:os-server-groups:index:all_projects", ADMIN_API,

@@ -60,3 +60,20 @@ async def test_usage(env):
                             params={**_period(), "detailed": "1", "marker": marker}, headers=mv("2.40"))
     rest = [s["instance_id"] for s in r.json()["tenant_usages"][0]["server_usages"]]
     assert rest == [({first, second} - {marker}).pop()]
+
+
+async def test_instance_usage_audit_log(env):
+    from tempest.lib.api_schema.response.compute.v2_1 import instance_usage_audit_logs as al21
+    assert (await env.demo.get("/v2.1/os-instance_usage_audit_log")).status_code == 403
+    r = await env.admin.get("/v2.1/os-instance_usage_audit_log")
+    validate(al21.list_instance_usage_audit_log, r)
+    log = r.json()["instance_usage_audit_logs"]
+    assert log["hosts_not_run"] == ["testhost"] and log["overall_status"] == "0 of 1 hosts done. 0 errors."
+    r = await env.admin.get("/v2.1/os-instance_usage_audit_log/2026-03-10 10:00:00")
+    validate(al21.get_instance_usage_audit_log, r)
+    body = r.json()["instance_usage_audit_log"]
+    assert (body["period_beginning"], body["period_ending"]) == ("2026-02-01 00:00:00", "2026-03-01 00:00:00")
+    assert (await env.admin.get("/v2.1/os-instance_usage_audit_log/2026-01-05")).json()[
+        "instance_usage_audit_log"]["period_beginning"] == "2025-12-01 00:00:00"
+    assert (await env.admin.get("/v2.1/os-instance_usage_audit_log/not-a-date")).status_code == 400
+    assert (await env.demo.get("/v2.1/os-instance_usage_audit_log/2026-01-05")).status_code == 403

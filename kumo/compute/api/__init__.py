@@ -16,7 +16,7 @@ from kumo.common.runtime import Component, Runtime
 from kumo.compute import policies
 from kumo.compute.api import instance_actions as instance_actions_api
 from kumo.compute.api import extensions, images_proxy, migrations, server_extras, server_tags
-from kumo.compute.api import aggregates, legacy_hosts, quotas, server_groups, usage
+from kumo.compute.api import aggregates, audit_log, legacy_hosts, quotas, server_groups, usage
 from kumo.compute.api import (flavors, floating_ips, hosts, interfaces, keypairs, limits,
                               networks_proxy, security_groups, servers, versions)
 from kumo.compute.api.microversion import ComputeRequestMiddleware
@@ -40,7 +40,7 @@ def component(rt: Runtime) -> Component:
     routes += images_proxy.routes() + extensions.routes()
     routes += migrations.routes()
     routes += (aggregates.routes() + legacy_hosts.routes() + quotas.routes() + server_groups.routes()
-               + usage.routes())
+               + usage.routes() + audit_log.routes())
     app = create_app(style="nova", routes=routes, validator=rt.validator, public=versions.is_public,
                      request_id_headers=("x-compute-request-id",),
                      state={"db": db, "compute": compute, "settings": settings, "bus": rt.bus,
