@@ -28,7 +28,7 @@ Also: the cloud's RSS (supervisor alone and with its children) and CPU seconds p
 supervisor runs on this machine (``kumo`` settings: ``KUMO_CONFIG``), the machine and the load.
 Quotas of the caller's project are lifted for the run and restored after.
 
-Usage: ``python -m bench.network [--cloud admin] [--only ports,rally,routers,list] [--with-vm]
+Usage: ``python -m bench.network [--cloud admin] [--only ports,rally,routers,list,fip] [--with-vm]
 [--no-save]``. Writes ``bench/results/network.json``.
 """
 from __future__ import annotations
@@ -567,7 +567,7 @@ async def run(args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cloud", default="admin", help="a cloud of clouds.yaml (default admin)")
-    p.add_argument("--only", default=",".join(MEASURES), help=f"comma-separated subset of {','.join(MEASURES)}")
+    p.add_argument("--only", default=",".join(MEASURES), help=f"comma-separated subset of {','.join(MEASURES)},fip")
     p.add_argument("--ports", type=int, default=100)
     p.add_argument("--concurrency", default="1,10,50")
     p.add_argument("--rally-iterations", type=int, default=100)
@@ -588,8 +588,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-save", action="store_true")
     args = p.parse_args(argv)
     args.only = {m.strip() for m in args.only.split(",") if m.strip()}
-    if args.only - set(MEASURES):
-        p.error(f"unknown measure(s): {', '.join(sorted(args.only - set(MEASURES)))}")
+    if args.only - set(MEASURES) - {"fip"}:
+        p.error(f"unknown measure(s): {', '.join(sorted(args.only - set(MEASURES) - {'fip'}))}")
+    args.with_vm = args.with_vm or "fip" in args.only  # --only fip: the floating IP measure alone
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     result = asyncio.run(run(args))
     save(result, args)
