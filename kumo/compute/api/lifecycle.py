@@ -115,9 +115,6 @@ async def rebuild(request: Request, args):
         groups = (await groups_of(s, [inst.uuid]))[inst.uuid]
     body = server_detail(request, inst, is_admin=admin, extended=at_least(request, 2, 75),
                          show_groups=True, groups=groups)
-    if at_least(request, 2, 57):  # the rebuild body shows user_data under its own name
-        body.pop("OS-EXT-SRV-ATTR:user_data", None)
-        body["user_data"] = inst.user_data
     body["adminPass"] = password
     return ok({"server": body}, 202)
 
