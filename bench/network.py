@@ -308,25 +308,36 @@ async def measure_routers(cloud: Cloud, n: int, external: str, deadline_s: float
         routers.append({"id": r["id"], "t0": t0, "api_s": time.perf_counter() - t0})
 
     try:
-        wall, _, _ = await batch(n, 1, make)
-        api_wall = wall
-        pending = {r["id"]: r for r in routers}
+        # Each router is watched from the moment its interface is added, while the next ones are made.
         port_ids: dict[str, list[str]] = {}
-        for r in routers:
-            port_ids[r["id"]] = [p["id"] for p in (await api.net("GET", f"/ports?device_id={r['id']}"))["ports"]]
-        created = time.perf_counter()  # creation may take long: the wait starts once all exist
-        while pending and time.perf_counter() - created < deadline_s:
-            for rid, r in list(pending.items()):
-                now = time.perf_counter()
-                if "ns_s" not in r and cloud.host_checks and router_wired(rid, port_ids[rid]):
-                    r["ns_s"] = now - r["t0"]
-                if "active_s" not in r:
-                    ports = (await api.net("GET", f"/ports?device_id={rid}&fields=status"))["ports"]
-                    if ports and all(p["status"] == "ACTIVE" for p in ports):
-                        r["active_s"] = now - r["t0"]
-                if "active_s" in r and ("ns_s" in r or not cloud.host_checks):
-                    del pending[rid]
-            await asyncio.sleep(0.1)
+        done = asyncio.Event()
+
+        async def watch() -> None:
+            while True:
+                pending = [r for r in routers if "active_s" not in r or ("ns_s" not in r and cloud.host_checks)]
+                if done.is_set() and (not pending or time.perf_counter() - created[0] > deadline_s):
+                    return
+                for r in pending:
+                    rid = r["id"]
+                    if rid not in port_ids:
+                        port_ids[rid] = [p["id"] for p in (await api.net("GET", f"/ports?device_id={rid}"))["ports"]]
+                    if "ns_s" not in r and cloud.host_checks and \
+                            await asyncio.to_thread(router_wired, rid, port_ids[rid]):
+                        r["ns_s"] = time.perf_counter() - r["t0"]
+                    if "active_s" not in r:
+                        ports = (await api.net("GET", f"/ports?device_id={rid}&fields=status"))["ports"]
+                        if ports and all(p["status"] == "ACTIVE" for p in ports):
+                            r["active_s"] = time.perf_counter() - r["t0"]
+                await asyncio.sleep(0.1)
+
+        created = [0.0]
+        watcher = asyncio.create_task(watch())
+        try:
+            api_wall, _, _ = await batch(n, 1, make)
+        finally:
+            created[0] = time.perf_counter()  # the wait's window starts once all routers exist
+            done.set()
+        await watcher
         all_wired = time.perf_counter() - t_start
         cpu = cloud.cpu_used()
     finally:
