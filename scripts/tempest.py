@@ -33,6 +33,8 @@ What it does:
 Environment: ``TEMPEST_CONCURRENCY`` (2), ``TEMPEST_TIMEOUT`` (seconds, none:
 the run is stopped past it and the partial results counted),
 ``TEMPEST_RUN_VALIDATION`` (1: ssh into guests over the ``public`` network),
+``TEMPEST_ISOLATED_NETWORKS`` (1 for scenario, else 0: a network + router per test project,
+guests reached through floating IPs),
 ``TEMPEST_CLEANUP`` (1), ``TEMPEST_WORKSPACE`` (build/tempest), ``OS_CLOUD`` (admin), ``KUMO_LOG``
 (/var/lib/kumo/logs/kumo.log).
 """
@@ -291,15 +293,17 @@ def _flags(values: dict) -> dict:
     return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in values.items()}
 
 
-def write_config(facts: dict, run_validation: bool) -> Path:
+def write_config(facts: dict, run_validation: bool, isolated: bool = False) -> Path:
+    """tempest.conf for the cloud of ``facts``. ``isolated``: every test project gets its own
+    VXLAN network, subnet and router to ``public`` and guests are reached through floating IPs
+    (devstack's layout, what the network scenarios need); otherwise servers go on the flat
+    ``public`` network, reachable from this host (cheaper for the API areas)."""
     conf = configparser.ConfigParser(interpolation=None)
     conf["DEFAULT"] = {"log_file": str(WORKSPACE / "logs" / "tempest.log"), "debug": "false",
                        "use_stderr": "false"}
     conf["auth"] = {
         "use_dynamic_credentials": "true",
-        # kumo has no routers: tempest must not build a network+subnet+router per
-        # project; servers go on the shared network below.
-        "create_isolated_networks": "false",
+        "create_isolated_networks": str(isolated).lower(),
         "admin_username": facts["username"],
         "admin_password": facts["password"],
         "admin_project_name": facts["project_name"],
@@ -338,8 +342,9 @@ def write_config(facts: dict, run_validation: bool) -> Path:
         # 'public' is the external network once kumo lists the router extension
         "public_network_id": facts["network_id"] if "router" in facts["network_extensions"] else "",
         "floating_network_name": NETWORK,
-        "project_networks_reachable": "true",  # the flat 'public' network is on the host
-        "shared_physical_network": "true",
+        # the flat 'public' network is on the host; project VXLAN networks are not
+        "project_networks_reachable": str(not isolated).lower(),
+        "shared_physical_network": str(not isolated).lower(),
         "build_timeout": "120", "build_interval": "1",
     }
     exts = facts["network_extensions"]
@@ -354,7 +359,7 @@ def write_config(facts: dict, run_validation: bool) -> Path:
     })
     conf["validation"] = _flags({
         "run_validation": run_validation,
-        "connect_method": "fixed",
+        "connect_method": "floating" if isolated else "fixed",
         "network_for_ssh": NETWORK,
         "auth_method": "keypair",
         "ssh_key_type": "rsa",       # kumo generates RSA keypairs
@@ -547,10 +552,13 @@ def main(argv: list[str]) -> int:
     ensure_workspace()
     facts = cloud_facts(conn)
     facts["http_image"] = serve_image_file()
-    path = write_config(facts, run_validation)
+    isolated = os.environ.get("TEMPEST_ISOLATED_NETWORKS", "1" if area == "scenario" else "0") \
+        not in ("0", "false", "no")
+    path = write_config(facts, run_validation, isolated)
     log(f"wrote {path} (region {facts['region']}, image {facts['image_ref']}, "
         f"alt {facts['image_ref_alt']}, compute {MIN_MICROVERSION}-{facts['max_microversion']}, "
-        f"validation {'on' if run_validation else 'off'})")
+        f"validation {'on' if run_validation else 'off'}, "
+        f"{'isolated project networks' if isolated else 'servers on public'})")
 
     before = _inventory(conn)
     mark = log_mark(kumo_log)

@@ -417,6 +417,13 @@ async def test_agent_wires_vxlan_networks_reports_ports_and_reconciles(private_n
         assert f"-A kumo-PREROUTING -i {bridge} -j CT --zone 1" in \
             await run("iptables-save", "-t", "raw")
         assert "m" + port["id"][:11] in await arp_chains("kumo")
+        # admin_state_up false: the tap leaves the bridge (DOWN); true: back in (ACTIVE)
+        for up, master, status in ((False, None, "DOWN"), (True, bridge, "ACTIVE")):
+            r = await api.put(f"/v2.0/ports/{port['id']}", json={"port": {"admin_state_up": up}})
+            assert r.status_code == 200, r.text
+            await agent.sync()
+            assert (await hostnet.link_info(tap)).get("master") == master
+            assert (await api.get(f"/v2.0/ports/{port['id']}")).json()["port"]["status"] == status
     finally:
         await hostnet.netns_delete(f"kl2agent{TAG}")
     await agent.sync()

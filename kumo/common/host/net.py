@@ -109,9 +109,11 @@ async def set_up(name: str, netns: str | None = None) -> None:
 
 
 async def set_link(name: str, netns: str | None = None, *, mac: str | None = None,
-                   mtu: int | None = None, master: str | None = None) -> None:
-    """Change a link's MAC address, MTU (bytes) and/or bridge (``master``)."""
-    args: list[str] = []
+                   mtu: int | None = None, master: str | None = None,
+                   nomaster: bool = False) -> None:
+    """Change a link's MAC address, MTU (bytes) and/or bridge (``master``; ``nomaster``
+    takes it out of its bridge)."""
+    args: list[str] = ["nomaster"] if nomaster else []
     if mac:
         args += ["address", mac]
     if mtu:

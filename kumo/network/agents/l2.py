@@ -25,6 +25,8 @@ their networks):
 - ``brq*`` bridges and ``vxlan-*`` devices of networks without ports here are
   removed (a bridge only once nothing else is plugged into it) — this is also
   how a killed run's leftovers go;
+- a port with ``admin_state_up`` false has its device taken out of the bridge (put back
+  when it is true again);
 - ports whose device (``tap`` + port id[:11]: the guest's tap or the host
   end of a DHCP/router veth) is in the right bridge are reported ACTIVE, the others DOWN
   (``network_server.update_port_status``);
@@ -183,6 +185,8 @@ class L2Agent(NetworkAgent):
         self._devices = await self._scan()
         await self._cleanup(set(bridges.values()))
         self._devices = await self._scan()
+        if await self._admin_states(ports, bridges):
+            self._devices = await self._scan()
         await self._report(ports, bridges)
         if self.firewall is not None:
             await self.firewall.apply(await self._filters(ports, bridges))
@@ -222,6 +226,28 @@ class L2Agent(NetworkAgent):
             if name.startswith("brq") and name not in wanted and \
                     not any(m == name for m in left.values()):
                 await hostnet.delete_link(name)
+
+    async def _admin_states(self, ports: list[dict], bridges: dict[str, str]) -> bool:
+        """A port with ``admin_state_up`` false has its device out of its bridge (nothing in or
+        out, as neutron's linuxbridge agent does), and back in once it is true; whether any
+        device moved."""
+        moved = False
+        for port in ports:
+            bridge, dev = bridges.get(port["network_id"]), device_name(port)
+            if bridge is None or dev not in self._devices:
+                continue
+            master, up = self._devices[dev], port.get("admin_state_up", True)
+            try:
+                if not up and master == bridge:
+                    await hostnet.set_link(dev, nomaster=True)
+                elif up and master is None:
+                    await hostnet.set_link(dev, master=bridge)
+                else:
+                    continue
+                moved = True
+            except HostError as e:
+                log.warning("L2 agent: admin state of port %s not applied: %s", port["id"], e)
+        return moved
 
     async def _report(self, ports: list[dict], bridges: dict[str, str]) -> None:
         """Tell the network API which ports' devices are (not) in their network's bridge."""

@@ -202,6 +202,8 @@ class PortsMixin(ServiceBase):
         notice: list[str] = []
         view = await self.write_view(tx)
         await self.notify_security_groups(notice)
+        if "admin_state_up" in body:  # the L2 agent takes the device out of (or back into) its bridge
+            await self.notify_l2("port_changed", port_id=port_id)
         return view
 
     async def port_deleting(self, s: AsyncSession, port: Port) -> None:

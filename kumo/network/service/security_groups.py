@@ -133,12 +133,15 @@ class SecurityGroupsMixin(ServiceBase):
 
     async def notify_security_groups(self, port_ids: list[str]) -> None:
         """Fan ``security_groups_changed(port_ids)`` out to the L2 agents; never fails."""
-        if not port_ids:
-            return
+        if port_ids:
+            await self.notify_l2("security_groups_changed", port_ids=list(port_ids))
+
+    async def notify_l2(self, method: str, **kwargs) -> None:
+        """Fan ``method(**kwargs)`` out to the L2 agents (topic ``l2_agent``); never fails."""
         try:
-            await self.bus.fanout(L2_TOPIC, "security_groups_changed", port_ids=list(port_ids))
+            await self.bus.fanout(L2_TOPIC, method, **kwargs)
         except Exception:  # a committed change stands even if the agents miss the notice
-            log.exception("could not notify L2 agents of security group changes")
+            log.exception("could not notify L2 agents: %s", method)
 
     # --- ports ----------------------------------------------------------------
     async def port_groups(self, s: AsyncSession, ctx: RequestContext, project_id: str,
