@@ -150,6 +150,13 @@ async def test_l3_agent_wires_routers_from_the_api(topology, l3_settings, mount,
     assert (await api.post(url, json={"router_id": router["id"]})).status_code == 201
     await rt.bus.drain()
     assert await ping(fip["floating_ip_address"], tries=5)
+    # admin_state_up false takes the router down (no namespace, no traffic); true rewires it
+    for up in (False, True):
+        r = await api.put(f"/v2.0/routers/{router['id']}", json={"router": {"admin_state_up": up}})
+        assert r.status_code == 200, r.text
+        await rt.bus.drain()
+        assert await hostnet.netns_exists(ns) is up
+        assert await ping(fip["floating_ip_address"], tries=5 if up else 1) is up
 
     # an interface on a SLAAC subnet: the router's radvd advertises the prefix to the VM
     sub6 = await _post(api, "subnet", network_id=inner["id"], cidr=f"{V6_PREFIX}/64", ip_version=6,

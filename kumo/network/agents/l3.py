@@ -10,7 +10,8 @@ binary "neutron-l3-agent") and resyncs every routers' state every
 An agent wires only the routers the network API schedules to it
 (``GET /v2.0/agents/{own id}/l3-routers``; ``routers_updated`` for a router
 hosted elsewhere, or by nobody, takes down any wiring it has here, which is how a
-router moves between agents). For each one it binds the router's ports to its
+router moves between agents; a router with ``admin_state_up`` false is not wired either,
+so it forwards nothing, as with neutron's agent). For each one it binds the router's ports to its
 host (``binding:host_id``), which names the bridge of each network
 (``binding:vif_details.bridge_name``), then builds a
 :class:`~kumo.network.agents.l3_wiring.RouterSpec` and wires it
@@ -194,9 +195,10 @@ class L3Agent(NetworkAgent):
 
     async def _refresh(self, router_id: str) -> None:
         router = await self.api_get(f"/v2.0/routers/{router_id}", "router")
-        if router is None or not await self.hosts(router_id):
+        if router is None or not router.get("admin_state_up", True) or \
+                not await self.hosts(router_id):
             if router_id in self.proxies or self._state_path(router_id).exists():
-                await self._teardown(router_id)  # deleted, or moved to another agent
+                await self._teardown(router_id)  # deleted, administratively down, or moved
             return
         spec = await self.build_spec(router)
         state = self._read_state(router_id)
