@@ -17,7 +17,9 @@ class NetworkRequests:
         """Resolve the ``networks`` of a create request to the bus ``requested_networks`` list.
 
         ``requested`` is "auto", "none", None (omitted before 2.37) or a list
-        of ``{"network_id", "port_id", "fixed_ip"}``. "auto", None and []
+        of ``{"network_id", "port_id", "fixed_ip"}``; each entry returned also says whether
+        its port gets security groups (``port_security``: the network's
+        ``port_security_enabled``, or a given port has groups). "auto", None and []
         take the only network the project sees (its own or shared); 409 when
         there are several, and for "auto" 400 when there is none.
         """
@@ -31,7 +33,8 @@ class NetworkRequests:
                 if requested == "auto":
                     raise BadRequest(f"Unable to automatically allocate a network for project {ctx.project_id}")
                 return []
-            return [{"network_id": nets[0]["id"], "port_id": None, "fixed_ip": None}]
+            return [{"network_id": nets[0]["id"], "port_id": None, "fixed_ip": None,
+                     "port_security": nets[0].get("port_security_enabled", True)}]
         out, ports = [], set()
         for req in requested:
             if req["port_id"]:
@@ -45,14 +48,15 @@ class NetworkRequests:
                     raise Conflict(f"Port {req['port_id']} is still in use.")
                 if not port.get("fixed_ips"):
                     raise BadRequest(f"Port {req['port_id']} requires a FixedIP in order to be used.")
-                out.append({"network_id": port["network_id"], "port_id": req["port_id"], "fixed_ip": None})
+                out.append({"network_id": port["network_id"], "port_id": req["port_id"], "fixed_ip": None,
+                            "port_security": bool(port.get("security_groups"))})
                 continue
             net = (await self._get("network", f"/v2.0/networks/{req['network_id']}") or {}).get("network")
             if net is None or not (net.get("shared") or self.sees(ctx, net.get("project_id") or net.get("tenant_id"))):
                 raise BadRequest(f"Network {req['network_id']} could not be found.")
             if req.get("fixed_ip"):
                 await self.check_fixed_ip(req["network_id"], req["fixed_ip"])
-            out.append(dict(req))
+            out.append(dict(req, port_security=net.get("port_security_enabled", True)))
         return out
 
     async def check_fixed_ip(self, network_id: str, address: str) -> None:

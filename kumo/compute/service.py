@@ -256,11 +256,14 @@ class ComputeService(NetworkRequests, ServerLifecycle):
             raise BadRequest("Unable to launch multiple instances with a single configured port ID. "
                              "Please launch your instance one by one with different ports.")
         networks = await self.networks_for(ctx, req.networks)
+        secured = [n for n in networks if n.pop("port_security")]
         if req.security_groups and networks:
             # created ports get these groups (names resolved in the caller's project; 400 unknown)
             groups = await self.netproxy.resolve_groups(ctx, req.security_groups)
             networks = [dict(n, security_groups=[g["id"] for g in groups]) for n in networks]
             req.security_groups = [g.get("name") or g["id"] for g in groups]  # shown by name
+        elif secured:  # neutron gives the ports the project's "default" group
+            req.security_groups = ["default"]
         snapshot = objects.flavor_snapshot(flavor)
         # "nova:host:node" asks for a host; the instance keeps only the zone, as nova does
         zone = req.availability_zone.partition(":")[0] if req.availability_zone else None

@@ -159,3 +159,21 @@ async def test_create_with_groups_and_server_actions(cloud):
     r = await cloud.alt.post(f"/v2.1/servers/{server_id}/action", json={"addSecurityGroup": {"name": "db"}})
     assert r.status_code == 404
     assert port["security_groups"] == [web["id"]]
+
+
+async def test_groups_shown_follow_port_security(cloud):
+    # no groups asked: a port-secured network's port gets "default", shown as such
+    server_id = await boot(cloud)
+    r = await cloud.demo.get(f"/v2.1/servers/{server_id}")
+    assert r.json()["server"]["security_groups"] == [{"name": "default"}]
+    # a network with port security off: its ports get no group, the server shows none
+    cloud.network.networks[NET_ID]["port_security_enabled"] = False
+    r = await cloud.demo.post("/v2.1/servers", json={"server": {
+        "name": "open", "imageRef": cloud.image, "flavorRef": "1", "networks": [{"uuid": NET_ID}],
+        "security_groups": []}})
+    assert r.status_code == 202, r.text
+    assert "security_groups" not in r.json()["server"]
+    open_id = r.json()["server"]["id"]
+    await cloud.rt.bus.drain()
+    await wait_for_status(cloud.demo, open_id, "ACTIVE")
+    assert "security_groups" not in (await cloud.demo.get(f"/v2.1/servers/{open_id}")).json()["server"]

@@ -170,8 +170,8 @@ async def create_server(request: Request):
     server = {"id": first.uuid, "links": links(request, "servers", first.uuid),
               "OS-DCF:diskConfig": "MANUAL",
               "adminPass": req.admin_pass or default_admin_pass()}
-    if first.requested_networks:
-        server["security_groups"] = [{"name": n} for n in (req.security_groups or ["default"])]
+    if first.security_groups:
+        server["security_groups"] = [{"name": n} for n in first.security_groups]
     response = ok({"server": server}, 202)
     response.headers["Location"] = server["links"][0]["href"]
     return response

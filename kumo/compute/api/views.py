@@ -114,9 +114,8 @@ def server_detail(request: Request, inst, *, is_admin: bool, fault=None,
         body["key_name"] = inst.key_name
         body["OS-SRV-USG:launched_at"] = nova_time(inst.launched_at)
         body["OS-SRV-USG:terminated_at"] = nova_time(inst.terminated_at)
-        if inst.requested_networks or inst.network_info:
-            # nova shows the groups of the server's ports; neutron gives a port "default"
-            body["security_groups"] = [{"name": n} for n in (inst.security_groups or ["default"])]
+        if inst.security_groups:  # the groups its ports got at create (none: the key is left out)
+            body["security_groups"] = [{"name": n} for n in inst.security_groups]
         if is_admin:
             body["OS-EXT-SRV-ATTR:host"] = inst.host
             body["OS-EXT-SRV-ATTR:instance_name"] = instance_name(inst.id)
