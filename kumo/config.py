@@ -140,6 +140,15 @@ class ComputeSettings(BaseModel):
     reclaim_instance_interval: int = 0
     #: seconds a SHELVED server keeps its host before it is offloaded; 0: at once, -1: never
     shelved_offload_time: int = 0
+    #: seconds between two power-state syncs of the compute agent (a guest that powered itself
+    #: off becomes SHUTOFF; nova's sync_power_state_interval); 0 or less: never
+    sync_power_state_interval: float = 10.0
+    #: seconds an unused base image stays in the image cache after its last use (nova's
+    #: remove_unused_original_minimum_age_seconds)
+    image_cache_max_age: int = 86400
+    #: seconds between two image cache ageing passes (nova's image_cache.manager_interval);
+    #: 0 or less: never
+    image_cache_interval: float = 2400.0
 
 
 class MetadataSettings(BaseModel):

@@ -182,6 +182,20 @@ class Conductor:
                 s, instance_id, event, result=result, traceback=traceback, details=details,
                 host=host, request_id=request_id, action=action)
 
+    async def host_instances(self, host: str, uuids: list[str] | None = None) -> list[dict]:
+        """The instances of compute host ``host`` that are not deleted, plus those named in
+        ``uuids`` wherever they are and deleted or not: ``[instance dict + {"deleted": bool}]``
+        (the agent's start-up reconcile, power-state sync and image cache ageing)."""
+        if not host:
+            raise InvalidUpdate("host_instances: host is required")
+        wanted = [str(u) for u in uuids or []]
+        async with self.db.session() as s:
+            clause = (Instance.host == host) & (Instance.deleted == False)  # noqa: E712
+            if wanted:
+                clause = clause | Instance.uuid.in_(wanted)
+            rows = (await s.execute(select(Instance).where(clause))).scalars().all()
+            return [dict(objects.instance_to_dict(i), deleted=bool(i.deleted)) for i in rows]
+
     async def report_compute_node(self, node: dict) -> None:
         """Upsert the compute node ``(host, hypervisor_hostname)`` with the agent's totals."""
         missing = [k for k in ("host", "hypervisor_hostname") if not node.get(k)]

@@ -72,6 +72,10 @@ class FakeConductor:
         self.destroyed.append(instance_id)
         self.rows[instance_id].update(vm_state="deleted")
 
+    async def host_instances(self, host: str, uuids: list | None = None) -> list[dict]:
+        return [dict(r, deleted=r["vm_state"] == "deleted") for u, r in self.rows.items()
+                if (r.get("host") == host and r["vm_state"] != "deleted") or u in (uuids or [])]
+
     async def service_heartbeat(self, host: str, binary: str, topic: str):
         self.heartbeats.append((host, binary, topic))
 

@@ -1,4 +1,5 @@
-"""Compute agent: console output, power operations, start-up reconcile and stop."""
+"""Compute agent: console output, power operations and stop (start-up reconcile and power sync:
+test_compute_agent_sync.py)."""
 from __future__ import annotations
 
 import pytest
@@ -55,20 +56,6 @@ async def test_failed_power_action_resets_task_state(env):  # noqa: F811
     assert row["task_state"] is None and row["power_state"] == base.NOSTATE
 
 
-async def test_reconcile_keeps_known_guests_and_reports_unknown(rt, mount, tmp_path):
-    comp = compute_agent.component(rt)
-    known = {"uuid": "11111111-0000-4000-8000-000000000001", "instance_name": "instance-00000001"}
-    stray = {"uuid": "11111111-0000-4000-8000-000000000002", "instance_name": "instance-00000002"}
-    for inst in (known, stray):
-        comp.driver.guests[inst["uuid"]] = {"name": inst["instance_name"], "uuid": inst["uuid"],
-                                            "power_state": base.RUNNING}
-    (rt.settings.instances_dir / known["uuid"]).mkdir(parents=True)
-    await comp.manager.driver.init_host("testhost")
-    assert await comp.manager.reconcile() == ["instance-00000002"]
-    # nothing is destroyed: a restarted cloud keeps its running VMs
-    assert set(comp.driver.guests) == {known["uuid"], stray["uuid"]}
-
-
 async def test_stop_unserves_the_topic(rt, mount):
     comp = await mount(compute_agent.component)
     await comp.stop()
@@ -103,22 +90,3 @@ async def test_bad_user_data_for_a_config_drive_faults_and_cleans_up(env):  # no
     assert env.conductor.faults[inst["uuid"]]["message"] == "Instance user_data is not valid base64"
     assert not (env.instances_dir / inst["uuid"]).exists()
     assert env.network.ports == {}
-
-
-async def test_power_state_sync(env):  # noqa: F811
-    inst = make_instance(env.image_id)
-    await env.build(inst)
-    row = env.conductor.rows[inst["uuid"]]
-    await env.agent.manager.report()
-    assert row["power_state"] == base.RUNNING
-    calls = len(env.conductor.updates)
-    await env.agent.manager.report()
-    assert len(env.conductor.updates) == calls  # nothing changed: nothing sent
-    env.driver.guests[inst["uuid"]]["power_state"] = base.SHUTDOWN  # the guest powered itself off
-    await env.agent.manager.report()
-    assert row["power_state"] == base.SHUTDOWN and row["vm_state"] == "active"
-    # an instance with a task in progress is left alone
-    row["task_state"] = "powering-on"
-    env.driver.guests[inst["uuid"]]["power_state"] = base.RUNNING
-    await env.agent.manager.report()
-    assert row["power_state"] == base.SHUTDOWN

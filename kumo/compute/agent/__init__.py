@@ -2,12 +2,14 @@
 
 ``component(rt)`` -> Component ``compute-agent``. ``start()`` connects the
 driver named by ``[compute] driver`` (``libvirt`` or ``fake``), prepares the
-instances directory and image cache, reconciles the guests the hypervisor
-already runs, serves bus topic ``compute`` with server ``[common] host``
-(so ``compute.<host>`` reaches it) and starts the periodic report: at once
+instances directory and image cache, reconciles the host with the database
+(orphan guests destroyed, interrupted tasks settled), serves bus topic
+``compute`` with server ``[common] host`` (so ``compute.<host>`` reaches it) and starts the periodic report: at once
 and every :data:`REPORT_INTERVAL` seconds ``service_heartbeat(host,
 "nova-compute", "compute")`` and ``report_compute_node(node)`` to the
-conductor. ``stop()`` undoes that (running guests keep running).
+conductor; every ``[compute] sync_power_state_interval`` seconds the power-state
+sync and every ``[compute] image_cache_interval`` seconds the image cache ageing
+(:mod:`kumo.compute.agent.sync`). ``stop()`` undoes that (running guests keep running).
 
 Bus methods (see :class:`kumo.compute.agent.manager.ComputeEndpoint`):
 ``build_instance(instance)``, ``terminate_instance(instance)`` (casts),
@@ -31,18 +33,24 @@ log = logging.getLogger(__name__)
 REPORT_INTERVAL = 10.0
 
 
-async def _report_loop(manager: ComputeManager, interval: float, stopping: asyncio.Event) -> None:
+async def _periodic(name: str, step, interval: float, stopping: asyncio.Event, first: float = 0.0) -> None:
+    """Await ``step()`` after ``first`` seconds and then every ``interval`` seconds until
+    ``stopping`` is set; a failing step is logged and tried again next time."""
     # An event, not only cancellation: Python 3.11's wait_for (inside bus.call) can
     # swallow a cancel that lands just as the call completes.
+    delay = first
     while not stopping.is_set():
+        if delay > 0:
+            try:
+                await asyncio.wait_for(stopping.wait(), delay)
+                return
+            except TimeoutError:
+                pass
         try:
-            await manager.report()
+            await step()
         except Exception as e:  # conductor not up yet, hypervisor hiccup: try again next time
-            log.warning("compute node report failed: %s", e)
-        try:
-            await asyncio.wait_for(stopping.wait(), interval)
-        except TimeoutError:
-            pass
+            log.warning("%s failed: %s", name, e)
+        delay = interval
 
 
 def component(rt, interval: float = REPORT_INTERVAL) -> Component:
@@ -59,7 +67,17 @@ def component(rt, interval: float = REPORT_INTERVAL) -> Component:
         await manager.prepare()
         await rt.bus.serve("compute", endpoint, server=rt.settings.common.host)
         stopping.clear()
-        tasks.append(asyncio.get_running_loop().create_task(_report_loop(manager, interval, stopping)))
+        loop = asyncio.get_running_loop()
+        tasks.append(loop.create_task(_periodic("compute node report", manager.report, interval, stopping)))
+        compute = rt.settings.compute
+        if compute.sync_power_state_interval > 0:
+            tasks.append(loop.create_task(_periodic(
+                "power state sync", manager.sync_power_states, compute.sync_power_state_interval, stopping,
+                first=compute.sync_power_state_interval)))
+        if compute.image_cache_interval > 0:
+            tasks.append(loop.create_task(_periodic(
+                "image cache ageing", manager.age_image_cache, compute.image_cache_interval, stopping,
+                first=compute.image_cache_interval)))
 
     async def stop() -> None:
         stopping.set()

@@ -20,10 +20,10 @@ import traceback
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
-from kumo.common.bus import RemoteError
 from kumo.compute.agent.imageclient import ImageClient
 from kumo.compute.agent.lifecycle import LIFECYCLE_EVENTS, BuildAborted, LifecycleOps
 from kumo.compute.agent.network import NetworkClient, NetworkError
+from kumo.compute.agent.sync import HostSync
 from kumo.compute.instance_actions import EventReporter
 from kumo.compute.virt import base, configdrive
 from kumo.compute.virt.base import ComputeDriver, InstancePaths, VirtError
@@ -40,9 +40,10 @@ def _now() -> str:
     return datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-class ComputeManager(LifecycleOps):
+class ComputeManager(LifecycleOps, HostSync):
     """Instances of node ``rt.settings.common.host`` on ``driver`` (the lifecycle actions:
-    :class:`~kumo.compute.agent.lifecycle.LifecycleOps`)."""
+    :class:`~kumo.compute.agent.lifecycle.LifecycleOps`; start-up reconcile, power-state sync
+    and image cache ageing: :class:`~kumo.compute.agent.sync.HostSync`)."""
 
     def __init__(self, rt, driver: ComputeDriver):
         self.rt = rt
@@ -56,7 +57,6 @@ class ComputeManager(LifecycleOps):
         self._locks: dict[str, list] = {}  # uuid -> [Lock, users]
         #: time.time() of the last successful report to the conductor (None before the first)
         self.last_report: float | None = None
-        self._power_seen: dict[str, int] = {}  # uuid -> power state last told to the conductor
 
     # -- helpers ------------------------------------------------------------
     def paths(self, instance: dict) -> InstancePaths:
@@ -98,31 +98,13 @@ class ComputeManager(LifecycleOps):
 
     # -- start/stop -----------------------------------------------------------
     async def prepare(self) -> None:
-        """Connect the driver, create the instances dir and image cache, reconcile guests."""
+        """Connect the driver, create the instances dir and image cache, reconcile the host with
+        the database (:meth:`~kumo.compute.agent.sync.HostSync.reconcile`)."""
         await self.driver.init_host(self.host)
         self.instances_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.instances_dir, 0o755)
         self.images.prepare()
         await self.reconcile()
-
-    async def reconcile(self) -> list[str]:
-        """Look at the guests the hypervisor has at start; returns the names of unknown ones.
-
-        A guest (``instance-*``) with an instance directory is kept as is
-        (a restarted cloud keeps its running VMs); one without is only
-        logged, never destroyed.
-        """
-        unknown = []
-        for guest in await self.driver.list_instances():
-            if not guest["name"].startswith("instance-"):
-                continue
-            if InstancePaths(self.instances_dir, guest["uuid"]).dir.is_dir():
-                log.info("keeping guest %s (%s)", guest["name"], guest["uuid"])
-            else:
-                log.warning("guest %s (%s) has no instance directory in %s; leaving it alone",
-                            guest["name"], guest["uuid"], self.instances_dir)
-                unknown.append(guest["name"])
-        return unknown
 
     async def report(self) -> None:
         """Heartbeat ``nova-compute`` and report this node's resources to the conductor."""
@@ -131,33 +113,6 @@ class ComputeManager(LifecycleOps):
         node.update(host=self.host, host_ip=self.settings.common.public_host)
         await self._conductor("report_compute_node", node=node)
         self.last_report = time.time()
-        await self.sync_power_states()
-
-    async def sync_power_states(self) -> None:
-        """Tell the conductor the power state of guests whose state changed (nova's power sync).
-
-        Only ``power_state`` is set, with ``expected_task_state`` None: an
-        instance with a task in progress (building, stopping, deleting) is
-        left to that task. Guests without an instance directory are ignored.
-        """
-        listed = set()
-        for guest in await self.driver.list_instances():
-            uuid, state = guest["uuid"], guest["power_state"]
-            listed.add(uuid)
-            if not guest["name"].startswith("instance-") or uuid in self._locks:
-                continue
-            if self._power_seen.get(uuid) == state or not InstancePaths(self.instances_dir, uuid).dir.is_dir():
-                continue
-            try:
-                await self._conductor("instance_update", instance_id=uuid,
-                                      values={"power_state": state, "expected_task_state": None})
-                self._power_seen[uuid] = state
-            except RemoteError as e:
-                if e.kind == "InstanceNotFound":
-                    self._power_seen[uuid] = state
-                log.debug("power state of %s not synced: %s", uuid, e)
-        for uuid in set(self._power_seen) - listed:
-            del self._power_seen[uuid]
 
     # -- build ------------------------------------------------------------------
     async def build_instance(self, instance: dict) -> None:

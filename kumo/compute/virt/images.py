@@ -6,6 +6,12 @@ the download goes to a temporary name in the same directory, is checked
 so the cache never holds a partial or unchecked file. Concurrent builds of
 the same image wait on one download (an :class:`asyncio.Lock` per image id).
 
+Every use (:meth:`ImageCache.fetch`) and every ageing pass that finds the image in use
+touches the file, so its mtime is its last use. :meth:`ImageCache.usage` counts the
+instances using each cached image (their qcow2 disks name it as backing file, or the
+database says their image_ref is it) and :meth:`ImageCache.age` removes the unused ones
+whose last use is older than ``[compute] image_cache_max_age`` (nova's image cache manager).
+
 Cached formats: ``qcow2`` and ``raw`` (glance ``raw``/``ami``) are kept as
 they are; ``vmdk``, ``vdi``, ``vhd`` and ``vhdx`` are converted to qcow2.
 Other ``disk_format`` values (``iso``, ``aki``, ``ari``, ``ploop``) are refused.
@@ -16,8 +22,9 @@ import asyncio
 import hashlib
 import logging
 import os
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +59,13 @@ class CachedImage:
     path: Path
     format: str
     virtual_size: int
+
+
+def _touch(path: Path, now: float | None = None) -> None:
+    try:
+        os.utime(path, None if now is None else (now, now))
+    except FileNotFoundError:
+        pass
 
 
 def _read_head(path: Path, n: int = 1024) -> bytes:
@@ -105,6 +119,23 @@ def _checksum_of(meta: dict) -> tuple[str, str] | None:
     return None
 
 
+def backing_file(path: str | os.PathLike) -> str | None:
+    """The backing file a qcow2 file names in its header (None for no backing, a non-qcow2
+    file or an unreadable one)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+            if len(head) < 20 or head[:4] != QCOW2_MAGIC:
+                return None
+            offset, size = int.from_bytes(head[8:16], "big"), int.from_bytes(head[16:20], "big")
+            if not offset or not 0 < size <= 4096:
+                return None
+            f.seek(offset)
+            return f.read(size).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+
+
 Downloader = Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]]
 
 
@@ -150,7 +181,65 @@ class ImageCache:
             except ImageError:
                 final.unlink(missing_ok=True)  # damaged in the cache: fetch it again next time
                 raise
+            _touch(final)
             return CachedImage(final, cached_format, int(info["virtual-size"]))
+
+    def cached(self) -> list[str]:
+        """Ids of the images in the cache (complete files only)."""
+        if not self.dir.is_dir():
+            return []
+        return sorted(p.name for p in self.dir.iterdir() if p.is_file() and ".part-" not in p.name)
+
+    def usage(self, instances: Iterable[dict] = ()) -> dict[str, int]:
+        """Cached image id -> number of instances using it (0 for unused ones).
+
+        An instance uses an image when a qcow2 file in its directory
+        (``<instances_dir>/<uuid>/``: root, rescue and resize-backup disks)
+        has the cached file as backing file, or when it is among ``instances``
+        (the database's dicts: ``uuid``, ``image_ref``) with that image_ref (a
+        build that has not made its disks yet). Reads headers only: no subprocess.
+        """
+        users: dict[str, set[str]] = {image_id: set() for image_id in self.cached()}
+        base = str(self.dir.resolve())
+        for inst_dir in self.dir.parent.iterdir() if self.dir.parent.is_dir() else ():
+            if inst_dir == self.dir or not inst_dir.is_dir():
+                continue
+            for disk in inst_dir.iterdir():
+                backing = backing_file(disk) if disk.is_file() else None
+                if not backing:
+                    continue
+                backing_path = Path(backing) if os.path.isabs(backing) else inst_dir / backing
+                if str(backing_path.parent.resolve()) == base and backing_path.name in users:
+                    users[backing_path.name].add(inst_dir.name)
+        for inst in instances:
+            if inst.get("image_ref") in users:
+                users[inst["image_ref"]].add(inst["uuid"])
+        return {image_id: len(uuids) for image_id, uuids in users.items()}
+
+    def age(self, usage: dict[str, int], max_age: float, now: float | None = None) -> list[str]:
+        """Remove the cached images ``usage`` counts no user for whose last use is more than
+        ``max_age`` seconds before ``now`` (default: the current time); touch the used ones.
+        Images being fetched and images ``usage`` does not name are kept. Returns the removed ids."""
+        now = time.time() if now is None else now
+        removed = []
+        for image_id in self.cached():
+            path = self.path(image_id)
+            lock = self._locks.get(image_id)
+            if image_id not in usage or (lock is not None and lock.locked()):
+                continue
+            if usage[image_id] > 0:
+                _touch(path, now)
+                continue
+            try:
+                last_use = path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if now - last_use > max_age:
+                path.unlink(missing_ok=True)
+                self._locks.pop(image_id, None)
+                removed.append(image_id)
+                log.info("removed unused cached image %s (last used %.0f s ago)", image_id, now - last_use)
+        return removed
 
     async def _download(self, meta: dict, download: Downloader, cached_format: str) -> None:
         image_id, disk_format = meta["id"], meta["disk_format"]
