@@ -38,6 +38,8 @@ def rules() -> list[RuleDefault]:
         ("project_member_or_admin", "rule:project_member_api or rule:context_is_admin", ""),
         ("project_reader_or_admin", "rule:project_reader_api or rule:context_is_admin", ""),
         ("default", ADMIN_API, "Any action without a rule of its own"),
+        ("os_compute_api:os-server-external-events:create", "rule:admin_api or role:service",
+         "POST /os-server-external-events (other services' notices)"),
         # Servers
         (SERVERS + "index", READER, "GET /servers"),
         (SERVERS + "detail", READER, "GET /servers/detail"),

@@ -182,7 +182,8 @@ class FakeNeutron(FakeNetworkAPI):
         q = request.query_params
         found = [f for f in self.fips.values() if self._visible(request, f)
                  and q.get("project_id") in (None, f["project_id"])
-                 and q.get("floating_ip_address") in (None, f["floating_ip_address"])]
+                 and q.get("floating_ip_address") in (None, f["floating_ip_address"])
+                 and q.get("port_id") in (None, f["port_id"])]
         return JSONResponse({"floatingips": found})
 
     async def create_fip(self, request: Request):

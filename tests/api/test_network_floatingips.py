@@ -1,6 +1,8 @@
 """Floating IPs: allocation from the external pools, association through a router, the 1:1 rule."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.api.test_network_routers import L3Recorder, add_if, external_net, remove_if, router
@@ -166,3 +168,35 @@ async def test_deleting_the_external_network_releases_unassociated_floatingips(c
     assert error(await client.delete(f"/v2.0/networks/{ext['id']}", headers=ADMIN)) == \
         (409, "NetworkInUse")
     assert (await client.get(f"/v2.0/floatingips/{f['id']}")).status_code == 200
+
+
+async def test_compute_is_told_when_a_servers_floating_ip_changes(client, rt, router):
+    """Associating, moving and releasing a floating IP of a server's port sends compute
+    network-changed for that server (neutron's nova notifier); other ports send nothing."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    told: list[dict] = []
+
+    async def events(request):
+        told.extend((await request.json())["events"])
+        return JSONResponse({"events": []})
+
+    router.add(rt.settings.endpoint("compute"),
+               Starlette(routes=[Route("/v2.1/os-server-external-events", events, methods=["POST"])]))
+    ext, r, net, sub = await topology(client)
+    vm = await create(client, "port", network_id=net["id"], device_id="vm-1",
+                      device_owner="compute:nova")
+    other = await create(client, "port", network_id=net["id"])
+    f = (await fip(client, floating_network_id=ext["id"], port_id=vm["id"])).json()["floatingip"]
+    await client.put(f"/v2.0/floatingips/{f['id']}", json={"floatingip": {"port_id": other["id"]}})
+    await client.put(f"/v2.0/floatingips/{f['id']}", json={"floatingip": {"description": "x"}})
+    await client.put(f"/v2.0/floatingips/{f['id']}", json={"floatingip": {"port_id": vm["id"]}})
+    await client.delete(f"/v2.0/floatingips/{f['id']}")
+    for _ in range(100):  # sent in the background after each change
+        if len(told) >= 4:
+            break
+        await asyncio.sleep(0.05)
+    changed = {"name": "network-changed", "server_uuid": "vm-1", "tag": vm["id"]}
+    assert told == [changed] * 4  # create, moved off, moved back, released; not the description

@@ -15,7 +15,7 @@ from kumo.common.api import create_app
 from kumo.common.runtime import Component, Runtime
 from kumo.compute import policies
 from kumo.compute.api import instance_actions as instance_actions_api
-from kumo.compute.api import extensions, images_proxy, migrations, server_extras, server_tags
+from kumo.compute.api import extensions, external_events, images_proxy, migrations, server_extras, server_tags
 from kumo.compute.api import aggregates, audit_log, legacy_hosts, quotas, server_groups, usage
 from kumo.compute.api import (flavors, floating_ips, hosts, interfaces, keypairs, limits,
                               networks_proxy, security_groups, servers, versions)
@@ -37,7 +37,7 @@ def component(rt: Runtime) -> Component:
               + hosts.routes() + limits.routes() + security_groups.routes() + floating_ips.routes()
               + networks_proxy.routes() + interfaces.routes())
     routes += instance_actions_api.routes() + server_tags.routes() + server_extras.routes()
-    routes += images_proxy.routes() + extensions.routes()
+    routes += images_proxy.routes() + extensions.routes() + external_events.routes()
     routes += migrations.routes()
     routes += (aggregates.routes() + legacy_hosts.routes() + quotas.routes() + server_groups.routes()
                + usage.routes() + audit_log.routes())

@@ -13,6 +13,7 @@ from kumo.common.db import Database
 from kumo.common.runtime import Component, Runtime
 from kumo.network.api.routes import routes
 from kumo.network import policies
+from kumo.network.compute_notifier import ComputeNotifier
 from kumo.network.models import Base
 from kumo.network.service import NetworkService
 
@@ -43,6 +44,8 @@ def component(rt: Runtime) -> Component:
     settings = rt.settings
     db = Database(settings.database_url("network"), Base.metadata)
     service = NetworkService(db, settings, rt.bus, policies.policy(settings))
+    if getattr(rt, "service_auth", None) is not None:
+        service.compute_notifier = ComputeNotifier(rt.service_auth)
     app = create_app(style="neutron", routes=routes(), validator=rt.validator, public=_public,
                      state={"service": service, "settings": settings, "bus": rt.bus})
     endpoint = NetworkServerEndpoint(service)
@@ -53,6 +56,8 @@ def component(rt: Runtime) -> Component:
 
     async def stop() -> None:
         await rt.bus.unserve(endpoint)
+        if service.compute_notifier is not None:
+            await service.compute_notifier.drain()
         await db.close()
 
     comp = Component(name="network-api", app=app, port=settings.network.port,

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kumo.common.api.errors import BadRequest, Conflict, NotFound
 from kumo.common.auth.context import RequestContext
 from kumo.common.db import isotime, new_id
+from kumo.network.compute_notifier import COMPUTE_OWNER
 from kumo.network.models import FloatingIP, IPAllocation, Port, Router
 from kumo.network.service.routers import FLOATINGIP_OWNER, ROUTER_INTERFACE, RoutersMixin
 
@@ -61,6 +62,23 @@ def floatingip_view(fip: FloatingIP, port: Port | None) -> dict:
 
 
 class FloatingIPsMixin(RoutersMixin):
+    #: a :class:`~kumo.network.compute_notifier.ComputeNotifier` (the API component sets it)
+    compute_notifier = None
+
+    @staticmethod
+    async def _server_ports(s: AsyncSession, *port_ids: str | None) -> list[tuple[str, str]]:
+        """``(server uuid, port id)`` of those ports that belong to a server."""
+        out = []
+        for port_id in port_ids:
+            port = await s.get(Port, port_id) if port_id else None
+            if port is not None and port.device_id and port.device_owner.startswith(COMPUTE_OWNER):
+                out.append((port.device_id, port.id))
+        return out
+
+    def _tell_compute(self, ports: list[tuple[str, str]]) -> None:
+        if self.compute_notifier is not None:
+            self.compute_notifier.network_changed(ports)
+
     @staticmethod
     def floatingip_target(fip: FloatingIP) -> dict:
         return {"id": fip.id, "project_id": fip.project_id}
@@ -156,11 +174,12 @@ class FloatingIPsMixin(RoutersMixin):
                 await self._associate(s, ctx, fip, body["port_id"], body.get("fixed_ip_address"))
             s.add(fip)
             await s.flush()
-            return await self._floatingip_view(s, fip)
+            return await self._floatingip_view(s, fip), await self._server_ports(s, fip.fixed_port_id)
 
-        view = await self.write(tx)
+        view, servers = await self.write(tx)
         if view["router_id"]:
             await self.notify_l3("routers_updated", router_ids=[view["router_id"]])
+        self._tell_compute(servers)
         return view
 
     async def list_floatingips(self, ctx: RequestContext) -> list[dict]:
@@ -184,10 +203,10 @@ class FloatingIPsMixin(RoutersMixin):
 
     async def update_floatingip(self, ctx: RequestContext, fip_id: str, body: dict) -> dict:
         """``port_id`` (None disassociates), ``fixed_ip_address``, ``description``; the view."""
-        async def tx(s: AsyncSession) -> tuple[dict, set]:
+        async def tx(s: AsyncSession) -> tuple[dict, set, list]:
             fip = await self.get_floatingip(s, ctx, fip_id)
             self.authorize(ctx, "update_floatingip", self.floatingip_target(fip))
-            routers = {fip.router_id}
+            routers, before = {fip.router_id}, fip.fixed_port_id
             port_id = body["port_id"] if "port_id" in body else (
                 fip.fixed_port_id if "fixed_ip_address" in body else None)
             if port_id:
@@ -199,11 +218,14 @@ class FloatingIPsMixin(RoutersMixin):
             routers.add(fip.router_id)
             fip.touch()
             await s.flush()
-            return await self._floatingip_view(s, fip), routers - {None}
+            servers = await self._server_ports(s, *{before, fip.fixed_port_id} - {None}) \
+                if before != fip.fixed_port_id else []
+            return await self._floatingip_view(s, fip), routers - {None}, servers
 
-        view, routers = await self.write(tx)
+        view, routers, servers = await self.write(tx)
         if routers:
             await self.notify_l3("routers_updated", router_ids=sorted(routers))
+        self._tell_compute(servers)
         return view
 
     async def network_deleting(self, s: AsyncSession, net) -> None:
@@ -220,15 +242,17 @@ class FloatingIPsMixin(RoutersMixin):
 
     async def delete_floatingip(self, ctx: RequestContext, fip_id: str) -> None:
         """Release a floating IP and its address. 404 if invisible, 403 for readers."""
-        async def tx(s: AsyncSession) -> str | None:
+        async def tx(s: AsyncSession) -> tuple[str | None, list]:
             fip = await self.get_floatingip(s, ctx, fip_id)
             self.authorize(ctx, "delete_floatingip", self.floatingip_target(fip))
+            servers = await self._server_ports(s, fip.fixed_port_id)
             port = await s.get(Port, fip.floating_port_id)
             if port is not None:
                 await s.delete(port)
             await s.delete(fip)
-            return fip.router_id
+            return fip.router_id, servers
 
-        router_id = await self.write(tx)
+        router_id, servers = await self.write(tx)
         if router_id:
             await self.notify_l3("routers_updated", router_ids=[router_id])
+        self._tell_compute(servers)
