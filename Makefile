@@ -4,7 +4,7 @@ VENV := .venv
 IMAGE := build/cirros.qcow2
 PYTEST_ARGS ?=
 
-.PHONY: up down status test unit install image bench bench-identity bench-network tempest
+.PHONY: up down status test unit install image image-debian bench bench-identity bench-network tempest
 
 up: install image
 	$(VENV)/bin/kumo up --image $(IMAGE)
@@ -20,6 +20,11 @@ install:
 
 image: install
 	@images/cirros/build.sh $(IMAGE)
+
+# Debian 12 with the real cloud-init (debootstrap; cached by recipe in build/debian.qcow2.stamp),
+# uploaded as the public image `debian` when a cloud answers (OS_CLOUD, default admin).
+image-debian: install
+	@scripts/debian-image.sh --upload build/debian.qcow2
 
 # The whole suite: unit and API tests, then (as root) integration and e2e tests.
 test: install image

@@ -97,11 +97,14 @@ class NetworkClient:
                 raise NetworkError(f"Binding failed for port {port['id']}, please check neutron "
                                    "logs for more information.")
             network = await self.show_network(port["network_id"])
-            network_info.append(self.vif(port, network, created_port))
+            network_info.append(self.vif(port, network, created_port, await self.subnets_of(port)))
         return network_info
 
-    def vif(self, port: dict, network: dict, created_port: bool) -> dict:
-        """One network_info entry (the contract's keys, plus ``mtu`` when the network has one)."""
+    def vif(self, port: dict, network: dict, created_port: bool, subnets: dict | None = None) -> dict:
+        """One network_info entry (the contract's keys, plus ``mtu`` when the network has one).
+
+        A fixed IP whose subnet is in ``subnets`` (id -> :meth:`subnets_of`'s dict) carries it as
+        ``subnet``: what the guest needs to configure the address without DHCP."""
         details = port.get("binding:vif_details") or {}
         bridge = details.get("bridge_name")
         physnet = network.get("provider:physical_network")
@@ -113,7 +116,9 @@ class NetworkClient:
             "network_name": network.get("name") or "",
             "mac_address": port["mac_address"],
             "fixed_ips": [{"ip_address": ip["ip_address"], "subnet_id": ip.get("subnet_id"),
-                           "version": _ip_version(ip["ip_address"])}
+                           "version": _ip_version(ip["ip_address"]),
+                           **({"subnet": subnets[ip.get("subnet_id")]}
+                              if subnets and ip.get("subnet_id") in subnets else {})}
                           for ip in port.get("fixed_ips") or []],
             "vif_type": "bridge",
             "bridge": bridge or "brq" + port["network_id"][:11],
@@ -123,6 +128,24 @@ class NetworkClient:
         if network.get("mtu"):
             entry["mtu"] = network["mtu"]
         return entry
+
+    async def subnets_of(self, port: dict) -> dict[str, dict]:
+        """The subnets of ``port``'s fixed IPs (``GET /v2.0/subnets/{id}``): id -> {cidr, gateway_ip,
+        enable_dhcp, dns_nameservers, host_routes, ipv6_address_mode}. A subnet that cannot be read
+        is left out (its addresses are then described as DHCP ones)."""
+        out = {}
+        for subnet_id in {ip.get("subnet_id") for ip in port.get("fixed_ips") or []} - {None}:
+            try:
+                resp = await self._request("GET", f"/v2.0/subnets/{quote(subnet_id, safe='')}", (200,),
+                                           f"read subnet {subnet_id}")
+                subnet = resp.json()["subnet"]
+            except (NetworkError, ValueError, KeyError) as e:
+                log.warning("port %s: subnet %s left out of network_info: %s", port.get("id"), subnet_id, e)
+                continue
+            out[subnet_id] = {k: subnet.get(k) for k in ("cidr", "gateway_ip", "enable_dhcp",
+                                                         "dns_nameservers", "host_routes",
+                                                         "ipv6_address_mode")}
+        return out
 
     async def show_port(self, port_id: str) -> dict:
         resp = await self._request("GET", f"/v2.0/ports/{quote(port_id, safe='')}", (200,),
@@ -144,7 +167,7 @@ class NetworkClient:
                                        f"bind port {port_id}", json={"port": {"binding:host_id": host}})
             port = resp.json()["port"]
             out.append(self.vif(port, await self.show_network(port["network_id"]),
-                                bool(vif.get("created_port"))))
+                                bool(vif.get("created_port")), await self.subnets_of(port)))
         return out
 
     # -- release --------------------------------------------------------------

@@ -71,7 +71,7 @@ def _openstack(inst: Instance, parts: list[str]) -> Response:
     if name == "meta_data.json":
         return JSONResponse(content.meta_data(inst, version))
     if name == "network_data.json":
-        return JSONResponse(content.network_data(inst))
+        return JSONResponse(content.network_data(inst.network_info))
     if name in ("vendor_data.json", "vendor_data2.json"):
         return JSONResponse({})
     if name == "password":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import os
 
 OPENSTACK_VERSIONS = ["2012-08-10", "2013-04-04", "2013-10-17", "2015-10-15", "2016-06-30",
@@ -66,18 +67,67 @@ def meta_data(inst, version: str) -> dict:
     return data
 
 
-def network_data(inst) -> dict:
-    """``network_data.json``: one link per port, one DHCP network per fixed IP."""
-    links, networks = [], []
-    for vif in inst.network_info or []:
+#: network_data.json ``type`` of an IPv6 subnet by its ``ipv6_address_mode``
+_V6_TYPES = {"slaac": "ipv6_slaac", "dhcpv6-stateless": "ipv6_dhcpv6-stateless",
+             "dhcpv6-stateful": "ipv6_dhcpv6-stateful"}
+
+
+def _network_entry(ip: dict) -> dict:
+    """The ``networks`` entry of one fixed IP, without ``id``/``link``/``network_id``.
+
+    A fixed IP that carries its ``subnet`` (the compute agent's network_info) is described
+    as nova does: DHCP types for DHCP subnets (``ipv4_dhcp``, ``ipv6_slaac``,
+    ``ipv6_dhcpv6-stateless``/``-stateful``), otherwise a static ``ipv4``/``ipv6`` entry
+    with ``ip_address``, ``netmask``, ``routes`` (the default route through the gateway
+    and the subnet's host routes: ``network``/``netmask``/``gateway``) and ``services``
+    (``dns``). Without ``subnet`` the address is taken to come from DHCP.
+    """
+    version = ip.get("version", 4)
+    subnet = ip.get("subnet")
+    if not subnet or not subnet.get("cidr"):
+        return {"type": "ipv4_dhcp" if version == 4 else "ipv6_dhcp"}
+    if version == 4 and subnet.get("enable_dhcp"):
+        return {"type": "ipv4_dhcp"}
+    if version == 6 and subnet.get("ipv6_address_mode") in _V6_TYPES:
+        return {"type": _V6_TYPES[subnet["ipv6_address_mode"]]}
+    net = ipaddress.ip_network(subnet["cidr"], strict=False)
+    any_net = "0.0.0.0" if version == 4 else "::"
+    routes = []
+    if subnet.get("gateway_ip"):
+        routes.append({"network": any_net, "netmask": any_net, "gateway": subnet["gateway_ip"]})
+    for route in subnet.get("host_routes") or []:
+        dest = ipaddress.ip_network(route["destination"], strict=False)
+        routes.append({"network": str(dest.network_address), "netmask": str(dest.netmask),
+                       "gateway": route["nexthop"]})
+    return {"type": "ipv4" if version == 4 else "ipv6", "ip_address": ip["ip_address"],
+            "netmask": str(net.netmask), "routes": routes,
+            "services": [{"type": "dns", "address": a} for a in subnet.get("dns_nameservers") or []]}
+
+
+def network_data(network_info: list[dict]) -> dict:
+    """``network_data.json`` (OpenStack metadata 2015-10-15+) of a network_info list.
+
+    ``links``: one per port (``id`` the tap name, ``vif_id``, ``type``, ``ethernet_mac_address``,
+    ``mtu`` when known); ``networks``: one per fixed IP (``id`` ``network<N>``, ``link``,
+    ``network_id``, see :func:`_network_entry`); ``services``: the DNS servers of every
+    subnet (``{"type": "dns", "address": ...}``), each once.
+    """
+    links, networks, services = [], [], []
+    for vif in network_info or []:
         link_id = vif.get("devname") or ("tap" + vif["port_id"][:11])
-        links.append({"id": link_id, "vif_id": vif["port_id"], "type": vif.get("vif_type") or "bridge",
-                      "mtu": vif.get("mtu"), "ethernet_mac_address": vif.get("mac_address")})
-        for ip in vif.get("fixed_ips", []):
-            networks.append({"id": f"network{len(networks)}", "link": link_id,
-                             "type": "ipv4_dhcp" if ip.get("version", 4) == 4 else "ipv6_dhcp",
-                             "network_id": vif.get("network_id")})
-    return {"links": links, "networks": networks, "services": []}
+        link = {"id": link_id, "vif_id": vif["port_id"], "type": vif.get("vif_type") or "bridge",
+                "ethernet_mac_address": vif.get("mac_address")}
+        if vif.get("mtu"):
+            link["mtu"] = vif["mtu"]
+        links.append(link)
+        for ip in vif.get("fixed_ips") or []:
+            entry = {"id": f"network{len(networks)}", "link": link_id, **_network_entry(ip),
+                     "network_id": vif.get("network_id")}
+            networks.append(entry)
+            for service in entry.get("services", []):
+                if service not in services:
+                    services.append(service)
+    return {"links": links, "networks": networks, "services": services}
 
 
 def user_data(inst) -> bytes | None:

@@ -1,15 +1,16 @@
 """The config drive: an ISO 9660 image labelled ``config-2`` with the instance's metadata.
 
-Made when the instance asks for one (``config_drive`` true), as nova's
-``nova/virt/configdrive.py`` does, so cloud-init's ConfigDrive data source
-finds the same documents the metadata API serves:
+Made when the instance asks for one (``config_drive`` true), as nova's config
+drive, so cloud-init's ConfigDrive data source finds the documents the
+metadata API serves (one builder for both: :mod:`kumo.compute.metadata.content`):
 
-- ``openstack/<version>/meta_data.json`` (uuid, name, hostname, meta,
-  availability_zone, launch_index, public_keys/keys, project_id, devices,
-  random_seed), ``network_data.json`` (one link per port, DHCP networks),
-  ``vendor_data.json``/``vendor_data2.json`` (``{}``) and ``user_data``
-  when given, for each OpenStack metadata version and ``latest``;
-- ``ec2/<version>/meta-data.json`` and ``user-data`` (``latest`` and 2009-04-04).
+- ``openstack/<version>/``: ``meta_data.json``, ``network_data.json`` (static
+  addresses for subnets without DHCP), ``vendor_data.json``,
+  ``vendor_data2.json`` and ``user_data`` (when given) as each metadata
+  version lists them, for every version and ``latest`` (no ``password``: the
+  guest posts that to the metadata service);
+- ``ec2/<version>/meta-data.json`` (the EC2 meta-data tree as one JSON
+  document) and ``user-data``, for 2009-04-04 and ``latest``.
 
 The image is ``<instance_dir>/disk.config``, attached read-only as a CD-ROM
 (``hda``). Built with ``genisoimage`` (Debian package genisoimage).
@@ -24,12 +25,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 from kumo.common.host.process import HostError, run
+from kumo.compute.metadata import content
 from kumo.compute.virt.base import InstancePaths, VirtError
 
-OPENSTACK_VERSIONS = ["2012-08-10", "2013-04-04", "2013-10-17", "2015-10-15", "2016-06-30",
-                      "2016-10-06", "2017-02-22", "2018-08-27", "latest"]
+OPENSTACK_VERSIONS = content.OPENSTACK_VERSIONS + ["latest"]
 EC2_VERSIONS = ["2009-04-04", "latest"]
 #: target device of the config drive (an IDE CD-ROM on machine type pc)
 TARGET = "hda"
@@ -39,32 +41,30 @@ def config_drive_path(paths: InstancePaths) -> Path:
     return paths.dir / "disk.config"
 
 
-def meta_data(instance: dict) -> dict:
-    """``meta_data.json`` for ``instance`` (the bus dict)."""
-    data = {"uuid": instance["uuid"], "name": instance.get("display_name") or "",
-            "hostname": instance.get("hostname") or "", "launch_index": 0,
-            "availability_zone": instance.get("availability_zone") or "nova",
-            "meta": dict(instance.get("metadata") or {}), "project_id": instance.get("project_id"),
-            "devices": [], "random_seed": base64.b64encode(os.urandom(512)).decode()}
-    if instance.get("key_name") and instance.get("key_data"):
-        data["public_keys"] = {instance["key_name"]: instance["key_data"]}
-        data["keys"] = [{"name": instance["key_name"], "type": "ssh", "data": instance["key_data"]}]
-    else:
-        data["keys"] = []
-    return data
+def _view(instance: dict, network_info: list[dict] | None = None) -> SimpleNamespace:
+    """The bus dict ``instance`` with the attribute names of the Instance row that
+    :mod:`kumo.compute.metadata.content` reads."""
+    return SimpleNamespace(
+        id=int(instance.get("id") or 0), uuid=instance["uuid"], display_name=instance.get("display_name") or "",
+        hostname=instance.get("hostname") or "", project_id=instance.get("project_id"),
+        availability_zone=instance.get("availability_zone"), meta=dict(instance.get("metadata") or {}),
+        launch_index=instance.get("launch_index") or 0, key_name=instance.get("key_name"),
+        key_data=instance.get("key_data"), key_type=instance.get("key_type"),
+        user_data=instance.get("user_data"), image_ref=instance.get("image_ref"),
+        flavor=dict(instance.get("flavor") or {}), root_device_name=instance.get("root_device_name"),
+        reservation_id=instance.get("reservation_id") or "",
+        security_groups=instance.get("security_groups"),
+        network_info=network_info if network_info is not None else instance.get("network_info") or [])
+
+
+def meta_data(instance: dict, version: str = "latest") -> dict:
+    """``meta_data.json`` of ``version`` for ``instance`` (the bus dict)."""
+    return content.meta_data(_view(instance), version)
 
 
 def network_data(network_info: list[dict]) -> dict:
-    """``network_data.json``: a link per port and a DHCP network per fixed IP."""
-    links, networks = [], []
-    for vif in network_info:
-        links.append({"id": vif["devname"], "vif_id": vif["port_id"], "type": "bridge",
-                      "mtu": vif.get("mtu"), "ethernet_mac_address": vif["mac_address"]})
-        for ip in vif.get("fixed_ips") or []:
-            networks.append({"id": f"network{len(networks)}", "link": vif["devname"],
-                             "type": "ipv6_dhcp" if ip.get("version") == 6 else "ipv4_dhcp",
-                             "network_id": vif["network_id"]})
-    return {"links": links, "networks": networks, "services": []}
+    """``network_data.json`` of ``network_info`` (see :func:`content.network_data`)."""
+    return content.network_data(network_info)
 
 
 def _user_data(instance: dict) -> bytes | None:
@@ -78,26 +78,23 @@ def _user_data(instance: dict) -> bytes | None:
 
 
 def write_tree(root: Path, instance: dict, network_info: list[dict]) -> None:
-    """Write the config drive's files under ``root``."""
+    """Write the config drive's files under ``root``; raises VirtError for bad user data."""
     user_data = _user_data(instance)
-    meta = meta_data(instance)
-    net = network_data(network_info)
+    inst = _view(instance, network_info)
+    net = content.network_data(network_info)
     for version in OPENSTACK_VERSIONS:
         d = root / "openstack" / version
         d.mkdir(parents=True)
-        (d / "meta_data.json").write_text(json.dumps(meta))
-        (d / "network_data.json").write_text(json.dumps(net))
-        (d / "vendor_data.json").write_text("{}")
-        (d / "vendor_data2.json").write_text("{}")
-        if user_data is not None:
-            (d / "user_data").write_bytes(user_data)
-    ips = [ip["ip_address"] for vif in network_info for ip in vif.get("fixed_ips") or []
-           if ip.get("version", 4) == 4]
-    ec2 = {"instance-id": "i-%08x" % int(instance.get("id") or 0), "hostname": meta["hostname"],
-           "local-hostname": meta["hostname"], "local-ipv4": ips[0] if ips else "",
-           "placement": {"availability-zone": meta["availability_zone"]},
-           "public-keys": {"0": {"openssh-key": instance["key_data"]}} if instance.get("key_data") else {},
-           "ami-launch-index": 0, "reservation-id": "", "security-groups": ["default"]}
+        for name in content.openstack_files(inst, version):
+            if name == "meta_data.json":
+                (d / name).write_text(json.dumps(content.meta_data(inst, version)))
+            elif name == "network_data.json":
+                (d / name).write_text(json.dumps(net))
+            elif name in ("vendor_data.json", "vendor_data2.json"):
+                (d / name).write_text("{}")
+            elif name == "user_data" and user_data is not None:
+                (d / name).write_bytes(user_data)
+    ec2 = content.ec2_tree(inst)
     for version in EC2_VERSIONS:
         d = root / "ec2" / version
         d.mkdir(parents=True)
