@@ -65,16 +65,20 @@ def service_is_up(svc: Service, now: datetime | None = None) -> bool:
     return (now or utcnow()) - svc.updated_at <= timedelta(seconds=SERVICE_DOWN_SECONDS)
 
 
-async def node_usage(session) -> dict[tuple[str, str], dict]:
+async def node_usage(session, host: str | None = None) -> dict[tuple[str, str], dict]:
     """Claimed resources per ``(host, node)``: vcpus, ram (MiB), disk (GiB), instances, workload.
 
     Every non-deleted instance with a node counts (nova keeps the allocation
     of an ERROR instance that is still on its host); ``workload`` counts those
-    with a task in progress.
+    with a task in progress. ``host``: only that host's nodes (the scheduler's claim).
     """
-    rows = (await session.execute(
-        select(Instance.host, Instance.node, Instance.flavor, Instance.task_state)
-        .where(Instance.deleted.is_(False), Instance.node.is_not(None)))).all()
+    query = select(Instance.host, Instance.node, Instance.flavor, Instance.task_state).where(
+        Instance.node.is_not(None))
+    if host is None:
+        query = query.where(Instance.deleted.is_(False))
+    else:  # "NOT deleted", not "deleted IS 0": SQLite then searches the host index, not the deleted one
+        query = query.where(Instance.host == host, ~Instance.deleted)
+    rows = (await session.execute(query)).all()
     usage: dict[tuple[str, str], dict] = defaultdict(
         lambda: {"vcpus": 0, "ram": 0, "disk": 0, "instances": 0, "workload": 0})
     for host, node, flavor, task in rows:

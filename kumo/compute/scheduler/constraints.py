@@ -90,6 +90,12 @@ async def load(session, inst: Instance) -> Constraints:
     return c
 
 
+def unconstrained(c: Constraints) -> bool:
+    """True when ``c`` refuses no host and orders none (no zone, group, hints or aggregate specs)."""
+    return (c.zone_hosts is None and c.policy is None and c.same_host is None and not c.different_host
+            and not c.wanted_meta)
+
+
 def refuse(c: Constraints, host: str) -> str | None:
     """None if ``host`` meets the constraints, else the name of the filter that refuses it."""
     if c.zone_hosts is not None and host not in c.zone_hosts:

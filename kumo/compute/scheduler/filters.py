@@ -63,13 +63,20 @@ def free_disk(hs: HostState, r: Ratios) -> float:
     return hs.local_gb * r.disk - hs.used_disk
 
 
-def fits(hs: HostState, flavor: dict, r: Ratios) -> str | None:
-    """None if the flavor fits the host, else the name of the filter that refuses it."""
-    if free_vcpus(hs, r) < int(flavor.get("vcpus", 0)):
+def needs_of(flavor: dict) -> tuple[int, int, int]:
+    """The flavor's (vCPUs, RAM MiB, disk GiB) as the filters compare them."""
+    return int(flavor.get("vcpus", 0)), int(flavor.get("ram", 0)), flavor_disk_gb(flavor)
+
+
+def fits(hs: HostState, flavor: dict | tuple[int, int, int], r: Ratios) -> str | None:
+    """None if the flavor (or its :func:`needs_of`) fits the host, else the name of the filter
+    that refuses it."""
+    vcpus, ram, disk = needs_of(flavor) if isinstance(flavor, dict) else flavor
+    if free_vcpus(hs, r) < vcpus:
         return "VCPUFilter"
-    if free_ram(hs, r) < int(flavor.get("ram", 0)):
+    if free_ram(hs, r) < ram:
         return "RamFilter"
-    if free_disk(hs, r) < flavor_disk_gb(flavor):
+    if free_disk(hs, r) < disk:
         return "DiskFilter"
     return None
 
@@ -88,11 +95,12 @@ def filter_hosts(hosts: list[HostState], flavor: dict, r: Ratios, host: str | No
         report.append(f"requested destination kept {len(kept)}")
     removed: dict[str, int] = {}
     survivors = []
+    needs = needs_of(flavor)
     for hs in kept:
         if not (hs.enabled and hs.up):
             removed["ComputeFilter"] = removed.get("ComputeFilter", 0) + 1
             continue
-        why = fits(hs, flavor, r)
+        why = fits(hs, needs, r)
         if why:
             removed[why] = removed.get(why, 0) + 1
             continue
