@@ -116,6 +116,8 @@ def refuse(c: Constraints, host: str) -> str | None:
 
 def apply(c: Constraints, hosts: list, report: str) -> tuple[list, str]:
     """The hosts (anything with ``.host``) that meet ``c``, and the report with what was removed."""
+    if unconstrained(c):
+        return hosts, report
     kept, removed = [], {}
     for hs in hosts:
         why = refuse(c, hs.host)
