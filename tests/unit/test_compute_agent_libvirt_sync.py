@@ -69,3 +69,24 @@ async def test_reconcile_destroys_the_domain_of_a_deleted_instance(manager):
     assert not (manager.instances_dir / deleted["uuid"]).exists()
     assert (manager.instances_dir / live["uuid"]).exists()
     assert manager.conductor.rows[live["uuid"]]["vm_state"] == "active"
+
+
+async def test_lifecycle_event_triggers_the_power_sync(rt, router, mount):
+    """A guest stopped behind kumo's back: the libvirt event wakes the sync long before its interval."""
+    from kumo.compute import agent as compute_agent
+    from tests.api.test_compute_agent import wait_until
+    rt.settings.compute.driver = "libvirt"
+    rt.settings.compute.libvirt_uri = "test:///default"
+    rt.settings.compute.sync_power_state_interval = 3600
+    conductor = FakeConductor()
+    await rt.bus.serve("conductor", conductor)
+    comp = await mount(compute_agent.component)
+    inst = instance()
+    try:
+        await spawn(comp.manager, inst)
+        conductor.rows[inst["uuid"]] = dict(inst)
+        libvirt.open("test:///default").lookupByUUIDString(inst["uuid"]).destroy()
+        await wait_until(lambda: conductor.rows[inst["uuid"]]["vm_state"] == "stopped", timeout=10)
+        assert conductor.rows[inst["uuid"]]["power_state"] == base.SHUTDOWN
+    finally:
+        await comp.driver.destroy(inst)

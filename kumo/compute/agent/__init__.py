@@ -4,12 +4,14 @@
 driver named by ``[compute] driver`` (``libvirt`` or ``fake``), prepares the
 instances directory and image cache, reconciles the host with the database
 (orphan guests destroyed, interrupted tasks settled), serves bus topic
-``compute`` with server ``[common] host`` (so ``compute.<host>`` reaches it) and starts the periodic report: at once
-and every :data:`REPORT_INTERVAL` seconds ``service_heartbeat(host,
-"nova-compute", "compute")`` and ``report_compute_node(node)`` to the
-conductor; every ``[compute] sync_power_state_interval`` seconds the power-state
-sync and every ``[compute] image_cache_interval`` seconds the image cache ageing
-(:mod:`kumo.compute.agent.sync`). ``stop()`` undoes that (running guests keep running).
+``compute`` with server ``[common] host`` (so ``compute.<host>`` reaches it)
+and starts the periodic tasks: at once and every :data:`REPORT_INTERVAL`
+seconds ``service_heartbeat(host, "nova-compute", "compute")`` and
+``report_compute_node(node)`` to the conductor; every ``[compute]
+sync_power_state_interval`` seconds (and soon after a guest's lifecycle event,
+when the driver sends them) the power-state sync; every ``[compute]
+image_cache_interval`` seconds the image cache ageing (both in
+:mod:`kumo.compute.agent.sync`). ``stop()`` undoes that (running guests keep running).
 
 Bus methods (see :class:`kumo.compute.agent.manager.ComputeEndpoint`):
 ``build_instance(instance)``, ``terminate_instance(instance)`` (casts),
@@ -33,19 +35,34 @@ log = logging.getLogger(__name__)
 REPORT_INTERVAL = 10.0
 
 
-async def _periodic(name: str, step, interval: float, stopping: asyncio.Event, first: float = 0.0) -> None:
+#: seconds the power-state sync waits after a hypervisor lifecycle event before it runs (the
+#: operation that caused the event has its task and lock until it wrote its own result)
+EVENT_SETTLE = 1.0
+
+
+async def _periodic(name: str, step, interval: float, stopping: asyncio.Event, first: float = 0.0,
+                    wake: asyncio.Event | None = None) -> None:
     """Await ``step()`` after ``first`` seconds and then every ``interval`` seconds until
-    ``stopping`` is set; a failing step is logged and tried again next time."""
+    ``stopping`` is set; ``wake`` set runs it early (after :data:`EVENT_SETTLE` s). A failing
+    step is logged and tried again next time."""
     # An event, not only cancellation: Python 3.11's wait_for (inside bus.call) can
     # swallow a cancel that lands just as the call completes.
     delay = first
     while not stopping.is_set():
         if delay > 0:
+            waits = [asyncio.ensure_future(stopping.wait())]
+            if wake is not None:
+                waits.append(asyncio.ensure_future(wake.wait()))
             try:
-                await asyncio.wait_for(stopping.wait(), delay)
+                await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+            if stopping.is_set():
                 return
-            except TimeoutError:
-                pass
+            if wake is not None and wake.is_set():
+                wake.clear()
+                await asyncio.sleep(EVENT_SETTLE)
         try:
             await step()
         except Exception as e:  # conductor not up yet, hypervisor hiccup: try again next time
@@ -63,17 +80,20 @@ def component(rt, interval: float = REPORT_INTERVAL) -> Component:
     tasks: list[asyncio.Task] = []
     stopping = asyncio.Event()
 
+    wake = asyncio.Event()  # a guest's lifecycle event: sync power states now
+
     async def start() -> None:
+        loop = asyncio.get_running_loop()
+        driver.watch_lifecycle(lambda _uuid: loop.call_soon_threadsafe(wake.set))
         await manager.prepare()
         await rt.bus.serve("compute", endpoint, server=rt.settings.common.host)
         stopping.clear()
-        loop = asyncio.get_running_loop()
         tasks.append(loop.create_task(_periodic("compute node report", manager.report, interval, stopping)))
         compute = rt.settings.compute
         if compute.sync_power_state_interval > 0:
             tasks.append(loop.create_task(_periodic(
                 "power state sync", manager.sync_power_states, compute.sync_power_state_interval, stopping,
-                first=compute.sync_power_state_interval)))
+                first=compute.sync_power_state_interval, wake=wake)))
         if compute.image_cache_interval > 0:
             tasks.append(loop.create_task(_periodic(
                 "image cache ageing", manager.age_image_cache, compute.image_cache_interval, stopping,

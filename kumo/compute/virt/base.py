@@ -192,6 +192,12 @@ class ComputeDriver:
         """Guests on this host: ``[{"name": str, "uuid": str, "power_state": int}]``."""
         raise NotImplementedError
 
+    def watch_lifecycle(self, callback) -> bool:
+        """Call ``callback(uuid)`` (from any thread) when a guest starts, stops, crashes, is paused
+        or resumed; call before :meth:`init_host`. False (this default) when the hypervisor
+        sends no such events: the agent's periodic power-state sync alone sees changes then."""
+        return False
+
     async def host_stats(self) -> dict:
         """This node for ``report_compute_node``.
 

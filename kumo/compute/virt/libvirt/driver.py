@@ -19,7 +19,7 @@ from pathlib import Path
 
 from kumo.compute.virt import base, diagnostics
 from kumo.compute.virt.base import ComputeDriver, InstanceNotFound, InstancePaths, VirtError, tail_lines
-from kumo.compute.virt.libvirt import config, vif as vifs
+from kumo.compute.virt.libvirt import config, events, vif as vifs
 from kumo.compute.virt.libvirt.host import LibvirtUnavailable, choose_virt_type, ensure_libvirtd
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class LibvirtDriver(ComputeDriver):
         self._conn = None
         self._connect_lock = asyncio.Lock()
         self.host = ""
+        self._on_lifecycle = None  # watch_lifecycle's callback, registered on every new connection
 
     # -- connection -------------------------------------------------------
     async def _connection(self):
@@ -79,11 +80,19 @@ class LibvirtDriver(ComputeDriver):
                     pass
                 self._conn = None
             libvirt = _libvirt()
+            events_on = self._on_lifecycle is not None and events.start_event_loop(libvirt)
             try:
                 self._conn = await asyncio.to_thread(libvirt.open, self.uri)
             except libvirt.libvirtError as e:
                 raise VirtError(f"Cannot connect to libvirt at {self.uri}: {e}") from None
+            if events_on:
+                await asyncio.to_thread(events.watch, libvirt, self._conn, self._on_lifecycle)
             return self._conn
+
+    def watch_lifecycle(self, callback) -> bool:
+        """Lifecycle events through libvirt's event loop (:mod:`kumo.compute.virt.libvirt.events`)."""
+        self._on_lifecycle = callback
+        return True
 
     async def _call(self, fn, *args):
         libvirt = _libvirt()
