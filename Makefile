@@ -4,7 +4,7 @@ VENV := .venv
 IMAGE := build/cirros.qcow2
 PYTEST_ARGS ?=
 
-.PHONY: up down status test unit install image image-debian bench bench-identity bench-network tempest
+.PHONY: up down status test unit install image image-debian bench bench-identity bench-network bench-compute tempest
 
 up: install image
 	$(VENV)/bin/kumo up --image $(IMAGE)
@@ -47,6 +47,12 @@ bench-identity: install
 # --with-vm --only ports,routers.  In a sandbox: scripts/sandbox.sh exec NAME .venv/bin/python -m bench.network
 bench-network: install
 	$(VENV)/bin/python -m bench.network $(BENCH_ARGS)
+
+# Compute: scheduling decisions at 1000 fake hosts (in-process), GET /servers/detail with 1000 servers and
+# 20 concurrent boots against a cloud of clouds.yaml (bench/results/compute.json).  BENCH_ARGS: e.g.
+# --only sched.  In a sandbox (fake driver): scripts/sandbox.sh exec NAME .venv/bin/python -m bench.compute
+bench-compute: install
+	$(VENV)/bin/python -m bench.compute $(BENCH_ARGS)
 
 # Tempest against the running cloud.  AREA: identity image compute network volume object_storage
 # scenario smoke; TEMPEST_ARGS: extra `tempest run` options.  Workspace and results in build/tempest,
