@@ -288,3 +288,12 @@ async def test_real_conductor_power_sync_and_restart(cloud):  # noqa: F811
     await wait_for_status(cloud.demo, off, "DELETED")
     records = await cloud.rt.bus.call("conductor", "host_instances", host="testhost", uuids=[off])
     assert {r["uuid"]: r["deleted"] for r in records} == {off: True, gone: False}
+
+
+async def test_restart_leaves_guests_of_instances_placed_elsewhere(env):  # noqa: F811
+    inst = make_instance(env.image_id)
+    await env.build(inst)
+    env.conductor.rows[inst["uuid"]]["host"] = "otherhost"  # e.g. this host was renamed
+    await restart(env)
+    assert inst["uuid"] in env.driver.guests and (env.instances_dir / inst["uuid"] / "disk").exists()
+    assert await env.agent.manager.reconcile() == [inst["instance_name"]]

@@ -7,9 +7,11 @@ The database's view comes from the conductor's ``host_instances(host, uuids)``;
 when the conductor cannot be reached nothing is destroyed, removed or changed.
 
 - :meth:`HostSync.reconcile` (start, before the bus is served): a guest (``instance-*``)
-  or an instance directory whose instance is deleted or not on this host is an orphan:
-  the guest is destroyed and the directory removed (a guest the database does not know
-  and that has no directory here is left alone: it is not this agent's). Each instance of
+  or an instance directory whose instance is deleted, or unknown to the database, is an
+  orphan: the guest is destroyed and the directory removed. Left alone (logged): a guest
+  the database does not know that has no directory here (not this agent's), and a guest
+  or directory of a live instance the database places on another host (a renamed host
+  must not lose its guests). Each instance of
   this host is then put in a steady state: an unfinished build (vm_state building or a
   build task) is undone and goes to ERROR with a fault; an unfinished delete is finished;
   an instance whose guest is gone goes to ERROR with a fault; any other task left by the
@@ -76,7 +78,7 @@ class HostSync:
     # -- start-up reconcile ------------------------------------------------------------
     async def reconcile(self) -> list[str]:
         """Put the host and the database in agreement at start (module docstring); returns the
-        names of the guests left alone (unknown to the database and without a directory here)."""
+        names of the guests left alone."""
         guests = {g["uuid"]: g for g in await self.driver.list_instances() if g["name"].startswith("instance-")}
         dirs = self._instance_dirs()
         records = await self._host_instances(sorted(set(guests) | set(dirs)))
@@ -87,15 +89,20 @@ class HostSync:
             record = records.get(uuid)
             if self._live_here(record):
                 continue
-            if record is None and uuid not in dirs:
+            if record is not None and not record.get("deleted"):
+                log.warning("guest %s (%s) belongs to host %r, not %s; leaving it alone",
+                            guest["name"], uuid, record.get("host"), self.host)
+                left_alone.append(guest["name"])
+            elif record is None and uuid not in dirs:
                 log.warning("guest %s (%s) is unknown to the database and has no directory in %s; "
                             "leaving it alone", guest["name"], uuid, self.instances_dir)
                 left_alone.append(guest["name"])
-                continue
-            await self._remove_orphan(uuid, guest["name"], "its instance is deleted or elsewhere")
+            else:
+                await self._remove_orphan(uuid, guest["name"], "its instance is deleted or unknown")
         for uuid in dirs:
-            if uuid not in guests and not self._live_here(records.get(uuid)):
-                await self._remove_orphan(uuid, None, "no guest and no instance on this host")
+            record = records.get(uuid)
+            if uuid not in guests and (record is None or record.get("deleted")):
+                await self._remove_orphan(uuid, None, "no guest, and its instance is deleted or unknown")
         for record in records.values():
             if self._live_here(record) and record["uuid"] not in self._locks:
                 try:
