@@ -2,7 +2,8 @@
 becomes SHUTOFF (power-state sync, woken by libvirt's lifecycle event or its interval), starts
 again through the API, and a delete leaves no domain and no instance directory.
 
-Uses the running cloud only (never starts or stops it): skipped when it does not answer.
+Uses the running cloud as it is (no `kumo up` on it); when no cloud answers, the e2e session
+fixture ``cloud`` starts one (CI on a fresh machine).
 """
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ NAME = "e2e-agent-sync"
 
 
 @pytest.fixture(scope="module")
-def demo_running() -> Cli:
+def demo_running(request) -> Cli:
+    """demo on the cloud that answers; when none does, the session's ``cloud`` fixture starts one."""
     cli = Cli("demo")
     if cli.run("token", "issue", check=False, timeout=60).returncode != 0:
-        pytest.skip("no cloud answers as `demo` (start one with `make up`)")
+        request.getfixturevalue("cloud")
     return cli
 
 
