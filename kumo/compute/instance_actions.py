@@ -44,6 +44,7 @@ AGENT_EVENTS = {
     "reboot_instance": ("compute_reboot_instance", "reboot"),
     "attach_interface": ("compute_attach_interface", "attach_interface"),
     "detach_interface": ("compute_detach_interface", "detach_interface"),
+    "set_admin_password": ("compute_set_admin_password", "changePassword"),
 }
 
 

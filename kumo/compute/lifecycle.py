@@ -24,7 +24,7 @@ from kumo.common.api.errors import response_message
 from kumo.common.auth.context import RequestContext
 from kumo.common.bus import NoListener
 from kumo.common.db import utcnow
-from kumo.compute import migrations, objects, quotas
+from kumo.compute import aggregates, migrations, objects, quotas
 from kumo.compute.models import Instance, KeyPair
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,9 @@ class ServerLifecycle:
         image = await self.image(ctx, image_id)
         if image.get("status") != "active":
             raise BadRequest(f"Image {image_id} is not active.")
+        if values.get("injected_files"):
+            async with self.db.session() as s:
+                await quotas.check_injected_files(s, ctx.project_id, values["injected_files"])
         values = dict(values, image_ref=image_id)
         if key_name is None:
             values.update(key_name=None, key_data=None, key_type=None)
@@ -146,10 +149,12 @@ class ServerLifecycle:
         return await self.lifecycle_action(ctx, uuid, "rebuild", values=values,
                                            preserve_ephemeral=preserve_ephemeral)
 
-    async def resize(self, ctx: RequestContext, uuid: str, flavorid: str) -> Instance:
+    async def resize(self, ctx: RequestContext, uuid: str, flavorid: str,
+                     auto_disk_config: bool | None = None) -> Instance:
         """Resize to flavor ``flavorid`` on the server's host (system_metadata keeps the old and
-        new flavor and the vm_state to return to). 400 unknown or same flavor, a smaller root
-        disk; 403 the growth passes the cores/ram quota; 409 wrong state."""
+        new flavor and the vm_state to return to); ``auto_disk_config`` (not None) sets the
+        server's OS-DCF:diskConfig. 400 unknown or same flavor, a smaller root disk; 403 the
+        growth passes the cores/ram quota; 409 wrong state."""
         from kumo.compute.service import flavor_for  # noqa: PLC0415 - service imports this module
         async with self.db.session() as s:
             flavor = await flavor_for(s, flavorid, ctx.project_id, self.policy.is_admin(ctx))
@@ -168,6 +173,8 @@ class ServerLifecycle:
             await migrations.start_resize(session, inst, old, new)
             inst.system_metadata = dict(inst.system_metadata or {}, old_flavor=dict(old), new_flavor=new,
                                         old_vm_state=inst.vm_state)
+            if auto_disk_config is not None:
+                inst.auto_disk_config = auto_disk_config
 
         return await self.lifecycle_action(ctx, uuid, "resize", prepare=prepare)
 
@@ -228,49 +235,69 @@ class ServerLifecycle:
         return image_id
 
     # -- shelve ---------------------------------------------------------------------------
-    async def unshelve(self, ctx: RequestContext, uuid: str) -> None:
-        """Shelved: the agent powers the guest on. Offloaded: the scheduler's filters pick a
-        host, which is claimed, then the agent boots the shelved image (409 no valid host)."""
-        inst = await self.lifecycle_action(ctx, uuid, "unshelve", host_needed=False)
+    async def unshelve(self, ctx: RequestContext, uuid: str, availability_zone: str | None = None) -> None:
+        """Shelved: the agent powers the guest on. Offloaded: the scheduler's filters and the
+        instance's constraints (zone, server group, hints) pick a host, which is claimed, then
+        the agent boots the shelved image. ``availability_zone`` (2.77) moves an offloaded
+        server to that zone: 400 unknown zone, 409 not offloaded. 409 no valid host (the zone
+        is put back)."""
+        values, old_zone = None, None
+        if availability_zone is not None:
+            async with self.db.session() as s:
+                inst = await self.get_instance(ctx, uuid, s)
+                if inst.vm_state != "shelved_offloaded":
+                    raise Conflict(f"The server {uuid} is in vm_state {inst.vm_state}: an "
+                                   "availability zone can only be given to a shelved offloaded server.")
+                if await aggregates.hosts_of_zone(s, availability_zone) is None:
+                    raise BadRequest("The requested availability zone is not available")
+                old_zone = inst.availability_zone
+            values = {"availability_zone": availability_zone}
+        inst = await self.lifecycle_action(ctx, uuid, "unshelve", values=values, host_needed=False)
         if inst.host:
             return
         host = await self._place(inst)
         async with self.db.session() as s:
             payload = objects.instance_to_dict(await self.get_instance(ctx, uuid, s))
         if host is None or payload["host"] != host:
-            await self._undo_unshelve(uuid)
+            await self._undo_unshelve(uuid, values, old_zone)
             raise Conflict("No valid host was found. There are not enough hosts available.")
         try:
             await self.rt.bus.cast(f"compute.{host}", "unshelve_instance", instance=payload)
         except NoListener:
-            await self._undo_unshelve(uuid)
+            await self._undo_unshelve(uuid, values, old_zone)
             raise Conflict(f"Compute service of {host} is unavailable at this time.") from None
 
     async def _place(self, inst: Instance) -> str | None:
-        """Filter, weigh and claim a host for an offloaded instance (task_state unshelving)."""
-        from kumo.compute.scheduler import manager as sched  # noqa: PLC0415 - it imports this package
+        """Filter, weigh and claim a host for an offloaded instance (task_state unshelving),
+        honouring its zone, server group and hints (kumo.compute.scheduler.constraints)."""
+        from kumo.compute.scheduler import constraints  # noqa: PLC0415 - it imports this package
+        from kumo.compute.scheduler import manager as sched  # noqa: PLC0415
         ratios = sched.Ratios.from_settings(self.settings.compute)
         for _round in range(sched.MAX_ROUNDS):
             async with self.db.session() as s:
                 hosts = await sched.host_states(s)
+                needs = await constraints.load(s, inst)
             candidates, report = sched.filter_hosts(hosts, inst.flavor, ratios)
+            candidates, report = constraints.apply(needs, candidates, report)
             if not candidates:
                 log.info("unshelve of %s: no valid host: %s", inst.uuid, report)
                 return None
-            for target in sched.weigh(candidates, ratios):
+            for target in constraints.prefer(needs, sched.weigh(candidates, ratios)):
                 outcome = await sched.claim(self.db, inst.uuid, inst.flavor, target, ratios,
-                                            task_state="unshelving")
+                                            task_state="unshelving", needs=needs)
                 if outcome == "claimed":
                     return target.host
                 if outcome == "gone":
                     return None
         return None
 
-    async def _undo_unshelve(self, uuid: str) -> None:
+    async def _undo_unshelve(self, uuid: str, values: dict | None = None, old_zone: str | None = None) -> None:
         async with self.db.session() as s:
             row = (await s.execute(select(Instance).where(Instance.uuid == uuid))).scalar_one()
             row.host = row.node = None
             row.task_state = None
+            if values and "availability_zone" in values:
+                row.availability_zone = old_zone
             row.updated_at = utcnow()
 
     # -- soft delete ----------------------------------------------------------------------

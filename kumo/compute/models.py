@@ -146,6 +146,10 @@ class Instance(Base):
     locked_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
     #: the guest's encrypted password (os-server-password), set once by the metadata service
     password: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: ``OS-DCF:diskConfig``: True AUTO (grow the root partition to the disk), else MANUAL
+    auto_disk_config: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    #: personality files (< 2.57): ``[{"path": str, "contents": base64 str}]``, for the config drive
+    injected_files: Mapped[list[dict] | None] = mapped_column(JSON, nullable=True)
 
 
 class Migration(Base):

@@ -138,6 +138,7 @@ def instance_to_dict(inst) -> dict:
         "requested_networks": [dict(n) for n in inst.requested_networks or []],
         "network_info": [dict(v) for v in inst.network_info or []],
         "system_metadata": dict(inst.system_metadata or {}),
+        "injected_files": [dict(f) for f in inst.injected_files or []],
         "vm_state": inst.vm_state,
         "task_state": inst.task_state,
         "power_state": inst.power_state,

@@ -14,6 +14,8 @@ create's, and two racing creates never both pass.
 """
 from __future__ import annotations
 
+import base64
+
 from sqlalchemy import delete, func, select
 
 from kumo.common.api.errors import BadRequest, Forbidden
@@ -132,6 +134,23 @@ async def check_metadata(session, project_id: str, count: int) -> None:
     if over(limit, 0, count):
         raise Forbidden(f"Quota exceeded for metadata_items: Maximum number of metadata items "
                         f"exceeds {limit}")
+
+
+async def check_injected_files(session, project_id: str, files: list[dict]) -> None:
+    """403 when personality ``files`` (``[{"path", "contents" base64}]``) pass the project's
+    injected_files count or injected_file_path_bytes / injected_file_content_bytes sizes."""
+    if not files:
+        return
+    limits = await limits_for(session, project_id)
+    if over(limits["injected_files"], 0, len(files)):
+        raise Forbidden("Personality file limit exceeded")
+    for item in files:
+        if over(limits["injected_file_path_bytes"], 0, len(item["path"].encode())):
+            raise Forbidden(f"Personality file path exceeds maximum "
+                            f"{limits['injected_file_path_bytes']}")
+        if over(limits["injected_file_content_bytes"], 0, len(base64.b64decode(item["contents"]))):
+            raise Forbidden(f"Personality file content exceeds maximum "
+                            f"{limits['injected_file_content_bytes']}")
 
 
 async def check_key_pairs(session, project_id: str, user_id: str) -> None:

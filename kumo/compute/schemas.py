@@ -157,6 +157,10 @@ class ServerCreate:
     access_ip_v6: str | None = None
     #: ``os:scheduler_hints`` (kumo.compute.server_groups.parse_hints).
     scheduler_hints: dict = field(default_factory=dict)
+    #: ``OS-DCF:diskConfig`` AUTO
+    auto_disk_config: bool = False
+    #: ``personality`` (before 2.57): ``[{"path", "contents"}]``, contents base64
+    personality: list[dict] = field(default_factory=list)
 
 
 def _networks(value: Any, version: Version) -> str | list[dict]:
@@ -221,8 +225,6 @@ def parse_server_create(data: dict, version: Version) -> ServerCreate:
         _trivial_bdm(bdms, ref_id(image) if image else "")
     if not image:
         raise BadRequest("Missing imageRef attribute")
-    if data.get("personality"):
-        raise BadRequest("Personality files are not supported; use user_data or config drive.")
     if "networks" in data:
         networks = _networks(data["networks"], version)
     elif version >= (2, 37):
@@ -250,8 +252,9 @@ def parse_server_create(data: dict, version: Version) -> ServerCreate:
         raise BadRequest("min_count must be <= max_count")
     out.return_reservation_id = bool(bool_value(data, "return_reservation_id", False))
     out.security_groups = _security_groups(data.get("security_groups"))
-    if data.get("OS-DCF:diskConfig") not in (None, "AUTO", "MANUAL"):
-        raise invalid("OS-DCF:diskConfig", data["OS-DCF:diskConfig"], "is not one of ['AUTO', 'MANUAL']")
+    out.auto_disk_config = bool(disk_config_value(data))
+    if "personality" in data:
+        out.personality = personality_value(data["personality"])
     out.access_ip_v4 = ip_value(data, "accessIPv4", 4)
     out.access_ip_v6 = ip_value(data, "accessIPv6", 6)
     if "description" in data and data["description"] is not None:
@@ -266,6 +269,43 @@ def parse_server_create(data: dict, version: Version) -> ServerCreate:
     for key in ("host", "hypervisor_hostname"):
         if data.get(key) is not None:
             setattr(out, key, name_value(data, key))
+    return out
+
+
+def disk_config_value(data: dict) -> bool | None:
+    """``OS-DCF:diskConfig`` of a create/update/rebuild/resize body (Compute API "Servers",
+    disk config): True for AUTO, False for MANUAL, None when absent; 400 otherwise."""
+    value = data.get("OS-DCF:diskConfig")
+    if value is None:
+        return None
+    if value not in ("AUTO", "MANUAL"):
+        raise invalid("OS-DCF:diskConfig", value, f"{value!r} is not one of ['AUTO', 'MANUAL']")
+    return value == "AUTO"
+
+
+def personality_value(value: Any) -> list[dict]:
+    """``personality`` (create and rebuild before 2.57): a list of ``{"path": str of at most 255
+    characters, "contents": base64 str}``; 400 for another shape or contents that are not
+    base64. The counts and sizes are quota checks (kumo.compute.quotas.check_injected_files)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise invalid("personality", value, f"{value!r} is not of type 'array'")
+    out = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise invalid("personality", value, f"{item!r} is not of type 'object'")
+        check_extra(item, {"path", "contents"})
+        path, contents = item.get("path"), item.get("contents")
+        if not isinstance(path, str) or not 1 <= len(path) <= 255:
+            raise invalid("personality/path", path, "must be a string of 1 to 255 characters")
+        if not isinstance(contents, str):
+            raise invalid("personality/contents", contents, f"{contents!r} is not of type 'string'")
+        try:
+            base64.b64decode(contents, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest(f"Personality content for {path} cannot be decoded") from None
+        out.append({"path": path, "contents": contents})
     return out
 
 

@@ -150,6 +150,26 @@ async def store_password(db, uuid: str, password: str) -> bool:
         return True
 
 
+async def change_password(compute, ctx: RequestContext, uuid: str, password: str) -> None:
+    """changePassword: the server's agent sets the guest's admin password (a call). 409 unless
+    the server is ACTIVE with no task, when its agent is unreachable or its driver or guest
+    cannot set passwords (nova's "QEMU guest agent is not enabled" case)."""
+    async with compute.db.session() as s:
+        inst = await compute.get_instance(ctx, uuid, s)
+        if inst.vm_state != objects.ACTIVE or inst.task_state is not None or not inst.host:
+            raise Conflict(f"Cannot 'changePassword' instance {uuid} while it is in vm_state "
+                           f"{inst.vm_state}")
+        await record_action(s, ctx, uuid, "changePassword")
+        payload = objects.instance_to_dict(inst)
+    try:
+        await compute.rt.bus.call(f"compute.{payload['host']}", "set_admin_password",
+                                  instance=payload, password=password, timeout=AGENT_TIMEOUT)
+    except (NoListener, asyncio.TimeoutError):
+        raise Conflict(f"Compute service of {payload['host']} is unavailable at this time.") from None
+    except RemoteError as e:
+        raise Conflict(f"Unable to set password on instance {uuid}: {e.message}") from None
+
+
 # -- diagnostics --------------------------------------------------------------------------------
 
 async def diagnostics(compute, ctx: RequestContext, uuid: str) -> dict:

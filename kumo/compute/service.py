@@ -254,6 +254,7 @@ class ComputeService(NetworkRequests, ServerLifecycle):
                     raise BadRequest("Invalid key_name provided.")
             host, node = await self._requested_host(s, ctx, req)
             await quotas.check_metadata(s, ctx.project_id, len(req.metadata))
+            await quotas.check_injected_files(s, ctx.project_id, req.personality)
         image = await self.image(ctx, req.image_ref)
         _check_image(image, flavor)
         if req.max_count > 1 and isinstance(req.networks, list) and any(n["port_id"] for n in req.networks):
@@ -291,6 +292,7 @@ class ComputeService(NetworkRequests, ServerLifecycle):
                     security_groups=req.security_groups, tags=req.tags, reservation_id=reservation,
                     launch_index=index, requested_host=host, requested_node=node,
                     access_ip_v4=req.access_ip_v4, access_ip_v6=req.access_ip_v6,
+                    auto_disk_config=req.auto_disk_config, injected_files=req.personality or None,
                     vm_state=objects.BUILDING, task_state=objects.SCHEDULING, power_state=0)
                 s.add(inst)
                 await record_action(s, ctx, uuid, "create")

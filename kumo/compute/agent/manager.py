@@ -368,6 +368,12 @@ class ComputeEndpoint:
         """The guest's diagnostics (kumo.compute.virt.diagnostics shape); raises InstanceNotFound."""
         return await self._manager.driver.get_diagnostics(instance)
 
+    async def set_admin_password(self, instance: dict, password: str) -> None:
+        """changePassword: the driver sets the guest's admin password (action event
+        ``compute_set_admin_password``); raises InstanceNotFound, PasswordNotSupported."""
+        async with self._event("set_admin_password", instance):
+            await self._manager.driver.set_admin_password(instance, password)
+
     async def stop_instance(self, instance: dict) -> None:
         async with self._event("stop_instance", instance):
             await self._manager.stop_instance(instance)

@@ -12,10 +12,12 @@ from starlette.requests import Request
 
 from kumo.common.api.errors import BadRequest
 from kumo.compute.api.common import at_least, authorized_server, ok, policy, server_target
+from kumo.compute import server_extras
 from kumo.compute.api.views import server_detail
 from kumo.compute.server_groups import groups_of
-from kumo.compute.schemas import (bool_value, check_extra, invalid, ip_value, is_uuid, metadata_value,
-                                  name_value, ref_id, user_data_value)
+from kumo.compute.schemas import (bool_value, check_extra, disk_config_value, invalid, ip_value,
+                                  is_uuid, metadata_value, name_value, personality_value, ref_id,
+                                  user_data_value)
 from kumo.compute.service import default_admin_pass
 
 
@@ -70,7 +72,8 @@ async def rescue(request: Request, args):
 
 async def rebuild(request: Request, args):
     """``{"rebuild": {"imageRef", "name"?, "adminPass"?, "metadata"?, "preserve_ephemeral"?,
-    "accessIPv4"?, "accessIPv6"?, "description"? (2.19), "key_name"? (2.54), "user_data"? (2.57)}}``
+    "accessIPv4"?, "accessIPv6"?, "OS-DCF:diskConfig"?, "personality"? (< 2.57), "description"?
+    (2.19), "key_name"? (2.54), "user_data"? (2.57)}}``
     -> 202 {"server": full server + "adminPass"}; the server keeps its ports and IPs.
     400 bad body, unknown image or key; 409 wrong state."""
     args = _object("rebuild", args)
@@ -103,8 +106,10 @@ async def rebuild(request: Request, args):
         values["user_data"] = None if args["user_data"] is None else user_data_value(args["user_data"])
     if args.get("trusted_image_certificates"):
         raise BadRequest("Image certificate validation is not supported by this cloud.")
-    if args.get("personality"):
-        raise BadRequest("Personality files are not supported by this cloud.")
+    if "personality" in args:
+        values["injected_files"] = personality_value(args["personality"]) or None
+    if (auto := disk_config_value(args)) is not None:
+        values["auto_disk_config"] = auto
     preserve = bool(bool_value(args, "preserve_ephemeral", False))
     password = _password(args)
     ctx, inst = await authorized_server(request, "os_compute_api:servers:rebuild")
@@ -129,8 +134,9 @@ async def resize(request: Request, args):
         flavor = str(flavor)
     if not isinstance(flavor, str) or not flavor:
         raise invalid("flavorRef", flavor, "'flavorRef' is a required property")
+    auto = disk_config_value(args)
     ctx, inst = await authorized_server(request, "os_compute_api:servers:resize")
-    await _svc(request).resize(ctx, inst.uuid, ref_id(flavor))
+    await _svc(request).resize(ctx, inst.uuid, ref_id(flavor), auto_disk_config=auto)
     return ok(status=202)
 
 
@@ -199,12 +205,29 @@ async def shelve(request: Request, args):
 
 
 async def unshelve(request: Request, args):
-    """``{"unshelve": null | {"availability_zone"?}}`` -> 202; 409 wrong state or no host."""
+    """``{"unshelve": null | {"availability_zone"?} (2.77)}`` -> 202; 400 unknown zone; 409 wrong
+    state, a zone for a server that is not offloaded, or no host."""
+    zone = None
     if args is not None:
         args = _object("unshelve", args)
         check_extra(args, {"availability_zone"} if at_least(request, 2, 77) else set())
+        if "availability_zone" in args:
+            zone = name_value(args, "availability_zone")
     ctx, inst = await authorized_server(request, "os_compute_api:os-shelve:unshelve")
-    await _svc(request).unshelve(ctx, inst.uuid)
+    await _svc(request).unshelve(ctx, inst.uuid, availability_zone=zone)
+    return ok(status=202)
+
+
+async def change_password(request: Request, args):
+    """``{"changePassword": {"adminPass": str}}`` -> 202 (Compute API "Change Administrative
+    Password"); 400 bad body; 409 not ACTIVE, or the driver / guest cannot set passwords."""
+    args = _object("changePassword", args)
+    check_extra(args, {"adminPass"})
+    if "adminPass" not in args:
+        raise invalid("changePassword", args, "'adminPass' is a required property")
+    password = _password(args)
+    ctx, inst = await authorized_server(request, "os_compute_api:os-admin-password")
+    await server_extras.change_password(_svc(request), ctx, inst.uuid, password)
     return ok(status=202)
 
 
@@ -234,4 +257,5 @@ ACTIONS = {
     "unshelve": unshelve,
     "restore": _simple("restore", "os_compute_api:os-deferred-delete:restore"),
     "forceDelete": force_delete,
+    "changePassword": change_password,
 }

@@ -20,8 +20,8 @@ from kumo.compute.api import server_extras, server_tags
 from kumo.compute.api.common import (at_least, authorize, authorized_server, limit_param, links,
                                      next_link, ok, policy, server_target, version)
 from kumo.compute.api.views import addresses, plain_addresses, server_basic, server_detail
-from kumo.compute.schemas import (check_extra, invalid, ip_value, metadata_value, name_value,
-                                  parse_server_create, ref_id)
+from kumo.compute.schemas import (check_extra, disk_config_value, invalid, ip_value, metadata_value,
+                                  name_value, parse_server_create, ref_id)
 from kumo.compute.service import ComputeService, ServerQuery, default_admin_pass
 from kumo.compute.server_groups import groups_of, parse_hints
 
@@ -168,7 +168,7 @@ async def create_server(request: Request):
         return ok({"reservation_id": instances[0].reservation_id}, 202)
     first = instances[0]
     server = {"id": first.uuid, "links": links(request, "servers", first.uuid),
-              "OS-DCF:diskConfig": "MANUAL",
+              "OS-DCF:diskConfig": "AUTO" if first.auto_disk_config else "MANUAL",
               "adminPass": req.admin_pass or default_admin_pass()}
     if first.security_groups:
         server["security_groups"] = [{"name": n} for n in first.security_groups]
@@ -202,6 +202,8 @@ async def update_server(request: Request):
     for key, attr, family in (("accessIPv4", "access_ip_v4", 4), ("accessIPv6", "access_ip_v6", 6)):
         if key in data:
             values[attr] = ip_value(data, key, family)
+    if (auto := disk_config_value(data)) is not None:
+        values["auto_disk_config"] = auto
     ctx, _ = await _server(request, "os_compute_api:servers:update")
     inst = await _svc(request).update_server(ctx, request.path_params["server_id"], values)
     extended = at_least(request, 2, 75)

@@ -102,7 +102,7 @@ def server_detail(request: Request, inst, *, is_admin: bool, fault=None,
         "accessIPv4": inst.access_ip_v4 or "",
         "accessIPv6": inst.access_ip_v6 or "",
         "links": links(request, "servers", inst.uuid),
-        "OS-DCF:diskConfig": "MANUAL",
+        "OS-DCF:diskConfig": "AUTO" if inst.auto_disk_config else "MANUAL",
     }
     if status in _FAULT_STATUSES and fault is not None:
         body["fault"] = _fault(fault, is_admin)

@@ -36,6 +36,10 @@ class InstanceNotFound(VirtError):
     """The hypervisor has no guest for the instance."""
 
 
+class PasswordNotSupported(VirtError):
+    """The driver (or the guest: no guest agent) cannot set an admin password."""
+
+
 @dataclass(frozen=True)
 class InstancePaths:
     """Where an instance's files live: ``<instances_dir>/<uuid>/``.
@@ -180,6 +184,11 @@ class ComputeDriver:
         """Unplug the interface with ``vif["mac_address"]``; a guest without it is not an error;
         raises InstanceNotFound, VirtError."""
         raise VirtError("This hypervisor driver cannot detach interfaces")
+
+    async def set_admin_password(self, instance: dict, password: str) -> None:
+        """Set the guest's administrator password (changePassword); raises InstanceNotFound,
+        or PasswordNotSupported when the hypervisor cannot reach into the guest."""
+        raise PasswordNotSupported("This hypervisor driver cannot set guest passwords")
 
     async def get_diagnostics(self, instance: dict) -> dict:
         """The guest's diagnostics in the 2.48 shape (:mod:`kumo.compute.virt.diagnostics`);

@@ -77,6 +77,10 @@ class FakeDriver(ComputeDriver):
             disks=[dict.fromkeys(("read_bytes", "read_requests", "write_bytes", "write_requests",
                                   "errors_count"), 0) for _ in guest["disks"]])
 
+    async def set_admin_password(self, instance: dict, password: str) -> None:
+        """Records it in the guest's ``admin_password`` (the guest must exist and run)."""
+        self._running(instance)["admin_password"] = password
+
     async def get_console_output(self, instance: dict, length: int | None = None) -> str:
         guest = self._guest(instance)
         return tail_lines(f"fake console for {guest['name']}\n", length)
