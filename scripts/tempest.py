@@ -96,8 +96,8 @@ COMPUTE_FEATURES = {
     "config_drive": True,            # kumo.compute.virt.configdrive
     "enable_instance_password": True,  # adminPass in the create response
     "hostname_fqdn_sanitization": True,  # objects.sanitize_hostname: "." -> "-"
-    "disk_config": False,            # no resize/rebuild to apply it to
-    "change_password": False,
+    "disk_config": True,             # Instance.auto_disk_config (create, update, rebuild, resize)
+    "change_password": True,         # changePassword -> agent set_admin_password (fake: recorded)
     "resize": True,  # kumo.compute.lifecycle: same-host resize, confirm/revert
     "pause": True,  # kumo.compute.agent.lifecycle
     "suspend": True,  # kumo.compute.agent.lifecycle (libvirt managed save)
@@ -114,7 +114,7 @@ COMPUTE_FEATURES = {
     "stable_rescue": False,
     "interface_attach": True,        # kumo/compute/api/interfaces.py (os-interface)
     "snapshot": True,  # createImage / createBackup: qemu-img convert -U, upload to glance
-    "personality": False,
+    "personality": True,             # Instance.injected_files (< 2.57, injected_files quotas)
     "attach_encrypted_volume": False,
     "swap_volume": False,
     "volume_backed_live_migration": False,
