@@ -182,6 +182,25 @@ class NetworkSettings(BaseModel):
     network_auto_schedule: bool = True
 
 
+class VncSettings(BaseModel):
+    """VNC consoles (nova's ``[vnc]``; the token TTL is nova's ``[consoleauth] token_ttl``)."""
+
+    #: offer VNC consoles (guests get a VNC server; ``os-getVNCConsole`` / remote-consoles).
+    enabled: bool = True
+    #: the noVNC proxy's port (nova's ``novncproxy_port``; 0: the proxy is not started).
+    port: int = 6080
+    #: the address guests' VNC servers listen on (nova's ``server_listen``).
+    server_listen: str = "127.0.0.1"
+    #: the address the proxy reaches this compute host's VNC servers on (``server_proxyclient_address``).
+    server_proxyclient_address: str = "127.0.0.1"
+    #: the page console URLs point at; default ``http://<public_host>:<port>/vnc_lite.html``.
+    novncproxy_base_url: str = ""
+    #: where the noVNC HTML/JS is (Debian package ``novnc``).
+    novnc_dir: str = "/usr/share/novnc"
+    #: seconds a console token stays valid.
+    token_ttl: int = 600
+
+
 class Settings(BaseModel):
     common: CommonSettings = CommonSettings()
     service_user: ServiceUser = ServiceUser()
@@ -190,6 +209,7 @@ class Settings(BaseModel):
     compute: ComputeSettings = ComputeSettings()
     metadata: MetadataSettings = MetadataSettings()
     network: NetworkSettings = NetworkSettings()
+    vnc: VncSettings = VncSettings()
 
     def path(self, *parts: str) -> Path:
         """A path under the state directory."""
@@ -220,6 +240,10 @@ class Settings(BaseModel):
     @property
     def image_staging(self) -> Path:
         return Path(self.image.staging_dir or self.path("image-staging"))
+
+    @property
+    def novncproxy_base_url(self) -> str:
+        return self.vnc.novncproxy_base_url or f"http://{self.common.public_host}:{self.vnc.port}/vnc_lite.html"
 
     @property
     def instances_dir(self) -> Path:

@@ -29,6 +29,7 @@ COMPONENTS: dict[str, str] = {
     "network-api": "kumo.network.api:component",
     "compute-api": "kumo.compute.api:component",
     "metadata-api": "kumo.compute.metadata:component",
+    "novncproxy": "kumo.compute.novncproxy:component",  # VNC consoles in the browser ([vnc] port)
     "scheduler": "kumo.compute.scheduler:component",
     "compute-agent": "kumo.compute.agent:component",
     "l2-agent": "kumo.network.agents.l2:component",
@@ -39,7 +40,8 @@ COMPONENTS: dict[str, str] = {
 #: Components whose ``app`` is an HTTP API (name -> settings section of its port).
 API_SECTIONS = {"identity-api": "identity", "image-api": "image", "image-api-remote": "image",
                 "network-api": "network",
-                "compute-api": "compute", "metadata-api": "metadata"}
+                "compute-api": "compute", "metadata-api": "metadata",
+                "novncproxy": "vnc"}
 #: The settings field of an API's port when it is not its section's ``port``.
 _PORT_FIELDS = {"image-api-remote": "remote_port"}
 

@@ -2,7 +2,7 @@
 
 Tables: flavors (+ access list), key pairs, instances (+ faults, scheduler
 hints), compute nodes and services, aggregates (+ hosts), quotas and quota
-classes, server groups (+ members). Instances are soft-deleted as nova does (``deleted`` and
+classes, server groups (+ members), console auth tokens. Instances are soft-deleted as nova does (``deleted`` and
 ``deleted_at``) so a deleted server still shows in ``changes-since`` lists;
 everything else is deleted for real.
 
@@ -357,6 +357,24 @@ class InstanceHints(Base):
 
     instance_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
     hints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ConsoleAuthToken(Base):
+    """A console access token (nova ``console_auth_tokens``): only its SHA-256 is stored;
+    ``host``/``port`` is the guest's VNC server as the console proxy reaches it."""
+
+    __tablename__ = "console_auth_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    console_type: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    internal_access_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    #: Seconds since the epoch after which the token is refused.
+    expires: Mapped[int] = mapped_column(Integer, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 #: Seconds without a heartbeat after which a service is "down" (nova's service_down_time).

@@ -16,6 +16,7 @@ image_cache_interval`` seconds the image cache ageing (both in
 Bus methods (see :class:`kumo.compute.agent.manager.ComputeEndpoint`):
 ``build_instance(instance)``, ``terminate_instance(instance)`` (casts),
 ``get_console_output(instance, length)`` (call, returns str),
+``get_vnc_console(instance)`` (call, returns ``{"host", "port", "internal_access_path"}``),
 ``stop_instance(instance)``, ``start_instance(instance)``,
 ``reboot_instance(instance, reboot_type)``, ``attach_interface(instance, network_id,
 port_id, fixed_ip)`` and ``detach_interface(instance, port_id)`` (calls).

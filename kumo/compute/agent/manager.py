@@ -225,6 +225,14 @@ class ComputeManager(LifecycleOps, HostSync):
             length = int(length)
         return await self.driver.get_console_output(instance, length)
 
+    async def get_vnc_console(self, instance: dict) -> dict:
+        """Where the console proxy reaches the guest's VNC server: ``{"host": [vnc]
+        server_proxyclient_address, "port": int, "internal_access_path": None}``; raises
+        InstanceNotFound, VirtError (not running), ConsoleTypeUnavailable."""
+        port = await self.driver.get_vnc_port(instance)
+        return {"host": self.rt.settings.vnc.server_proxyclient_address, "port": port,
+                "internal_access_path": None}
+
     async def _power_action(self, instance: dict, action, done: dict) -> None:
         uuid = instance["uuid"]
         async with self._serialized(uuid):
@@ -363,6 +371,9 @@ class ComputeEndpoint:
 
     async def get_console_output(self, instance: dict, length: int | None = None) -> str:
         return await self._manager.get_console_output(instance, length)
+
+    async def get_vnc_console(self, instance: dict) -> dict:
+        return await self._manager.get_vnc_console(instance)
 
     async def get_diagnostics(self, instance: dict) -> dict:
         """The guest's diagnostics (kumo.compute.virt.diagnostics shape); raises InstanceNotFound."""

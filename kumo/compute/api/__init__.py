@@ -17,6 +17,7 @@ from kumo.compute import policies
 from kumo.compute.api import instance_actions as instance_actions_api
 from kumo.compute.api import extensions, external_events, images_proxy, migrations, server_extras, server_tags
 from kumo.compute.api import aggregates, audit_log, legacy_hosts, quotas, server_groups, usage
+from kumo.compute.api import consoles
 from kumo.compute.api import (flavors, floating_ips, hosts, interfaces, keypairs, limits,
                               networks_proxy, security_groups, servers, versions)
 from kumo.compute.api.microversion import ComputeRequestMiddleware
@@ -41,6 +42,7 @@ def component(rt: Runtime) -> Component:
     routes += migrations.routes()
     routes += (aggregates.routes() + legacy_hosts.routes() + quotas.routes() + server_groups.routes()
                + usage.routes() + audit_log.routes())
+    routes += consoles.routes()
     app = create_app(style="nova", routes=routes, validator=rt.validator, public=versions.is_public,
                      request_id_headers=("x-compute-request-id",),
                      state={"db": db, "compute": compute, "settings": settings, "bus": rt.bus,

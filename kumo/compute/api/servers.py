@@ -15,7 +15,7 @@ from kumo.common.api import context
 from kumo.common.api.body import json_body
 from kumo.common.api.errors import BadRequest, NotFound
 from kumo.compute import objects
-from kumo.compute.api import floating_ips, interfaces, lifecycle, security_groups
+from kumo.compute.api import consoles, floating_ips, interfaces, lifecycle, security_groups
 from kumo.compute.api import server_extras, server_tags
 from kumo.compute.api.common import (at_least, authorize, authorized_server, limit_param, links,
                                      next_link, ok, policy, server_target, version)
@@ -218,22 +218,6 @@ async def delete_server(request: Request):
     return ok(status=204)
 
 
-def _console_length(args) -> int | None:
-    if args is None:
-        return None
-    if not isinstance(args, dict):
-        raise BadRequest("Malformed request body")
-    check_extra(args, {"length"})
-    length = args.get("length")
-    if length is None:
-        return None
-    if isinstance(length, str) and length.lstrip("-").isdigit():
-        length = int(length)
-    if isinstance(length, bool) or not isinstance(length, int) or length < -1:
-        raise invalid("length", length, f"{length!r} is not valid under any of the given schemas")
-    return None if length == -1 else length
-
-
 def _reboot_type(args) -> str:
     """The ``type`` of a reboot body (nova's schema: SOFT or HARD in three spellings)."""
     if not isinstance(args, dict):
@@ -260,7 +244,8 @@ _POWER = {"os-stop": ("stop", "os_compute_api:servers:stop"),
 async def server_action(request: Request):
     """POST /servers/{id}/action with one action:
 
-    - ``{"os-getConsoleOutput": {"length": N|-1|null}}`` -> 200 {"output": str}; 409 not ready;
+    - ``os-getConsoleOutput`` -> 200 {"output": str}, ``os-getVNCConsole`` (and the SPICE, RDP,
+      serial ones) -> 200 {"console": {"type", "url"}} (api/consoles.py);
     - ``{"os-stop": null}`` -> 202 (vm_state active or error, task_state powering-off);
     - ``{"os-start": null}`` -> 202 (vm_state stopped, task_state powering-on);
     - ``{"reboot": {"type": "SOFT"|"HARD"}}`` -> 202 (SOFT from active, HARD also from stopped,
@@ -296,12 +281,9 @@ async def server_action(request: Request):
     if action in _NETWORK_ACTIONS:
         await _NETWORK_ACTIONS[action](request, args)
         return ok(status=202)
-    if action != "os-getConsoleOutput":
+    if action not in consoles.ACTIONS:
         raise BadRequest(f"There is no such action: {action}")
-    length = _console_length(args)
-    ctx, _ = await _server(request, "os_compute_api:os-console-output")
-    output = await svc.console_output(ctx, server_id, length)
-    return ok({"output": output})
+    return await consoles.ACTIONS[action](request, args)
 
 
 _plain = plain_addresses

@@ -20,5 +20,5 @@ def load_driver(settings) -> ComputeDriver:
         from kumo.compute.virt.libvirt.driver import LibvirtDriver
 
         return LibvirtDriver(settings.compute.libvirt_uri, settings.compute.virt_type,
-                             settings.instances_dir)
+                             settings.instances_dir, settings.vnc.server_listen)
     raise ValueError(f"[compute] driver must be libvirt or fake, not {name!r}")

@@ -40,6 +40,10 @@ class PasswordNotSupported(VirtError):
     """The driver (or the guest: no guest agent) cannot set an admin password."""
 
 
+class ConsoleTypeUnavailable(VirtError):
+    """The guest has no console of the asked type (no VNC server)."""
+
+
 @dataclass(frozen=True)
 class InstancePaths:
     """Where an instance's files live: ``<instances_dir>/<uuid>/``.
@@ -138,6 +142,11 @@ class ComputeDriver:
     async def get_console_output(self, instance: dict, length: int | None = None) -> str:
         """The serial console log, its last ``length`` lines when given (at most MAX_CONSOLE_BYTES)."""
         raise NotImplementedError
+
+    async def get_vnc_port(self, instance: dict) -> int:
+        """The TCP port of the running guest's VNC server (on ``[vnc] server_listen``).
+        Raises InstanceNotFound, VirtError (not running), ConsoleTypeUnavailable."""
+        raise ConsoleTypeUnavailable("This hypervisor driver has no VNC consoles")
 
     # -- lifecycle (pause, suspend, rescue, resize, snapshot) ------------------------------
     async def pause(self, instance: dict) -> None:

@@ -2,7 +2,9 @@
 
 No host side effects: nothing is started, no file is read or written by the
 driver (a snapshot is the base class's ``qemu-img convert`` of the disk the agent made).
-Console output is ``"fake console for <instance_name>"``. Tests can
+Console output is ``"fake console for <instance_name>"``; the VNC console of a running guest
+is a :class:`~kumo.compute.virt.fakerfb.FakeRfbServer` on 127.0.0.1 (one for all guests, started
+at the first ask, stopped by ``close``). Tests can
 make the next spawn fail by setting :attr:`FakeDriver.fail_spawn` to a message (interface
 attaches: :attr:`FakeDriver.fail_attach`); attached interfaces go to the guest's ``network_info``.
 """
@@ -12,6 +14,7 @@ import json
 from pathlib import Path
 
 from kumo.compute.virt import diagnostics
+from kumo.compute.virt.fakerfb import FakeRfbServer
 from kumo.compute.virt.base import (PAUSED, RUNNING, SHUTDOWN, SUSPENDED, ComputeDriver, InstanceNotFound, InstancePaths,
                                     VirtError, tail_lines)
 
@@ -28,6 +31,7 @@ class FakeDriver(ComputeDriver):
         self.fail_spawn: str | None = None
         self.fail_attach: str | None = None
         self.host = ""
+        self.vnc = FakeRfbServer()
 
     async def init_host(self, host: str) -> None:
         self.host = host
@@ -84,6 +88,14 @@ class FakeDriver(ComputeDriver):
     async def get_console_output(self, instance: dict, length: int | None = None) -> str:
         guest = self._guest(instance)
         return tail_lines(f"fake console for {guest['name']}\n", length)
+
+    async def get_vnc_port(self, instance: dict) -> int:
+        """The port of the shared fake RFB server; VirtError when the guest is not running."""
+        self._running(instance)
+        return await self.vnc.start()
+
+    async def close(self) -> None:
+        await self.vnc.stop()
 
     async def pause(self, instance: dict) -> None:
         self._running(instance)["power_state"] = PAUSED

@@ -12,7 +12,7 @@
   the config drive (target ``hda``) as a read-only IDE CD-ROM;
 - one bridge ``<interface>`` per network_info entry (mac, bridge, tap name, virtio);
 - a pty ``<serial>`` whose output virtlogd copies to ``console.log``, the
-  matching ``<console>``, VNC on 127.0.0.1 (autoport), a virtio RNG and
+  matching ``<console>``, VNC on ``vnc_listen`` (autoport), a virtio RNG and
   memballoon.
 """
 from __future__ import annotations
@@ -97,14 +97,15 @@ def interface_xml(vif: dict) -> str:
 
 
 def domain_xml(instance: dict, network_info: list[dict], disks: dict[str, Path], console_log: Path,
-               virt_type: str = "qemu", disk_cache: str | None = None) -> str:
+               virt_type: str = "qemu", disk_cache: str | None = None, vnc_listen: str = "127.0.0.1") -> str:
     """The domain XML (a str) for ``instance`` (the contract's instance dict).
 
     ``disks``: target dev -> file, ``vda`` the qcow2 root, ``vdb``/``vdc``
     raw, ``hda`` the config drive ISO; ``network_info``:
     entries with ``mac_address``, ``bridge``, ``devname``; ``virt_type``:
     ``qemu`` (TCG) or ``kvm``; ``disk_cache``: ``none``/``writeback``
-    (default: writeback for TCG, none for kvm). Raises KeyError/ValueError
+    (default: writeback for TCG, none for kvm); ``vnc_listen``: the VNC server's
+    address (``[vnc] server_listen``; its port is chosen by libvirt). Raises KeyError/ValueError
     for a malformed instance.
     """
     if virt_type not in ("qemu", "kvm"):
@@ -146,8 +147,8 @@ def domain_xml(instance: dict, network_info: list[dict], disks: dict[str, Path],
     console = _sub(devices, "console", type="pty")
     _sub(console, "target", type="serial", port="0")
     _sub(devices, "input", type="tablet", bus="usb")
-    graphics = _sub(devices, "graphics", type="vnc", autoport="yes", listen="127.0.0.1")
-    _sub(graphics, "listen", type="address", address="127.0.0.1")
+    graphics = _sub(devices, "graphics", type="vnc", autoport="yes", listen=vnc_listen)
+    _sub(graphics, "listen", type="address", address=vnc_listen)
     video = _sub(devices, "video")
     _sub(video, "model", type="virtio")
     rng = _sub(devices, "rng", model="virtio")

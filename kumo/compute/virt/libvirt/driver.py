@@ -59,8 +59,10 @@ class LibvirtDriver(ComputeDriver):
     #: seconds a stop waits for the guest's ACPI shutdown before pulling the plug
     clean_shutdown_timeout = 60
 
-    def __init__(self, uri: str, virt_type: str, instances_dir: str | os.PathLike):
+    def __init__(self, uri: str, virt_type: str, instances_dir: str | os.PathLike,
+                 vnc_listen: str = "127.0.0.1"):
         self.uri = uri
+        self.vnc_listen = vnc_listen
         self.virt_type_setting = virt_type
         self.virt_type = "qemu"
         self.instances_dir = Path(instances_dir)
@@ -162,7 +164,8 @@ class LibvirtDriver(ComputeDriver):
         cache = None
         if self.virt_type == "kvm" and not await asyncio.to_thread(supports_direct_io, paths.dir):
             cache = "writeback"
-        xml = config.domain_xml(instance, network_info, disks, paths.console_log, self.virt_type, cache)
+        xml = config.domain_xml(instance, network_info, disks, paths.console_log, self.virt_type, cache,
+                                self.vnc_listen)
         dom = await self._call(conn.defineXML, xml)
         try:
             await self._call(dom.create)
@@ -278,7 +281,8 @@ class LibvirtDriver(ComputeDriver):
         cache = None
         if self.virt_type == "kvm" and not await asyncio.to_thread(supports_direct_io, paths.dir):
             cache = "writeback"
-        xml = config.domain_xml(instance, network_info, disks, paths.console_log, self.virt_type, cache)
+        xml = config.domain_xml(instance, network_info, disks, paths.console_log, self.virt_type, cache,
+                                self.vnc_listen)
         dom = await self._call(conn.defineXML, xml)
         if start:
             for vif in network_info:
@@ -383,6 +387,20 @@ class LibvirtDriver(ComputeDriver):
 
         data = await asyncio.to_thread(read_tail)
         return tail_lines(data.decode("utf-8", errors="replace"), length)
+
+    async def get_vnc_port(self, instance: dict) -> int:
+        """The port libvirt gave the running domain's VNC server (its live XML's ``<graphics>``)."""
+        dom = await self._domain(instance)
+        state, _reason = await self._call(dom.state)
+        if POWER_STATES.get(state) != base.RUNNING:
+            raise VirtError(f"Instance {instance['uuid']} is not running")
+        graphics = ET.fromstring(await self._call(dom.XMLDesc, 0)).find("./devices/graphics[@type='vnc']")
+        if graphics is None:
+            raise base.ConsoleTypeUnavailable(f"Instance {instance['uuid']} has no VNC server")
+        port = int(graphics.get("port") or -1)
+        if port <= 0:
+            raise VirtError(f"The VNC server of instance {instance['uuid']} has no port yet")
+        return port
 
     async def list_instances(self) -> list[dict]:
         conn = await self._connection()
