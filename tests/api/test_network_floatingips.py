@@ -200,3 +200,21 @@ async def test_compute_is_told_when_a_servers_floating_ip_changes(client, rt, ro
         await asyncio.sleep(0.05)
     changed = {"name": "network-changed", "server_uuid": "vm-1", "tag": vm["id"]}
     assert told == [changed] * 4  # create, moved off, moved back, released; not the description
+
+
+async def test_l3_agent_reports_floating_ip_states(client, rt):
+    ext, r, net, sub = await topology(client)
+    p1 = await create(client, "port", network_id=net["id"])
+    f = (await fip(client, floating_network_id=ext["id"], port_id=p1["id"])).json()["floatingip"]
+    loose = (await fip(client, floating_network_id=ext["id"])).json()["floatingip"]
+
+    async def report(router_id, **statuses):
+        return await rt.bus.call("network_server", "update_floatingip_statuses", router_id=router_id,
+                                 statuses=statuses)
+
+    assert await report(r["id"], **{f["id"]: "DOWN"}) == 1
+    assert (await client.get(f"/v2.0/floatingips/{f['id']}")).json()["floatingip"]["status"] == "DOWN"
+    assert await report(r["id"], **{f["id"]: "DOWN"}) == 0  # no change
+    assert await report("other-router", **{f["id"]: "ACTIVE"}) == 0  # not that router's
+    assert await report(r["id"], **{loose["id"]: "ACTIVE", f["id"]: "BROKEN"}) == 0
+    assert await report(r["id"], **{f["id"]: "ACTIVE"}) == 1

@@ -132,6 +132,9 @@ async def test_l3_agent_wires_routers_from_the_api(topology, l3_settings, mount,
                      fixed_ips=[{"subnet_id": sub["id"], "ip_address": VM_IP}])
     fip = await _post(api, "floatingip", floating_network_id=ext["id"], port_id=vm["id"])
 
+    async def fip_status() -> str:
+        return (await api.get(f"/v2.0/floatingips/{fip['id']}")).json()["floatingip"]["status"]
+
     comp = await mount(l3.component)
     ns = l3_wiring.NS_PREFIX + router["id"]
     assert await hostnet.netns_exists(ns)
@@ -147,9 +150,11 @@ async def test_l3_agent_wires_routers_from_the_api(topology, l3_settings, mount,
     await rt.bus.drain()
     assert not await hostnet.netns_exists(ns)
     assert not await ping(fip["floating_ip_address"])
+    assert await fip_status() == "DOWN"  # the agent reports what it wired, or that nobody did
     assert (await api.post(url, json={"router_id": router["id"]})).status_code == 201
     await rt.bus.drain()
     assert await ping(fip["floating_ip_address"], tries=5)
+    assert await fip_status() == "ACTIVE"
     # admin_state_up false takes the router down (no namespace, no traffic); true rewires it
     for up in (False, True):
         r = await api.put(f"/v2.0/routers/{router['id']}", json={"router": {"admin_state_up": up}})
@@ -157,6 +162,7 @@ async def test_l3_agent_wires_routers_from_the_api(topology, l3_settings, mount,
         await rt.bus.drain()
         assert await hostnet.netns_exists(ns) is up
         assert await ping(fip["floating_ip_address"], tries=5 if up else 1) is up
+        assert await fip_status() == ("ACTIVE" if up else "DOWN")
 
     # an interface on a SLAAC subnet: the router's radvd advertises the prefix to the VM
     sub6 = await _post(api, "subnet", network_id=inner["id"], cidr=f"{V6_PREFIX}/64", ip_version=6,

@@ -57,6 +57,10 @@ AGENT_TYPE = "Linux bridge agent"
 BINARY = "neutron-linuxbridge-agent"
 POLL_SECONDS = 1.0
 RESYNC_SECONDS = 10.0
+#: a bridge or tunnel no port needs is removed only after it stayed so this long (seconds):
+#: a bridge made for a port whose binding the last sync did not see yet (the compute agent
+#: plugging a guest, the DHCP or L3 agent plugging a veth) is not pulled from under them
+STALE_GRACE_SECONDS = 15.0
 
 
 def device_name(port: dict) -> str:
@@ -99,6 +103,8 @@ class L2Agent(NetworkAgent):
         self.devices = 0
         self._sync_lock = asyncio.Lock()
         self.synced_at = 0.0
+        self.stale_grace = STALE_GRACE_SECONDS
+        self._stale: dict[str, float] = {}  # unneeded device -> when first seen unneeded
 
     # --- helpers --------------------------------------------------------------
     def agent_report(self, start: bool = False) -> dict:
@@ -143,7 +149,7 @@ class L2Agent(NetworkAgent):
                 pass
             try:
                 devices = await self._scan()
-                due = time.monotonic() - self.synced_at > RESYNC_SECONDS
+                due = time.monotonic() - self.synced_at > RESYNC_SECONDS or self._stale_due()
                 if self._dirty.is_set() or devices != self._devices or due:
                     self._dirty.clear()
                     await self.sync()
@@ -213,19 +219,35 @@ class L2Agent(NetworkAgent):
             await hostnet.ensure_bridge(phys)
             await hostnet.ensure_vlan(vlan_link(phys, int(segid)), phys, int(segid), bridge=bridge)
 
+    def _stale_due(self) -> bool:
+        """Whether an unneeded device has waited out :attr:`stale_grace`."""
+        now = time.monotonic()
+        return any(now - since >= self.stale_grace for since in self._stale.values())
+
+    def _expired(self, name: str, unneeded: set[str]) -> bool:
+        """Note ``name`` as unneeded; True once it has been so for :attr:`stale_grace`."""
+        unneeded.add(name)
+        now = time.monotonic()
+        return now - self._stale.setdefault(name, now) >= self.stale_grace
+
     async def _cleanup(self, wanted: set[str]) -> None:
         """Remove ``brq*`` bridges not in ``wanted`` (their uplinks first; the bridge itself once
-        nothing else is plugged in) and ``vxlan-*`` devices outside wanted bridges."""
+        nothing else is plugged in) and ``vxlan-*`` devices outside wanted bridges, each once it
+        has been unneeded for :attr:`stale_grace` seconds."""
+        unneeded: set[str] = set()
         for name, master in sorted(self._devices.items()):
-            if name.startswith("vxlan-") and master not in wanted:
-                await hostnet.delete_link(name)
-            elif master and master.startswith("brq") and master not in wanted and "." in name:
-                await hostnet.delete_link(name)  # a VLAN uplink (vlan_link) of a stale bridge
+            ours = bool(master and master.startswith("brq"))
+            # a tunnel, or a VLAN uplink (vlan_link) of one of our bridges, that no network needs:
+            # it goes with its bridge (a loose tunnel on its own)
+            if master not in wanted and (name.startswith("vxlan-") or (ours and "." in name)):
+                if self._expired(master if ours else name, unneeded):
+                    await hostnet.delete_link(name)
         left = await self._scan()
         for name in sorted(left):
             if name.startswith("brq") and name not in wanted and \
-                    not any(m == name for m in left.values()):
+                    not any(m == name for m in left.values()) and self._expired(name, unneeded):
                 await hostnet.delete_link(name)
+        self._stale = {k: v for k, v in self._stale.items() if k in unneeded}
 
     async def _admin_states(self, ports: list[dict], bridges: dict[str, str]) -> bool:
         """A port with ``admin_state_up`` false has its device out of its bridge (nothing in or

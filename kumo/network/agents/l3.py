@@ -33,7 +33,7 @@ from pathlib import Path
 from kumo.common.host import net as hostnet
 from kumo.common.runtime import Component, Runtime
 from kumo.network.agents import l3_wiring, radvd
-from kumo.network.agents.base import HEARTBEAT_SECONDS, ApiFailure, NetworkAgent
+from kumo.network.agents.base import HEARTBEAT_SECONDS, SERVER_TOPIC, ApiFailure, NetworkAgent
 from kumo.network.agents.l3_wiring import Interface, RouterSpec
 from kumo.network.agents.metadata_proxy import MetadataProxy
 from kumo.network.bridges import network_bridge
@@ -199,6 +199,9 @@ class L3Agent(NetworkAgent):
                 not await self.hosts(router_id):
             if router_id in self.proxies or self._state_path(router_id).exists():
                 await self._teardown(router_id)  # deleted, administratively down, or moved
+            if router is not None and (not router.get("admin_state_up", True) or not await self.api_get(
+                    f"/v2.0/routers/{router_id}/l3-agents", "agents")):
+                await self._report_fips(router_id, "DOWN")  # wired nowhere
             return
         spec = await self.build_spec(router)
         state = self._read_state(router_id)
@@ -215,6 +218,7 @@ class L3Agent(NetworkAgent):
                             for cidr, mode in i.ra_prefixes],
                            {i.ns_dev: i.mtu for i in spec.interfaces if i.mtu})
         await self._proxy(spec, router)
+        await self._report_fips(router_id, "ACTIVE", spec.floating_ip_ids)
         for iface in spec.interfaces:  # the L2 agent reports the plugged ports ACTIVE
             try:
                 await self.rt.bus.fanout(L2_TOPIC, "port_changed", port_id=iface.port_id)
@@ -257,7 +261,22 @@ class L3Agent(NetworkAgent):
             fips = await self.api_get("/v2.0/floatingips", "floatingips", router_id=router["id"]) or []
             spec.floating_ips = {f["floating_ip_address"]: f["fixed_ip_address"] for f in fips
                                  if f.get("fixed_ip_address")}
+            spec.floating_ip_ids = [f["id"] for f in fips if f.get("fixed_ip_address")]
         return spec
+
+    async def _report_fips(self, router_id: str, status: str, ids: list[str] | None = None) -> None:
+        """Tell the network API the floating IPs of ``router_id`` (``ids``, or all it lists)
+        are ``status`` (``network_server.update_floatingip_statuses``); failures are logged."""
+        if ids is None:
+            ids = [f["id"] for f in await self.api_get("/v2.0/floatingips", "floatingips",
+                                                       router_id=router_id) or []]
+        if not ids:
+            return
+        try:
+            await self.rt.bus.call(SERVER_TOPIC, "update_floatingip_statuses", timeout=10,
+                                   router_id=router_id, statuses={i: status for i in ids})
+        except Exception as e:  # the next resync reports again
+            log.warning("L3 agent: floating IP states of router %s not reported: %s", router_id, e)
 
     async def _proxy(self, spec: RouterSpec, router: dict) -> None:
         proxy = self.proxies.get(spec.router_id)

@@ -63,6 +63,7 @@ class RouterSpec:
     gateway_ip: str | None = None          # next hop of the default route (external subnet)
     snat_ip: str | None = None             # the gateway port's IPv4 address when enable_snat
     floating_ips: dict[str, str] = field(default_factory=dict)  # floating -> fixed
+    floating_ip_ids: list[str] = field(default_factory=list)   # their ids (status reports)
     routes: list[dict] = field(default_factory=list)           # {"destination", "nexthop"}
 
     @property

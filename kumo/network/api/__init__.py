@@ -3,8 +3,8 @@
 ``component(rt)`` -> :class:`~kumo.common.runtime.Component` named
 "network-api", served on ``[network] port`` (9696) with neutron-style errors.
 Its ``start()`` creates the schema and serves the bus topic
-``network_server`` (``agent_heartbeat(agent)``, ``update_port_status(host, up, down)``;
-calls: agents report there).
+``network_server`` (``agent_heartbeat(agent)``, ``update_port_status(host, up, down)``,
+``update_floatingip_statuses(router_id, statuses)``; calls: agents report there).
 """
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ class NetworkServerEndpoint:
     async def update_port_status(self, host: str, up: list[str], down: list[str]) -> int:
         """An L2 agent's port states (see :meth:`NetworkService.update_port_status`)."""
         return await self._service.update_port_status(host, up, down)
+
+    async def update_floatingip_statuses(self, router_id: str, statuses: dict[str, str]) -> int:
+        """An L3 agent's floating IP states (see
+        :meth:`NetworkService.update_floatingip_statuses`)."""
+        return await self._service.update_floatingip_statuses(router_id, statuses)
 
 
 def _public(method: str, path: str) -> bool:

@@ -228,6 +228,20 @@ class FloatingIPsMixin(RoutersMixin):
         self._tell_compute(servers)
         return view
 
+    async def update_floatingip_statuses(self, router_id: str, statuses: dict[str, str]) -> int:
+        """An L3 agent's report for ``router_id``: floating IP id -> ``ACTIVE`` (wired) or
+        ``DOWN`` (the router is not wired anywhere); ids no longer associated with that router
+        are left alone (the report raced a change). How many changed."""
+        async def tx(s: AsyncSession) -> int:
+            changed = 0
+            for fip in (await s.scalars(select(FloatingIP).where(
+                    FloatingIP.id.in_(list(statuses)), FloatingIP.router_id == router_id))).all():
+                if statuses[fip.id] in ("ACTIVE", "DOWN") and fip.status != statuses[fip.id]:
+                    fip.status = statuses[fip.id]
+                    changed += 1
+            return changed
+        return await self.write(tx)
+
     async def network_deleting(self, s: AsyncSession, net) -> None:
         """Deleting an external network releases its unassociated floating IPs (associated
         ones keep it in use: 409 NetworkInUse)."""
