@@ -318,6 +318,9 @@ class DhcpAgent(NetworkAgent):
                 # a namespace file whose namespace is gone (left by another mount namespace,
                 # e.g. a restarted sandbox): plug_veth makes it anew, as the L3 agent does
                 await hostnet.netns_delete(self.netns(network["id"]))
+        # the bridge is the L2 agent's, which may not have seen this port's binding yet: made here
+        # when missing (the L2 agent removes it once no port of the network is left)
+        await hostnet.ensure_bridge(bridge)
         await hostnet.plug_veth(tap, ns_dev, bridge=bridge, netns=self.netns(network["id"]),
                                 cidrs=cidrs, mac=port["mac_address"], mtu=network.get("mtu"))
         return state
