@@ -10,8 +10,9 @@
 #
 # debootstrap (minbase) from the Debian archive, then apt-get (no recommends)
 # of: the cloud kernel, initramfs-tools, systemd, cloud-init, openssh-server,
-# ifupdown + isc-dhcp-client (cloud-init's ENI renderer, as on Debian's own
-# cloud images), sudo.  cloud-init is limited to the ConfigDrive, OpenStack
+# ifupdown + isc-dhcp-client + net-tools (cloud-init's ENI renderer, as on
+# Debian's own cloud images; its static routes are `route add` lines and
+# its DNS servers dns-nameservers lines, applied by resolvconf), sudo.  cloud-init is limited to the ConfigDrive, OpenStack
 # and Ec2 data sources; its default user is `debian` (passwordless sudo, ssh
 # keys only).  The kernel logs to ttyS0, so `openstack console log show`
 # shows the boot and cloud-init's output.
@@ -57,7 +58,7 @@ disk_mb=${KUMO_DEBIAN_DISK_MB:-1024}
 [[ $disk_mb =~ ^[0-9]+$ && $disk_mb -ge 1024 ]] || die "KUMO_DEBIAN_DISK_MB must be >= 1024"
 suite=bookworm
 packages=(linux-image-cloud-amd64 initramfs-tools zstd systemd systemd-sysv udev dbus
-	cloud-init openssh-server ifupdown isc-dhcp-client iproute2 netbase sudo less)
+	cloud-init openssh-server ifupdown isc-dhcp-client net-tools resolvconf iproute2 netbase sudo less)
 
 # ---------------------------------------------------------------- caching
 recipe_hash=$({
@@ -167,6 +168,10 @@ virtio_pci
 virtio_blk
 virtio_scsi
 virtio_net
+# the config drive: an IDE CD-ROM (ata_piix) with ISO 9660
+ata_piix
+sr_mod
+isofs
 EOF
 
 log "apt-get install ${packages[*]}"
@@ -184,7 +189,7 @@ cat >"$root/etc/cloud/cloud.cfg.d/90-kumo.cfg" <<'EOF'
 datasource_list: [ConfigDrive, OpenStack, Ec2, None]
 datasource:
   OpenStack:
-    max_wait: 120
+    max_wait: 60
     timeout: 10
     retries: 5
   Ec2:
@@ -195,16 +200,25 @@ datasource:
 ssh_genkeytypes: [ed25519, ecdsa]
 ssh_deletekeys: true
 ssh_pwauth: false
+# sudo and friends resolve the hostname cloud-init sets; no locale generation (C.UTF-8 is built in).
+manage_etc_hosts: true
+locale: C.UTF-8
 EOF
-# ds-identify: the data sources above even if nothing is detected.
+echo "LANG=C.UTF-8" >"$root/etc/default/locale"
+# No ds-identify search: it runs as a systemd generator, before the IDE CD-ROM holding the
+# config drive shows up, and would then leave ConfigDrive out. cloud-init-local tries the
+# list above in order itself (a config drive is found with blkid, no network needed).
 cat >"$root/etc/cloud/ds-identify.cfg" <<'EOF'
-policy: search,found=all,maybe=all,notfound=enabled
+policy: enabled
 EOF
 # First boot state: no host keys, no machine id, no hostname, no cloud-init run.
 rm -f "$root"/etc/ssh/ssh_host_*
 : >"$root/etc/machine-id"
 rm -f "$root/var/lib/dbus/machine-id"
 echo localhost >"$root/etc/hostname"
+# No DNS servers of the build host: resolvconf fills resolv.conf from DHCP or network_data.json.
+rm -f "$root/etc/resolvconf/resolv.conf.d/original" "$root/run/resolvconf/resolv.conf"
+[[ -L $root/etc/resolv.conf ]] || ln -sf ../run/resolvconf/resolv.conf "$root/etc/resolv.conf"
 rm -rf "$root/var/lib/cloud"/*
 # Only lo in interfaces(5): cloud-init writes interfaces.d/50-cloud-init.
 cat >"$root/etc/network/interfaces" <<'EOF'
