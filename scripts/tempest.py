@@ -107,7 +107,7 @@ COMPUTE_FEATURES = {
     "live_migration": False,
     "live_migrate_back_and_forth": False,
     "block_migration_for_live_migration": False,
-    "vnc_console": False,
+    "vnc_console": True,  # kumo/compute/api/consoles.py + the noVNC proxy (kumo/compute/novncproxy.py)
     "spice_console": False,
     "serial_console": False,
     "rescue": True,  # rescue image as vda, the server's disk as vdb

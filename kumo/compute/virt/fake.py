@@ -2,7 +2,9 @@
 
 No host side effects: nothing is started, no file is read or written by the
 driver (a snapshot is the base class's ``qemu-img convert`` of the disk the agent made).
-Console output is ``"fake console for <instance_name>"``; the VNC console of a running guest
+Console output is a short fake boot log (:func:`fake_console_log`: a first line
+``"fake console for <instance_name>"``, ending at a login prompt without a newline, as a real
+serial console does); the VNC console of a running guest
 is a :class:`~kumo.compute.virt.fakerfb.FakeRfbServer` on 127.0.0.1 (one for all guests, started
 at the first ask, stopped by ``close``). Tests can
 make the next spawn fail by setting :attr:`FakeDriver.fail_spawn` to a message (interface
@@ -17,6 +19,16 @@ from kumo.compute.virt import diagnostics
 from kumo.compute.virt.fakerfb import FakeRfbServer
 from kumo.compute.virt.base import (PAUSED, RUNNING, SHUTDOWN, SUSPENDED, ComputeDriver, InstanceNotFound, InstancePaths,
                                     VirtError, tail_lines)
+
+
+def fake_console_log(name: str) -> str:
+    """The fake guest's serial console: six lines, the last a login prompt without a newline."""
+    return (f"fake console for {name}\n"
+            "[    0.000000] Linux version 6.1.0 (kumo fake hypervisor)\n"
+            "[    0.420000] Run /init as init process\n"
+            "Starting dropbear sshd: OK\n"
+            "\n"
+            f"{name} login: ")
 
 
 class FakeDriver(ComputeDriver):
@@ -87,7 +99,7 @@ class FakeDriver(ComputeDriver):
 
     async def get_console_output(self, instance: dict, length: int | None = None) -> str:
         guest = self._guest(instance)
-        return tail_lines(f"fake console for {guest['name']}\n", length)
+        return tail_lines(fake_console_log(guest["name"]), length)
 
     async def get_vnc_port(self, instance: dict) -> int:
         """The port of the shared fake RFB server; VirtError when the guest is not running."""
