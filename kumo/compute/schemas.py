@@ -126,6 +126,16 @@ def metadata_value(data: Any, key: str = "metadata") -> dict[str, str]:
     return dict(data)
 
 
+def single_item(body: Any, key: str) -> dict:
+    """The body of a ``PUT .../{key}`` on a metadata-like collection: exactly ``{key: value}``;
+    400 "Request body and URI mismatch" / "... contains too many items" otherwise."""
+    if not isinstance(body, dict) or key not in body:
+        raise BadRequest("Request body and URI mismatch")
+    if len(body) > 1:
+        raise BadRequest("Request body contains too many items")
+    return body
+
+
 def ref_id(value: str) -> str:
     """The id at the end of an id-or-link reference (``imageRef``, ``flavorRef``)."""
     return value.rstrip("/").rsplit("/", 1)[-1]

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shlex
+import signal
+import time
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +39,34 @@ async def run(*cmd: str, check: bool = True, input: bytes | None = None, timeout
         raise HostError(list(cmd), proc.returncode, err.decode(errors="replace"))
     log.debug("ran %s", shlex.join(cmd))
     return out.decode(errors="replace")
+
+
+def cmdline(pid: int) -> list[str]:
+    """The arguments of process ``pid`` from /proc (``[]`` when it is gone or unreadable)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def terminate(pid: int, alive: Callable[[list[str]], bool] = bool, timeout: float = 5.0) -> None:
+    """SIGTERM ``pid``, then SIGKILL once ``timeout`` seconds passed while ``alive(cmdline)``
+    still holds (default: the process exists); quiet if it is gone.
+
+    Blocking (polls /proc every 50 ms): call it from a thread.
+    """
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(cmdline(pid)):
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

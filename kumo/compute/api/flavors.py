@@ -22,7 +22,8 @@ from kumo.common.db import utcnow
 from kumo.compute.api.common import at_least, authorize, is_admin, limit_param, next_link, ok, version
 from kumo.compute.api.views import flavor_view
 from kumo.compute.models import Flavor, FlavorAccess, new_uuid
-from kumo.compute.schemas import (parse_extra_specs, parse_flavor_create, parse_flavor_update)
+from kumo.compute.schemas import (parse_extra_specs, parse_flavor_create, parse_flavor_update,
+                                  single_item)
 from kumo.compute.service import flavor_for
 
 _SORT_KEYS = {"created_at", "description", "disabled", "ephemeral_gb", "flavorid", "id",
@@ -221,12 +222,7 @@ async def update_extra_spec(request: Request):
     """
     authorize(request, "os_compute_api:os-flavor-extra-specs:update")
     key = request.path_params["key"]
-    body = await json_body(request)
-    if not isinstance(body, dict) or key not in body:
-        raise BadRequest("Request body and URI mismatch")
-    if len(body) > 1:
-        raise BadRequest("Request body contains too many items")
-    specs = parse_extra_specs(body)
+    specs = parse_extra_specs(single_item(await json_body(request), key))
     await _change_specs(request, request.path_params["flavor_id"], specs)
     return ok(specs)
 

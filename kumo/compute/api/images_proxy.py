@@ -19,7 +19,7 @@ from kumo.common.api.errors import BadRequest, NotFound
 from kumo.compute import image_proxy, objects
 from kumo.compute.api.common import at_least, limit_param, links, next_link, ok
 from kumo.compute.image_proxy import ImageProxy
-from kumo.compute.schemas import metadata_value
+from kumo.compute.schemas import metadata_value, single_item
 
 
 def _proxy(request: Request) -> ImageProxy:
@@ -160,12 +160,7 @@ async def set_metadata_item(request: Request):
     mismatch or several items."""
     proxy = _proxy(request)
     key = request.path_params["key"]
-    body = await json_body(request, "meta")
-    if key not in body:
-        raise BadRequest("Request body and URI mismatch")
-    if len(body) > 1:
-        raise BadRequest("Request body contains too many items")
-    items = metadata_value(body, "meta")
+    items = metadata_value(single_item(await json_body(request, "meta"), key), "meta")
     await proxy.set_properties(context(request), request.path_params["image_id"], items)
     return ok({"meta": items})
 

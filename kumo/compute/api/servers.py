@@ -21,7 +21,7 @@ from kumo.compute.api.common import (at_least, authorize, authorized_server, lim
                                      next_link, ok, policy, server_target, version)
 from kumo.compute.api.views import addresses, plain_addresses, server_basic, server_detail
 from kumo.compute.schemas import (check_extra, disk_config_value, invalid, ip_value, metadata_value,
-                                  name_value, parse_server_create, ref_id)
+                                  name_value, parse_server_create, ref_id, single_item)
 from kumo.compute.service import ComputeService, ServerQuery, default_admin_pass
 from kumo.compute.server_groups import groups_of, parse_hints
 
@@ -352,12 +352,7 @@ async def set_metadata_item(request: Request):
     mismatch.
     """
     key = request.path_params["key"]
-    body = await json_body(request, "meta")
-    if key not in body:
-        raise BadRequest("Request body and URI mismatch")
-    if len(body) > 1:
-        raise BadRequest("Request body contains too many items")
-    items = metadata_value(body, "meta")
+    items = metadata_value(single_item(await json_body(request, "meta"), key), "meta")
     ctx, _ = await _server(request, "os_compute_api:server-metadata:update")
     await server_extras.check_lock(request)
     await _svc(request).set_metadata(ctx, request.path_params["server_id"], items)

@@ -30,8 +30,9 @@ import json
 import os
 import shutil
 import signal
-import time
 from pathlib import Path
+
+from kumo.common.host.process import cmdline, terminate
 
 METADATA_IP = "169.254.169.254"
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
@@ -225,15 +226,6 @@ def write_state(conf_dir: Path, state: dict) -> None:
 
 # --- processes ----------------------------------------------------------------
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            raw = f.read()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return []
-    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-
-
 def _is_dnsmasq(cmd: list[str]) -> bool:
     return bool(cmd) and os.path.basename(cmd[0]).startswith("dnsmasq")
 
@@ -245,7 +237,7 @@ def running(root: Path) -> dict[str, int]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        cmd = _cmdline(int(entry))
+        cmd = cmdline(int(entry))
         if not _is_dnsmasq(cmd):
             continue
         for arg in cmd:
@@ -262,7 +254,7 @@ def pid_of(conf_dir: Path) -> int | None:
         pid = int((conf_dir / "pid").read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    cmd = _cmdline(pid)
+    cmd = cmdline(pid)
     if _is_dnsmasq(cmd) and f"--pid-file={conf_dir / 'pid'}" in cmd:
         return pid
     return None
@@ -270,7 +262,7 @@ def pid_of(conf_dir: Path) -> int | None:
 
 def same_command(pid: int, wanted: list[str]) -> bool:
     """True if process ``pid`` runs exactly ``wanted`` (its arguments, any dnsmasq path)."""
-    cmd = _cmdline(pid)
+    cmd = cmdline(pid)
     return _is_dnsmasq(cmd) and cmd[1:] == wanted[1:]
 
 
@@ -284,16 +276,4 @@ def kill(pid: int, timeout: float = 5.0) -> None:
 
     Blocking (polls /proc): call it from a thread.
     """
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _is_dnsmasq(_cmdline(pid)):
-            return
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    terminate(pid, _is_dnsmasq, timeout)

@@ -23,12 +23,11 @@ import ipaddress
 import os
 import shutil
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from kumo.common.host import net as hostnet
-from kumo.common.host.process import HostError
+from kumo.common.host.process import HostError, cmdline, terminate
 
 RADVD = shutil.which("radvd") or "/usr/sbin/radvd"
 RA_MODES = ("slaac", "dhcpv6-stateless", "dhcpv6-stateful")
@@ -73,14 +72,6 @@ def _paths(root: Path, router_id: str) -> tuple[Path, Path]:
     return root / f"{router_id}.conf", root / f"{router_id}.pid"
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        return []
-
-
 def pid_of(root: Path, router_id: str) -> int | None:
     """The pid of the radvd running with this router's files (checked in /proc), or None."""
     conf, pidfile = _paths(root, router_id)
@@ -88,7 +79,7 @@ def pid_of(root: Path, router_id: str) -> int | None:
         pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
-    cmd = _cmdline(pid)
+    cmd = cmdline(pid)
     if cmd and os.path.basename(cmd[0]).startswith("radvd") and str(conf) in cmd:
         return pid
     return None
@@ -156,22 +147,8 @@ async def stop(root: Path, router_id: str) -> None:
     """Kill the router's radvd (if any) and remove its files."""
     pid = pid_of(root, router_id)
     if pid:
-        await asyncio.to_thread(_kill, pid)
+        await asyncio.to_thread(terminate, pid)
     for path in (*_paths(root, router_id), root / f"{router_id}.log"):
         path.unlink(missing_ok=True)
 
 
-def _kill(pid: int, timeout: float = 5.0) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _cmdline(pid):
-            return
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
