@@ -159,6 +159,15 @@ async def test_create_with_groups_and_server_actions(cloud):
     r = await cloud.alt.post(f"/v2.1/servers/{server_id}/action", json={"addSecurityGroup": {"name": "db"}})
     assert r.status_code == 404
     assert port["security_groups"] == [web["id"]]
+    # the server shows the groups its ports have now; none left: no security_groups key
+    r = await cloud.demo.post(f"/v2.1/servers/{server_id}/action", json={"addSecurityGroup": {"name": "db"}})
+    r = await cloud.demo.get(f"/v2.1/servers/{server_id}")
+    assert r.json()["server"]["security_groups"] == [{"name": "web"}, {"name": "db"}]
+    for name in ("web", "db"):
+        r = await cloud.demo.post(f"/v2.1/servers/{server_id}/action", json={"removeSecurityGroup": {"name": name}})
+        assert r.status_code == 202, r.text
+    r = await cloud.demo.get(f"/v2.1/servers/{server_id}")
+    assert "security_groups" not in r.json()["server"]
 
 
 async def test_groups_shown_follow_port_security(cloud):

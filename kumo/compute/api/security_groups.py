@@ -295,6 +295,9 @@ async def add_security_group(request: Request, args) -> None:
         current = list(port.get("security_groups") or [])
         if group["id"] not in current:
             await proxy.set_port_groups(port["id"], current + [group["id"]])
+    names = list(inst.security_groups or [])
+    if (group.get("name") or group["id"]) not in names:
+        await _shown_groups(request, ctx, inst.uuid, names + [group.get("name") or group["id"]])
 
 
 async def remove_security_group(request: Request, args) -> None:
@@ -310,6 +313,13 @@ async def remove_security_group(request: Request, args) -> None:
         raise BadRequest(f"Security group {name} not associated with the instance {inst.uuid}")
     for port in ports:
         await proxy.set_port_groups(port["id"], [g for g in port["security_groups"] if g != group["id"]])
+    left = [n for n in inst.security_groups or [] if n not in (group.get("name"), group["id"])]
+    await _shown_groups(request, ctx, inst.uuid, left)
+
+
+async def _shown_groups(request: Request, ctx, uuid: str, names: list[str]) -> None:
+    """Store the group names the server shows (``security_groups``, left out when empty)."""
+    await request.app.state.compute.update_server(ctx, uuid, {"security_groups": names})
 
 
 async def no_group(request: Request):

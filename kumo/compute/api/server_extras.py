@@ -36,11 +36,12 @@ async def check_lock(request: Request) -> None:
 
 
 async def lock(request: Request, args) -> None:
-    """``{"lock": null}`` or (2.73+) ``{"lock": {"locked_reason": str <= 255}}`` -> 202."""
+    """``{"lock": null}`` (any value before 2.73) or (2.73+) ``{"lock": {"locked_reason": str <=
+    255}}`` -> 202."""
     reason = None
-    if args is not None:
-        if not at_least(request, 2, 73) or not isinstance(args, dict):
-            raise invalid("lock", args, f"{args!r} is not of type 'null'")
+    if args is not None and at_least(request, 2, 73):  # nova checks no body before 2.73
+        if not isinstance(args, dict):
+            raise invalid("lock", args, f"{args!r} is not of type 'object', 'null'")
         check_extra(args, {"locked_reason"})
         reason = args.get("locked_reason")
         if reason is not None and (not isinstance(reason, str) or len(reason) > 255):
