@@ -211,3 +211,4 @@ async def test_console_output_lengths(cenv):
         r = await cenv.demo.post(action, json={"os-getConsoleOutput": {"length": bad}})
         assert r.status_code == 400, bad
     assert (await cenv.reader.post(action, json={"os-getConsoleOutput": {}})).status_code == 403
+
