@@ -111,7 +111,7 @@ COMPUTE_FEATURES = {
     "spice_console": False,
     "serial_console": False,
     "rescue": True,  # rescue image as vda, the server's disk as vdb
-    "stable_rescue": False,
+    "stable_rescue": True,  # hw_rescue_device/hw_rescue_bus: rescue disk added, booted first
     "interface_attach": True,        # kumo/compute/api/interfaces.py (os-interface)
     "snapshot": True,  # createImage / createBackup: qemu-img convert -U, upload to glance
     "personality": True,             # Instance.injected_files (< 2.57, injected_files quotas)
@@ -119,7 +119,7 @@ COMPUTE_FEATURES = {
     "swap_volume": False,
     "volume_backed_live_migration": False,
     "volume_multiattach": False,
-    "ide_bus": False,
+    "ide_bus": True,                 # machine "pc": IDE disks/CD-ROMs (config drive, cdrom rescue)
     "unified_limits": False,
     "vtpm_live_migration": False,
 }

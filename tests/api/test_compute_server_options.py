@@ -197,3 +197,27 @@ async def test_unshelve_zone_needs_an_offloaded_server_and_a_host(lc):
     conflict(r, "No valid host was found. There are not enough hosts available.")
     inst = await row(lc, sid)
     assert inst.availability_zone == zone_before and inst.host is None and inst.task_state is None
+
+
+# -- stable device rescue ----------------------------------------------------------------------------
+
+async def test_stable_device_rescue_keeps_the_servers_disk_in_place(lc):
+    from tests.api.test_compute_agent import bootable_raw
+    sid = (await boot(lc))["id"]
+    rescue_image = lc.images.add(bootable_raw())
+    lc.images.images[rescue_image][0].update(hw_rescue_device="disk", hw_rescue_bus="scsi")
+    r = await act(lc, sid, {"rescue": {"rescue_image_ref": rescue_image}})
+    assert r.status_code == 200, r.text
+    await wait_for_status(lc.demo, sid, "RESCUE")
+    inst_dir = lc.rt.settings.instances_dir / sid
+    assert lc.driver.guests[sid]["disks"] == {"vda": str(inst_dir / "disk"), "sda": str(inst_dir / "disk.rescue")}
+    assert (await act(lc, sid, {"unrescue": None})).status_code == 202
+    await wait_for_status(lc.demo, sid, "ACTIVE")
+    assert lc.driver.guests[sid]["disks"] == {"vda": str(inst_dir / "disk")}
+    # a rescue device libvirt cannot attach fails the rescue; the server is usable again
+    lc.images.images[rescue_image][0].update(hw_rescue_device="floppy")
+    assert (await act(lc, sid, {"rescue": {"rescue_image_ref": rescue_image}})).status_code == 200
+    await lc.rt.bus.drain()
+    server = await wait_for_status(lc.demo, sid, "ACTIVE")
+    assert server["OS-EXT-STS:task_state"] is None
+    assert lc.driver.guests[sid]["disks"] == {"vda": str(inst_dir / "disk")}

@@ -24,6 +24,30 @@ from kumo.compute.virt.disk import (create_disks, existing_disks, grow_root, rem
 
 log = logging.getLogger(__name__)
 
+#: stable device rescue: hw_rescue_bus -> the target device prefix on that bus
+RESCUE_BUSES = {"virtio": "vd", "scsi": "sd", "usb": "sd", "sata": "sd", "ide": "hd"}
+
+
+def stable_rescue_device(image: dict, disks: dict) -> dict | None:
+    """The rescue disk of a stable device rescue, ``{"target", "bus", "device"}``, from the
+    rescue image's ``hw_rescue_device`` (disk, default; cdrom) and ``hw_rescue_bus`` (virtio,
+    default for a disk; scsi, usb, sata; ide, default for a cdrom); the target is the first
+    free name on that bus next to ``disks`` (target -> file). None for a legacy rescue (the
+    image has neither property); VirtError for values libvirt cannot attach."""
+    device, bus = image.get("hw_rescue_device"), image.get("hw_rescue_bus")
+    if not device and not bus:
+        return None
+    device = device or "disk"
+    if device not in ("disk", "cdrom"):
+        raise base.VirtError(f"Unsupported hw_rescue_device {device!r}: disk or cdrom")
+    bus = bus or ("ide" if device == "cdrom" else "virtio")
+    if bus not in RESCUE_BUSES or (device == "cdrom" and bus == "virtio"):
+        raise base.VirtError(f"Unsupported hw_rescue_bus {bus!r} for a {device} rescue device")
+    prefix = RESCUE_BUSES[bus]
+    target = next(prefix + c for c in "abcdefghijklmnopqrstuvwxyz" if prefix + c not in disks)
+    return {"target": target, "bus": bus, "device": device}
+
+
 #: agent bus method -> (instance action event, action) as nova names them (os-instance-actions)
 LIFECYCLE_EVENTS = {
     "pause_instance": ("compute_pause_instance", "pause"),
@@ -102,8 +126,13 @@ class LifecycleOps:
 
     # -- rescue -----------------------------------------------------------------------------
     async def rescue_instance(self, instance: dict, rescue_image_ref: str) -> None:
-        """Boot ``rescue_image_ref`` (a fresh overlay ``disk.rescue``) with the server's own disk
-        as the second disk (vdb); vm_state rescued."""
+        """Boot ``rescue_image_ref`` (a fresh overlay ``disk.rescue``); vm_state rescued.
+
+        Legacy rescue: the rescue disk is vda and the server's own disk vdb. Stable device
+        rescue (the rescue image has ``hw_rescue_device`` and/or ``hw_rescue_bus``): the
+        server's disks keep their devices and the rescue disk is added on that bus and booted
+        first (:func:`stable_rescue_device`; the instance dict given to the driver carries
+        it as ``rescue_device``)."""
         paths = self.paths(instance)
         nics = instance.get("network_info") or []
         was_running = await self.driver.power_state(instance) == base.RUNNING
@@ -115,6 +144,12 @@ class LifecycleOps:
             target.unlink(missing_ok=True)
             await qemu_img.create_overlay(image.path, target, None, image.format)
             os.chmod(target, 0o644)
+            own = existing_disks(paths)
+            device = stable_rescue_device(meta, own)
+            if device is not None:
+                await self.driver.redefine(dict(instance, rescue_device=device), nics, paths,
+                                           dict(own, **{device["target"]: target}), start=True)
+                return
             disks = {"vda": target, "vdb": paths.disk}
             drive = configdrive.config_drive_path(paths)
             if drive.exists():

@@ -63,6 +63,17 @@ def _sysinfo(dom: ET.Element, instance: dict) -> None:
 QCOW2_FILES = ("disk", "disk.rescue")
 
 
+def _rescue_disk(devices: ET.Element, path: Path, rescue: dict, cache: str) -> None:
+    """A stable device rescue's disk (qcow2 overlay) on its bus, booted first."""
+    disk = _sub(devices, "disk", type="file", device=rescue["device"])
+    _sub(disk, "driver", name="qemu", type="qcow2", cache=cache)
+    _sub(disk, "source", file=str(path))
+    _sub(disk, "target", dev=rescue["target"], bus=rescue["bus"])
+    _sub(disk, "boot", order=1)
+    if rescue["device"] == "cdrom":
+        _sub(disk, "readonly")
+
+
 def _disk(devices: ET.Element, path: Path, target: str, cache: str) -> None:
     if target.startswith("hd"):  # the config drive: a read-only IDE CD-ROM
         disk = _sub(devices, "disk", type="file", device="cdrom")
@@ -101,7 +112,8 @@ def domain_xml(instance: dict, network_info: list[dict], disks: dict[str, Path],
     """The domain XML (a str) for ``instance`` (the contract's instance dict).
 
     ``disks``: target dev -> file, ``vda`` the qcow2 root, ``vdb``/``vdc``
-    raw, ``hda`` the config drive ISO; ``network_info``:
+    raw, ``hda`` the config drive ISO; ``instance["rescue_device"]`` (stable device rescue,
+    ``{"target", "bus", "device"}``) names the disk booted first; ``network_info``:
     entries with ``mac_address``, ``bridge``, ``devname``; ``virt_type``:
     ``qemu`` (TCG) or ``kvm``; ``disk_cache``: ``none``/``writeback``
     (default: writeback for TCG, none for kvm); ``vnc_listen``: the VNC server's
@@ -122,7 +134,9 @@ def domain_xml(instance: dict, network_info: list[dict], disks: dict[str, Path],
     _sysinfo(dom, instance)
     os_ = _sub(dom, "os")
     _sub(os_, "type", "hvm", arch="x86_64", machine="pc")
-    _sub(os_, "boot", dev="hd")
+    rescue = instance.get("rescue_device")  # stable device rescue: that disk boots (order 1)
+    if not rescue:
+        _sub(os_, "boot", dev="hd")
     _sub(os_, "smbios", mode="sysinfo")
     features = _sub(dom, "features")
     _sub(features, "acpi")
@@ -138,7 +152,12 @@ def domain_xml(instance: dict, network_info: list[dict], disks: dict[str, Path],
     _sub(dom, "on_crash", "destroy")
     devices = _sub(dom, "devices")
     for target in sorted(disks):
-        _disk(devices, disks[target], target, cache)
+        if rescue and target == rescue["target"]:
+            _rescue_disk(devices, disks[target], rescue, cache)
+        else:
+            _disk(devices, disks[target], target, cache)
+    if rescue and rescue["bus"] == "scsi":
+        _sub(devices, "controller", type="scsi", model="virtio-scsi")
     for vif in network_info:
         _interface(devices, vif)
     serial = _sub(devices, "serial", type="pty")
