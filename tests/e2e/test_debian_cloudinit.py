@@ -5,10 +5,15 @@ recipe) and uploads it as image ``debian``. Two servers boot at once on ``public
 
 - ``md``: a ``#cloud-config`` user data (write_files + runcmd) read from the metadata service;
 - ``cd``: a shell-script user data on a config drive (``--config-drive true``); cloud-init must
-  have taken its data from the drive (data source ConfigDrive), not from the metadata service.
+  have taken its data from the drive (data source ConfigDrive), not from the metadata service;
+- ``static``: the same script on a config drive, on a project network whose subnet has no DHCP
+  (and no router, so no metadata service either): the address, default route and DNS server can
+  only come from the drive's network_data.json.
 
-Both are checked over ssh as ``debian`` with the key: hostname, the written file, the runcmd and
-script outputs, and the data source cloud-init reports in /run/cloud-init/result.json.
+The first two are checked over ssh as ``debian`` with the key: hostname, the written file, the
+runcmd and script outputs, and the data source cloud-init reports in /run/cloud-init/result.json.
+The isolated one through its console log, where the script prints its hostname, address, default
+route, DNS server and data source.
 Waits are bounded: the build (cold: about 2 minutes here), ACTIVE, then cloud-init's
 ``boot-finished`` (about 1.5 minutes under TCG).
 """
@@ -39,7 +44,12 @@ runcmd:
 """
 SCRIPT = """#!/bin/sh
 echo "script ran on $(hostname)" > /var/tmp/kumo-script
+echo "kumo-script: host=$(hostname) addr=$(ip -4 -o addr show scope global | awk '{print $4}' | head -n 1)"
+echo "kumo-script: $(ip -4 route show default | head -n 1)"
+echo "kumo-script: dns=$(awk '/^nameserver/ {print $2; exit}' /etc/resolv.conf)"
+echo "kumo-script: datasource=$(cloud-id 2>/dev/null)"
 """
+STATIC_CIDR, STATIC_IP, STATIC_GATEWAY, STATIC_DNS = "10.77.3.0/24", "10.77.3.20", "10.77.3.1", "10.77.3.53"
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +64,11 @@ def clouds(request) -> tuple[Cli, Cli]:
 
 
 @pytest.fixture(scope="module")
-def debian_image(clouds) -> str:
-    """Image ``debian``: built (or taken from the cache) and uploaded by scripts/debian-image.sh."""
+def debian_image(clouds):
+    """Image ``debian``: built (or taken from the cache) and uploaded by scripts/debian-image.sh;
+    deleted after the module when it was not in the cloud before (the cache keeps the file)."""
     admin = clouds[0]
+    before = {i["ID"] for i in admin.json("image", "list", "--name", "debian")}
     env = dict(admin.env)
     started = time.monotonic()
     proc = subprocess.run([str(ROOT / "scripts" / "debian-image.sh"), "--upload", str(IMAGE)],
@@ -65,7 +77,9 @@ def debian_image(clouds) -> str:
     print(f"debian image ready in {time.monotonic() - started:.0f} s:\n{proc.stderr}")
     images = admin.json("image", "list", "--name", "debian")
     assert len(images) == 1 and images[0]["Status"] == "active", images
-    return images[0]["ID"]
+    yield images[0]["ID"]
+    if images[0]["ID"] not in before:
+        admin.run("image", "delete", images[0]["ID"], check=False)
 
 
 def ssh_debian(key: str, ip: str, command: str) -> subprocess.CompletedProcess:
@@ -92,6 +106,29 @@ def wait_cloud_init(key: str, ips: dict[str, str]) -> dict[str, str]:
     return results
 
 
+def wait_active(demo: Cli, name: str) -> dict:
+    end = time.monotonic() + 300
+    while True:
+        server = demo.json("server", "show", name)
+        if server["status"] == "ACTIVE" or time.monotonic() > end:
+            break
+        assert server["status"] != "ERROR", server.get("fault")
+        time.sleep(3)
+    assert server["status"] == "ACTIVE", server
+    return server
+
+
+def wait_console(demo: Cli, name: str, marker: str, deadline: float) -> str:
+    """The console log of ``name`` once it holds ``marker`` (bounded by the monotonic ``deadline``)."""
+    console = ""
+    while time.monotonic() < deadline:
+        console = demo.run("console", "log", "show", name, check=False).stdout
+        if marker in console:
+            return console
+        time.sleep(5)
+    raise AssertionError(f"{marker!r} never appeared on {name}'s console:\n{console[-3000:]}")
+
+
 def test_debian_cloud_init_metadata_service_and_config_drive(clouds, debian_image: str, tmp_path):
     demo = clouds[1]
     key = str(tmp_path / "id_ed25519")
@@ -99,26 +136,26 @@ def test_debian_cloud_init_metadata_service_and_config_drive(clouds, debian_imag
     (tmp_path / "cloud-config").write_text(CLOUD_CONFIG)
     (tmp_path / "script").write_text(SCRIPT)
     suffix = os.urandom(3).hex()
-    keypair, names = f"e2e-debian-{suffix}", {"md": f"deb-md-{suffix}", "cd": f"deb-cd-{suffix}"}
+    keypair, net = f"e2e-debian-{suffix}", f"e2e-nodhcp-{suffix}"
+    names = {"md": f"deb-md-{suffix}", "cd": f"deb-cd-{suffix}", "static": f"deb-static-{suffix}"}
     demo.run("keypair", "create", "--public-key", key + ".pub", keypair)
+    t0 = time.monotonic()
     try:
-        common = ["server", "create", "--flavor", "m1.tiny", "--image", debian_image,
-                  "--network", "public", "--key-name", keypair]
-        demo.json(*common, "--user-data", str(tmp_path / "cloud-config"), names["md"])
-        demo.json(*common, "--user-data", str(tmp_path / "script"), "--config-drive", "true", names["cd"])
-        ips = {}
-        for role, name in names.items():
-            end = time.monotonic() + 300
-            while True:
-                server = demo.json("server", "show", name)
-                if server["status"] == "ACTIVE" or time.monotonic() > end:
-                    break
-                assert server["status"] != "ERROR", server.get("fault")
-                time.sleep(3)
-            assert server["status"] == "ACTIVE", server
-            ips[role] = server["addresses"]["public"][0]
+        demo.run("network", "create", net)
+        demo.run("subnet", "create", "--network", net, "--subnet-range", STATIC_CIDR, "--no-dhcp",
+                 "--gateway", STATIC_GATEWAY, "--dns-nameserver", STATIC_DNS, net)
+        common = ["server", "create", "--flavor", "m1.tiny", "--image", debian_image, "--key-name", keypair]
+        script = ["--user-data", str(tmp_path / "script"), "--config-drive", "true"]
+        demo.json(*common, "--network", "public", "--user-data", str(tmp_path / "cloud-config"), names["md"])
+        demo.json(*common, "--network", "public", *script, names["cd"])
+        demo.json(*common, "--nic", f"net-id={demo.json('network', 'show', net)['id']},v4-fixed-ip={STATIC_IP}",
+                  *script, names["static"])
+        ips = {role: wait_active(demo, names[role])["addresses"]["public"][0] for role in ("md", "cd")}
+        assert wait_active(demo, names["static"])["addresses"][net] == [STATIC_IP]
 
+        print(f"3 servers ACTIVE after {time.monotonic() - t0:.0f} s (load {os.getloadavg()[0]:.1f})")
         results = wait_cloud_init(key, ips)
+        print(f"cloud-init done on md and cd after {time.monotonic() - t0:.0f} s")
         for role, raw in results.items():
             result = json.loads(raw)["v1"]
             assert result["errors"] == [], (role, result)
@@ -142,7 +179,20 @@ def test_debian_cloud_init_metadata_service_and_config_drive(clouds, debian_imag
         # the console log shows cloud-init's output (serial console)
         console = demo.run("console", "log", "show", names["md"]).stdout
         assert "Cloud-init v." in console and "finished" in console
+
+        # no DHCP, no metadata service: everything from the config drive's network_data.json
+        static = wait_console(demo, names["static"], "kumo-script: datasource=",
+                              time.monotonic() + BOOT_DEADLINE_S)
+        print(f"static server configured from its config drive after {time.monotonic() - t0:.0f} s "
+              f"(load {os.getloadavg()[0]:.1f})")
+        printed = [line.split("kumo-script: ", 1)[1].strip() for line in static.splitlines()
+                   if "kumo-script: " in line]
+        assert f"host={names['static']} addr={STATIC_IP}/24" in printed, printed
+        assert any(p.startswith(f"default via {STATIC_GATEWAY} ") for p in printed), printed
+        assert f"dns={STATIC_DNS}" in printed and "datasource=configdrive" in printed, printed
     finally:
         for name in names.values():
             demo.run("server", "delete", "--wait", name, check=False, timeout=180)
+        demo.run("subnet", "delete", net, check=False)
+        demo.run("network", "delete", net, check=False)
         demo.run("keypair", "delete", keypair, check=False)
