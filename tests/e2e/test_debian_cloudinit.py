@@ -1,10 +1,10 @@
 """The Debian image with the real cloud-init on the libvirt cloud (issue 5: boot-time configuration).
 
 ``make image-debian`` (scripts/debian-image.sh) builds ``build/debian.qcow2`` once (cached by its
-recipe) and uploads it as image ``debian``. Two servers boot at once on ``public`` with a keypair:
+recipe) and uploads it as image ``debian``. Three servers boot at once with a keypair:
 
-- ``md``: a ``#cloud-config`` user data (write_files + runcmd) read from the metadata service;
-- ``cd``: a shell-script user data on a config drive (``--config-drive true``); cloud-init must
+- ``md`` (on ``public``): a ``#cloud-config`` user data (write_files + runcmd) from the metadata service;
+- ``cd`` (on ``public``): a shell-script user data on a config drive (``--config-drive true``); cloud-init must
   have taken its data from the drive (data source ConfigDrive), not from the metadata service;
 - ``static``: the same script on a config drive, on a project network whose subnet has no DHCP
   (and no router, so no metadata service either): the address, default route and DNS server can
@@ -15,7 +15,8 @@ runcmd and script outputs, and the data source cloud-init reports in /run/cloud-
 The isolated one through its console log, where the script prints its hostname, address, default
 route, DNS server and data source.
 Waits are bounded: the build (cold: about 2 minutes here), ACTIVE, then cloud-init's
-``boot-finished`` (about 1.5 minutes under TCG).
+``boot-finished`` (about 1–1.5 minutes per guest under TCG on a quiet host; 7–8 minutes for
+the three at once at load 12).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.e2e
 
 IMAGE = ROOT / "build" / "debian.qcow2"
 BUILD_TIMEOUT_S = 1200
-BOOT_DEADLINE_S = 420
+BOOT_DEADLINE_S = 600  # three Debian guests under TCG on a busy 2-core host took up to 440 s
 
 CLOUD_CONFIG = """#cloud-config
 write_files:
