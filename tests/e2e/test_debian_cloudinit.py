@@ -4,8 +4,8 @@
 recipe) and uploads it as image ``debian``. Three servers boot at once with a keypair:
 
 - ``md`` (on ``public``): a ``#cloud-config`` user data (write_files + runcmd) from the metadata service;
-- ``cd`` (on ``public``): a shell-script user data on a config drive (``--config-drive true``); cloud-init must
-  have taken its data from the drive (data source ConfigDrive), not from the metadata service;
+- ``cd`` (on ``public``): a shell-script user data on a config drive (``--config-drive true``);
+  cloud-init must have taken its data from the drive (data source ConfigDrive), not from the metadata service;
 - ``static``: the same script on a config drive, on a project network whose subnet has no DHCP
   (and no router, so no metadata service either): the address, default route and DNS server can
   only come from the drive's network_data.json.
@@ -149,8 +149,8 @@ def test_debian_cloud_init_metadata_service_and_config_drive(clouds, debian_imag
         script = ["--user-data", str(tmp_path / "script"), "--config-drive", "true"]
         demo.json(*common, "--network", "public", "--user-data", str(tmp_path / "cloud-config"), names["md"])
         demo.json(*common, "--network", "public", *script, names["cd"])
-        demo.json(*common, "--nic", f"net-id={demo.json('network', 'show', net)['id']},v4-fixed-ip={STATIC_IP}",
-                  *script, names["static"])
+        net_id = demo.json("network", "show", net)["id"]
+        demo.json(*common, "--nic", f"net-id={net_id},v4-fixed-ip={STATIC_IP}", *script, names["static"])
         ips = {role: wait_active(demo, names[role])["addresses"]["public"][0] for role in ("md", "cd")}
         assert wait_active(demo, names["static"])["addresses"][net] == [STATIC_IP]
 
