@@ -221,3 +221,24 @@ async def test_stable_device_rescue_keeps_the_servers_disk_in_place(lc):
     server = await wait_for_status(lc.demo, sid, "ACTIVE")
     assert server["OS-EXT-STS:task_state"] is None
     assert lc.driver.guests[sid]["disks"] == {"vda": str(inst_dir / "disk")}
+
+
+# -- snapshot of an image deleted meanwhile ----------------------------------------------------------
+
+async def test_snapshot_into_an_image_deleted_meanwhile_ends_quietly(lc, monkeypatch, caplog):
+    sid = (await boot(lc))["id"]
+    copy = lc.driver.snapshot
+
+    async def delete_then_copy(instance, disk, target):  # tempest's test_delete_saving_image
+        for image_id, (meta, _) in list(lc.images.images.items()):
+            if meta.get("instance_uuid") == sid:
+                del lc.images.images[image_id]
+        await copy(instance, disk, target)
+
+    monkeypatch.setattr(lc.driver, "snapshot", delete_then_copy)
+    r = await act(lc, sid, {"createImage": {"name": "gone"}}, version="2.45")
+    assert r.status_code == 202, r.text
+    server = await wait_for_status(lc.demo, sid, "ACTIVE")
+    assert server["OS-EXT-STS:task_state"] is None and "fault" not in server
+    assert not [rec for rec in caplog.records if rec.levelname == "ERROR"]
+    assert "was deleted during the snapshot" in caplog.text

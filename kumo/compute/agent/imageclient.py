@@ -8,7 +8,7 @@ from urllib.parse import quote
 import httpx
 
 from kumo.common.api.errors import response_message
-from kumo.compute.virt.images import ImageError
+from kumo.compute.virt.images import ImageError, ImageGone
 
 CHUNK = 1024 * 1024
 
@@ -69,7 +69,8 @@ class ImageClient:
     async def upload(self, image_id: str, path) -> None:
         """``PUT /v2/images/{image_id}/file`` with the bytes of the file ``path`` (streamed).
 
-        Raises ImageError when the API answers anything but 204 or the transfer breaks.
+        Raises ImageGone when the image was deleted meanwhile (404, 410), ImageError when the
+        API answers anything else but 204 or the transfer breaks.
         """
         async def chunks():
             with open(path, "rb") as f:
@@ -81,6 +82,8 @@ class ImageClient:
                 headers={"Content-Type": "application/octet-stream"})
         except Exception as e:
             raise ImageError(f"Image {image_id} upload failed: {e}") from None
+        if resp.status_code in (404, 410):
+            raise ImageGone(f"Image {image_id} was deleted during the upload.")
         if resp.status_code not in (200, 201, 204):
             raise ImageError(f"Image {image_id} upload failed: {response_message(resp)}")
 

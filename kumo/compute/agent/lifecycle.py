@@ -19,6 +19,7 @@ from pathlib import Path
 from kumo.common.db import isotime, utcnow
 from kumo.common.host import qemu_img
 from kumo.compute.virt import base, configdrive
+from kumo.compute.virt.images import ImageGone
 from kumo.compute.virt.disk import (create_disks, existing_disks, grow_root, remove_instance_dir,
                                     rescue_disk, resize_backup)
 
@@ -314,12 +315,17 @@ class LifecycleOps:
                                 backup_type: str | None = None) -> None:
         """createImage / createBackup: the root disk as a qcow2 into the queued image
         ``image_id`` (task_state image_snapshot or image_backup -> image_pending_upload ->
-        image_uploading -> None); on a failure the image is deleted. A backup then keeps only
-        the newest ``rotation`` backups of ``backup_type`` of the server."""
+        image_uploading -> None); on a failure the image is deleted; an image deleted meanwhile
+        ends the snapshot quietly (as nova). A backup then keeps only the newest ``rotation``
+        backups of ``backup_type`` of the server."""
         first = "image_backup" if backup_type else "image_snapshot"
 
         async def work():
-            await self._upload_snapshot(instance, image_id, (first, "image_pending_upload", "image_uploading"))
+            try:
+                await self._upload_snapshot(instance, image_id, (first, "image_pending_upload", "image_uploading"))
+            except ImageGone:
+                log.warning("instance %s: image %s was deleted during the snapshot", instance["uuid"], image_id)
+                return
             if backup_type and rotation is not None:
                 await self._rotate_backups(instance, backup_type, rotation)
 

@@ -44,6 +44,10 @@ class ImageError(Exception):
     """The image cannot be used; the message names the image and is fit for a fault."""
 
 
+class ImageGone(ImageError):
+    """The image was deleted (an upload into it answered 404 or 410)."""
+
+
 class ImageNotBootable(ImageError):
     """The image data is not a bootable disk of its declared format."""
 
