@@ -33,8 +33,9 @@ What it does:
 Environment: ``TEMPEST_CONCURRENCY`` (2), ``TEMPEST_TIMEOUT`` (seconds, none:
 the run is stopped past it and the partial results counted),
 ``TEMPEST_RUN_VALIDATION`` (1: ssh into guests over the ``public`` network),
-``TEMPEST_ISOLATED_NETWORKS`` (1 for scenario, else 0: a network + router per test project,
-guests reached through floating IPs),
+``TEMPEST_ISOLATED_NETWORKS`` (1 for scenario and compute, else 0: a network + router per test
+project, guests reached through floating IPs; compute's floating IP tests need servers on a
+routed project network, not on the external network),
 ``TEMPEST_CLEANUP`` (1), ``TEMPEST_WORKSPACE`` (build/tempest), ``OS_CLOUD`` (admin), ``KUMO_LOG``
 (/var/lib/kumo/logs/kumo.log).
 """
@@ -552,7 +553,7 @@ def main(argv: list[str]) -> int:
     ensure_workspace()
     facts = cloud_facts(conn)
     facts["http_image"] = serve_image_file()
-    isolated = os.environ.get("TEMPEST_ISOLATED_NETWORKS", "1" if area == "scenario" else "0") \
+    isolated = os.environ.get("TEMPEST_ISOLATED_NETWORKS", "1" if area in ("scenario", "compute") else "0") \
         not in ("0", "false", "no")
     path = write_config(facts, run_validation, isolated)
     log(f"wrote {path} (region {facts['region']}, image {facts['image_ref']}, "
