@@ -24,7 +24,7 @@ def instance(**kw):
         availability_zone="nova", config_drive=False, key_name="k1", launched_at=None,
         terminated_at=None, security_groups=[], reservation_id="r-1", launch_index=0, hostname="vm",
         root_device_name=None, user_data="dXNlcg==", tags=["a"], locked=True, locked_reason="why",
-        flavor={"id": "1", "name": "tiny", "vcpus": 1, "ram": 512, "disk": 1})
+        auto_disk_config=None, flavor={"id": "1", "name": "tiny", "vcpus": 1, "ram": 512, "disk": 1})
     values.update(kw)
     return SimpleNamespace(**values)
 
@@ -34,6 +34,12 @@ def test_lock_fields():
     assert (body["locked"], body["locked_reason"], body["tags"]) == (True, "why", ["a"])
     body = server_detail(request("GET", (2, 8)), instance(), is_admin=False)
     assert "locked" not in body and "locked_reason" not in body
+
+
+def test_disk_config_shown_from_the_instance():
+    assert server_detail(request("GET", (2, 1)), instance(), is_admin=False)["OS-DCF:diskConfig"] == "MANUAL"
+    body = server_detail(request("GET", (2, 1)), instance(auto_disk_config=True), is_admin=False)
+    assert body["OS-DCF:diskConfig"] == "AUTO"
 
 
 def test_rebuild_body_has_key_name_and_user_data():
