@@ -69,8 +69,9 @@ class ImageClient:
     async def upload(self, image_id: str, path) -> None:
         """``PUT /v2/images/{image_id}/file`` with the bytes of the file ``path`` (streamed).
 
-        Raises ImageGone when the image was deleted meanwhile (404, 410), ImageError when the
-        API answers anything else but 204 or the transfer breaks.
+        Raises ImageGone when the image was deleted meanwhile (404, 410, or a 409 for an image
+        that is gone or ``deleted``), ImageError when the API answers anything else but 204 or
+        the transfer breaks.
         """
         async def chunks():
             with open(path, "rb") as f:
@@ -82,10 +83,18 @@ class ImageClient:
                 headers={"Content-Type": "application/octet-stream"})
         except Exception as e:
             raise ImageError(f"Image {image_id} upload failed: {e}") from None
-        if resp.status_code in (404, 410):
+        if resp.status_code in (404, 410) or (resp.status_code == 409 and await self._gone(image_id)):
             raise ImageGone(f"Image {image_id} was deleted during the upload.")
         if resp.status_code not in (200, 201, 204):
             raise ImageError(f"Image {image_id} upload failed: {response_message(resp)}")
+
+    async def _gone(self, image_id: str) -> bool:
+        """True when ``GET /v2/images/{image_id}`` says 404 or status ``deleted``."""
+        try:
+            resp = await self.auth.request("image", "GET", f"/v2/images/{quote(image_id, safe='')}")
+        except Exception:  # noqa: BLE001 - unknown: not proven gone
+            return False
+        return resp.status_code == 404 or (resp.status_code == 200 and resp.json().get("status") == "deleted")
 
     async def delete(self, image_id: str) -> None:
         """``DELETE /v2/images/{image_id}``; a missing image is fine; raises ImageError."""
